@@ -1,0 +1,315 @@
+"""The `mirror` command line: the one place where errors become sentences and exit codes.
+
+Exit codes (docs/exit-codes.md):
+
+==  ==============================================================
+0   success; for ``verify``: verified
+1   unexpected internal error (reported in one sentence, no traceback)
+2   usage: bad arguments, unusable pinned root
+3   configuration file invalid
+4   local file system error
+5   keys missing, passphrase missing or wrong
+6   article source unreadable, or a broken article with on_article_error: fail
+7   network failure
+10  tampered: signatures, keys, hashes, lengths or metadata do not match
+11  expired
+12  not yet valid (created in the future: wrong clock or forgery)
+13  rollback: older than an edition this reader already verified
+14  unsafe archive: hostile or over-limit ZIP structure
+==  ==============================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from mirror import __version__
+from mirror.errors import MirrorError, UsageError
+
+DEFAULT_CONFIG = "mirror.yaml"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises `UsageError` instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}", hint=f"Run `{self.prog} --help` for usage.")
+
+
+def now_utc() -> datetime:
+    """The current time, or ``SOURCE_DATE_EPOCH`` when set (reproducible builds)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        if not epoch.isdigit():
+            raise UsageError(
+                "SOURCE_DATE_EPOCH must be a whole number of seconds since 1970",
+                hint="Unset it or set it to e.g. $(git log -1 --format=%ct).",
+            )
+        return datetime.fromtimestamp(int(epoch), tz=UTC)
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    return Path(args.config or os.environ.get("MIRROR_CONFIG") or DEFAULT_CONFIG)
+
+
+def _load_config(args: argparse.Namespace) -> Any:  # noqa: ANN401
+    from mirror.config import load_config
+
+    return load_config(_config_path(args))
+
+
+def _print_json(document: dict[str, Any]) -> None:
+    print(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+
+
+# --- keys -------------------------------------------------------------------
+
+
+def cmd_keys_init(args: argparse.Namespace) -> int:
+    """Create the key store and root version 1."""
+    from mirror.trust.keys import init_keys
+
+    config = _load_config(args)
+    root = init_keys(
+        config.keys.dir,
+        config.passphrase(),
+        publisher_name=args.publisher or config.publisher.name,
+        now=now_utc(),
+        root_threshold=args.root_threshold,
+        root_keys=args.root_keys,
+    )
+    keys_dir = config.keys.dir
+    print(f"Created keys for {args.publisher or config.publisher.name} in {keys_dir}")
+    print(f"  root: {args.root_threshold} of {args.root_keys} keys, version {root.version}")
+    print(f"  give readers to pin:   {keys_dir / 'root.json'}")
+    print(f"  minisign public key:   {keys_dir / 'minisign.pub'}")
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    """Replace a role's keys and sign the next root version."""
+    from mirror.trust.keys import rotate_role
+
+    config = _load_config(args)
+    root = rotate_role(config.keys.dir, config.passphrase(), args.role, now=now_utc())
+    if root is None:
+        print(f"Rotated the minisign key; new public key in {config.keys.dir / 'minisign.pub'}")
+    else:
+        print(
+            f"Rotated the {args.role} keys; root is now version {root.version} "
+            f"({config.keys.dir / 'root.json'}). Rebuild to publish it."
+        )
+    return 0
+
+
+# --- build ------------------------------------------------------------------
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Ingest, render, archive, sign, and update the local publish tree."""
+    from mirror.build import build_edition
+
+    config = _load_config(args)
+    result = build_edition(config, now=now_utc(), version=args.edition_version)
+    for problem in result.problems:
+        print(f"skipped {problem.source}: {problem.reason}", file=sys.stderr)
+    if args.json:
+        _print_json(
+            {
+                "edition": result.eid,
+                "version": result.version,
+                "created": result.created.isoformat(),
+                "expires": result.expires.isoformat(),
+                "zip": str(result.zip_path),
+                "minisig": str(result.minisig_path),
+                "publish_dir": str(result.publish_dir),
+                "articles": result.articles,
+                "skipped": [{"source": p.source, "reason": p.reason} for p in result.problems],
+                "bytes": result.archive.length,
+                "sha256": result.archive.sha256,
+                "targets_written": result.targets_written,
+            }
+        )
+    else:
+        print(
+            f"Built edition {result.eid} (version {result.version}): {result.articles} articles, "
+            f"{len(result.problems)} skipped, {result.archive.length:,} bytes"
+        )
+        print(f"  archive:   {result.zip_path}")
+        print(f"  minisign:  {result.minisig_path}")
+        print(f"  publish:   {result.publish_dir} ({result.targets_written} new files)")
+    return 0
+
+
+# --- verify / extract -------------------------------------------------------
+
+
+def _verify(args: argparse.Namespace, *, extract_to: Path | None) -> int:
+    from mirror.offline import load_pinned_root, verify_edition
+    from mirror.state import ReaderState, default_state_dir
+
+    pinned = load_pinned_root(Path(args.root))
+    state = ReaderState(Path(args.state) if args.state else default_state_dir())
+    verdict = verify_edition(
+        Path(args.file),
+        pinned=pinned,
+        state=state,
+        now=now_utc(),
+        allow_expired=args.allow_expired,
+        extract_to=extract_to,
+    )
+    fresh = verdict.freshness
+    if args.json:
+        _print_json(
+            {
+                "verdict": "expired-allowed" if fresh.expired else "verified",
+                "publisher": verdict.publisher,
+                "edition": verdict.eid,
+                "version": verdict.version,
+                "created": verdict.created.isoformat(),
+                "expires": verdict.expires.isoformat(),
+                "age_seconds": int(fresh.age.total_seconds()),
+                "expired_roles": list(fresh.expired_roles),
+                "root_version": verdict.root_version,
+                "members": verdict.members,
+                "bytes": verdict.content_bytes,
+                "extracted_to": str(extract_to) if extract_to else None,
+            }
+        )
+    else:
+        date = verdict.created.strftime("%Y-%m-%d")
+        if fresh.expired:
+            print(
+                f"EXPIRED BUT READ ANYWAY: {verdict.publisher}, edition {verdict.eid} "
+                f"(version {verdict.version}) of {date} expired {verdict.expires:%Y-%m-%d}; "
+                f"it is {fresh.age.days} days old and may be out of date.",
+                file=sys.stderr,
+            )
+        print(
+            f"verified: {verdict.publisher}, edition {verdict.eid} "
+            f"(version {verdict.version}) of {date}"
+        )
+        if args.verbose:
+            print(f"  title:        {verdict.title}")
+            print(f"  created:      {verdict.created.isoformat()}")
+            print(f"  expires:      {verdict.expires.isoformat()}")
+            print(f"  root version: {verdict.root_version}")
+            print(f"  members:      {verdict.members} files, {verdict.content_bytes:,} bytes")
+        if extract_to is not None:
+            print(f"  extracted to: {extract_to}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Verify an edition file offline against a pinned root."""
+    return _verify(args, extract_to=None)
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    """Verify, then write the edition's files into a new folder."""
+    return _verify(args, extract_to=Path(args.dest))
+
+
+# --- parser -----------------------------------------------------------------
+
+
+def _add_reader_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", required=True, metavar="ROOT.json", help="the publisher's root.json you pinned")
+    parser.add_argument("--state", metavar="DIR", help="reader state folder (default: per-user state dir)")
+    parser.add_argument(
+        "--allow-expired",
+        action="store_true",
+        help="accept an expired edition anyway (loudly; the age is still printed)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print details")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser."""
+    parser = _Parser(
+        prog="mirror",
+        description="Signed editions of a newsroom's articles, pushed to many mirrors, "
+        "verified by readers.",
+        epilog="Exit codes: 0 ok, 2 usage, 3 config, 4 file system, 5 keys, 6 sources, "
+        "7 network, 10 tampered, 11 expired, 12 not yet valid, 13 rollback, 14 unsafe archive.",
+    )
+    parser.add_argument("--version", action="version", version=f"mirror {__version__}")
+    parser.add_argument(
+        "--config", metavar="FILE", help=f"configuration file (default: $MIRROR_CONFIG or {DEFAULT_CONFIG})"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    keys = commands.add_parser("keys", help="create and rotate the publisher's keys")
+    keys_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=_Parser)
+    init = keys_commands.add_parser("init", help="create root, targets, snapshot, timestamp and minisign keys")
+    init.add_argument("--publisher", help="publisher name (default: publisher.name from the config)")
+    init.add_argument("--root-keys", type=int, default=3, metavar="N", help="number of root keys (default 3)")
+    init.add_argument("--root-threshold", type=int, default=2, metavar="K", help="root signatures required (default 2)")
+    init.set_defaults(handler=cmd_keys_init)
+    rotate = keys_commands.add_parser("rotate", help="replace one role's keys; signs a new root version")
+    rotate.add_argument("role", choices=["root", "targets", "snapshot", "timestamp", "minisign"])
+    rotate.set_defaults(handler=cmd_keys_rotate)
+    keys.set_defaults(handler=_needs_action(keys))
+
+    build = commands.add_parser("build", help="ingest, render, archive and sign an edition")
+    build.add_argument("--edition-version", type=int, metavar="N", help="version number (default: next)")
+    build.add_argument("--json", action="store_true", help="print the result as JSON")
+    build.set_defaults(handler=cmd_build)
+
+    verify = commands.add_parser("verify", help="verify an edition file offline")
+    verify.add_argument("file", metavar="FILE", help="the edition .zip")
+    _add_reader_options(verify)
+    verify.set_defaults(handler=cmd_verify)
+
+    extract = commands.add_parser("extract", help="verify an edition, then unpack it into a new folder")
+    extract.add_argument("file", metavar="FILE", help="the edition .zip")
+    extract.add_argument("dest", metavar="DEST", help="folder to create (must not exist or be empty)")
+    _add_reader_options(extract)
+    extract.set_defaults(handler=cmd_extract)
+
+    parser.set_defaults(handler=_needs_action(parser))
+    return parser
+
+
+def _needs_action(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    def handler(_: argparse.Namespace) -> int:
+        raise UsageError(f"{parser.prog} needs a command", hint=f"Run `{parser.prog} --help`.")
+
+    return handler
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code. Never lets a traceback reach the user."""
+    try:
+        args = build_parser().parse_args(argv)
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
+    except MirrorError as error:
+        _report(error.message, error.hint)
+        return error.exit_code
+    except KeyboardInterrupt:
+        _report("interrupted", "Nothing half-written was left behind; run the command again.")
+        return 130
+    except Exception as error:  # the last line of defence: one sentence, no traceback
+        if os.environ.get("MIRROR_DEBUG"):
+            raise
+        _report(
+            f"internal error: {error.__class__.__name__}: {error}",
+            "This is a bug in mirror; run again with MIRROR_DEBUG=1 and report the traceback.",
+        )
+        return 1
+
+
+def _report(message: str, hint: str) -> None:
+    print(f"mirror: {message}", file=sys.stderr)
+    if hint:
+        print(f"hint: {hint}", file=sys.stderr)

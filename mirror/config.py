@@ -1,0 +1,254 @@
+"""The configuration file: YAML in, typed and validated settings out.
+
+Every path is relative to the config file's folder. Unknown keys are
+rejected with a "did you mean"; every error names file, line and key.
+Secrets are references only (``env:NAME``, ``file:PATH``), resolved when
+they are needed and never printed. config/README.md documents each key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from mirror import secrets
+from mirror.yamlnodes import Node, load_yaml, required
+
+OnError = Literal["skip", "fail"]
+MIRROR_TYPES = ("local", "s3", "webdav", "sftp", "http", "git")
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """Who publishes, and how the edition's index is titled."""
+
+    name: str
+    title: str
+    language: str
+
+
+@dataclass(frozen=True)
+class DirectorySource:
+    """A folder of Markdown/HTML articles with front matter."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
+class FeedSource:
+    """An RSS or Atom feed, from a file or an http(s) URL."""
+
+    location: str
+
+
+Source = DirectorySource | FeedSource
+
+
+@dataclass(frozen=True)
+class EditionSettings:
+    """How editions are made."""
+
+    expires_days: int = 30
+    compression_level: int = 6
+
+
+@dataclass(frozen=True)
+class TrustSettings:
+    """Metadata shape and lifetimes."""
+
+    hash_bin_bits: int = 8
+    snapshot_expires_days: int = 30
+    timestamp_expires_days: int = 7
+    long_lived_expires_days: int = 365
+
+
+@dataclass(frozen=True)
+class KeySettings:
+    """Where the key store lives and how its passphrase is found."""
+
+    dir: Path
+    passphrase_ref: str
+
+
+@dataclass(frozen=True)
+class MirrorSettings:
+    """One mirror; in this version only what the signed mirror list needs."""
+
+    name: str
+    type: str
+    public_url: str
+    announce: bool
+    enabled: bool
+    path: Path | None
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything `mirror` reads from the configuration file."""
+
+    file: Path
+    publisher: Publisher
+    sources: tuple[Source, ...]
+    on_article_error: OnError
+    edition: EditionSettings
+    trust: TrustSettings
+    keys: KeySettings
+    output_dir: Path
+    mirrors: tuple[MirrorSettings, ...]
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths are resolved against."""
+        return self.file.parent
+
+    def passphrase(self) -> secrets.Secret:
+        """Resolve the key store passphrase reference."""
+        return secrets.resolve_secret(
+            self.keys.passphrase_ref, base_dir=self.base_dir, what="key passphrase"
+        )
+
+    @property
+    def editions_dir(self) -> Path:
+        """Where built edition ZIPs and their .minisig files go."""
+        return self.output_dir / "editions"
+
+    @property
+    def publish_dir(self) -> Path:
+        """The publish tree (TUF metadata/ and targets/) copied to mirrors."""
+        return self.output_dir / "publish"
+
+
+TOP_KEYS = ("publisher", "sources", "on_article_error", "edition", "trust", "keys", "output", "mirrors")
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the configuration at ``path``."""
+    root = load_yaml(path)
+    top = root.mapping(TOP_KEYS)
+    base = path.parent
+    return Config(
+        file=path,
+        publisher=_publisher(required(top, "publisher", root)),
+        sources=tuple(_source(node, base) for node in required(top, "sources", root).items()),
+        on_article_error=_on_error(top.get("on_article_error")),
+        edition=_edition(top.get("edition")),
+        trust=_trust(top.get("trust")),
+        keys=_keys(required(top, "keys", root), base),
+        output_dir=_path(required(top, "output", root), base),
+        mirrors=_mirrors(top.get("mirrors"), base),
+    )
+
+
+def _path(node: Node, base: Path) -> Path:
+    return Path(os.path.normpath(base / Path(node.text()).expanduser()))
+
+
+def _publisher(node: Node) -> Publisher:
+    fields = node.mapping(("name", "title", "language"))
+    name = required(fields, "name", node).text()
+    language = fields["language"].text() if "language" in fields else "en"
+    return Publisher(
+        name=name,
+        title=fields["title"].text() if "title" in fields else name,
+        language=language,
+    )
+
+
+def _source(node: Node, base: Path) -> Source:
+    fields = node.mapping(("type", "path", "url"))
+    kind = required(fields, "type", node).choice(("directory", "feed"))
+    if kind == "directory":
+        if "url" in fields:
+            raise fields["url"].fail("a directory source takes path, not url")
+        return DirectorySource(_path(required(fields, "path", node), base))
+    if ("path" in fields) == ("url" in fields):
+        raise node.fail("a feed source needs exactly one of path or url")
+    if "url" in fields:
+        url = fields["url"].text()
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise fields["url"].fail("must be an http:// or https:// URL")
+        return FeedSource(url)
+    return FeedSource(str(_path(fields["path"], base)))
+
+
+def _on_error(node: Node | None) -> OnError:
+    if node is None:
+        return "skip"
+    return "skip" if node.choice(("skip", "fail")) == "skip" else "fail"
+
+
+def _edition(node: Node | None) -> EditionSettings:
+    if node is None:
+        return EditionSettings()
+    fields = node.mapping(("expires_days", "compression_level"))
+    defaults = EditionSettings()
+    return EditionSettings(
+        expires_days=fields["expires_days"].integer(minimum=1, maximum=3650)
+        if "expires_days" in fields
+        else defaults.expires_days,
+        compression_level=fields["compression_level"].integer(minimum=0, maximum=9)
+        if "compression_level" in fields
+        else defaults.compression_level,
+    )
+
+
+def _trust(node: Node | None) -> TrustSettings:
+    defaults = TrustSettings()
+    if node is None:
+        return defaults
+    fields = node.mapping(
+        ("hash_bin_bits", "snapshot_expires_days", "timestamp_expires_days", "long_lived_expires_days")
+    )
+
+    def days(name: str, default: int) -> int:
+        return fields[name].integer(minimum=1, maximum=3650) if name in fields else default
+
+    return TrustSettings(
+        hash_bin_bits=fields["hash_bin_bits"].integer(minimum=1, maximum=14)
+        if "hash_bin_bits" in fields
+        else defaults.hash_bin_bits,
+        snapshot_expires_days=days("snapshot_expires_days", defaults.snapshot_expires_days),
+        timestamp_expires_days=days("timestamp_expires_days", defaults.timestamp_expires_days),
+        long_lived_expires_days=days("long_lived_expires_days", defaults.long_lived_expires_days),
+    )
+
+
+def _keys(node: Node, base: Path) -> KeySettings:
+    fields = node.mapping(("dir", "passphrase"))
+    passphrase = required(fields, "passphrase", node)
+    if not secrets.is_reference(passphrase.text()):
+        raise passphrase.fail(
+            "must be a reference like env:NAME or file:PATH, never the passphrase itself",
+            hint="Put the passphrase in an environment variable or a file only you can read.",
+        )
+    return KeySettings(dir=_path(required(fields, "dir", node), base), passphrase_ref=passphrase.text())
+
+
+def _mirrors(node: Node | None, base: Path) -> tuple[MirrorSettings, ...]:
+    if node is None or node.value is None:
+        return ()
+    result: list[MirrorSettings] = []
+    names: set[str] = set()
+    for item in node.items():
+        fields = item.mapping(("name", "type", "public_url", "announce", "enabled", "path"))
+        name = required(fields, "name", item).text()
+        if name in names:
+            raise fields["name"].fail(f"the mirror name {name!r} is used twice")
+        names.add(name)
+        url = required(fields, "public_url", item).text()
+        if urlsplit(url).scheme not in ("http", "https", "file"):
+            raise fields["public_url"].fail("must be an http://, https:// or file:// URL")
+        result.append(
+            MirrorSettings(
+                name=name,
+                type=required(fields, "type", item).choice(MIRROR_TYPES),
+                public_url=url,
+                announce=fields["announce"].boolean() if "announce" in fields else True,
+                enabled=fields["enabled"].boolean() if "enabled" in fields else True,
+                path=_path(fields["path"], base) if "path" in fields else None,
+            )
+        )
+    return tuple(result)

@@ -1,0 +1,156 @@
+"""Every error `mirror` raises on purpose, as one tree.
+
+::
+
+    MirrorError                      one sentence (str) + a hint; exit_code picks the CLI exit
+    ├── UsageError                   bad command-line arguments                         exit 2
+    ├── ConfigError                  bad configuration file (names file, line and key)  exit 3
+    ├── StorageError                 local file system: cannot read or write            exit 4
+    ├── KeyStoreError                keys missing, passphrase missing or wrong          exit 5
+    ├── SourceError                  an article source cannot be read at all            exit 6
+    │   └── ArticleError             one article is broken (file and reason)            exit 6
+    ├── TransportError               network: timeout, refused, 5xx, auth (retryable)   exit 7
+    └── VerificationError            bad data: never retried on the same mirror
+        ├── TamperedError            signature, threshold, unknown key, hash, length,   exit 10
+        │                            mix-and-match, malformed metadata
+        ├── ExpiredError             signed metadata or edition past its expiry         exit 11
+        ├── NotYetValidError         edition created in the future (clock or forgery)   exit 12
+        ├── RollbackError            older than what this reader already trusts         exit 13
+        └── UnsafeArchiveError       archive structure is hostile or over a cap         exit 14
+
+Exit code 0 means success (for `verify`: verified); 1 is an unexpected internal
+error, which the CLI still reports in one sentence, never with a traceback.
+
+Two families matter to callers: a `VerificationError` is *bad data* (the
+mirror or file is flagged, and the same source is never retried), a
+`TransportError` is *bad transport* (retried with backoff, then the next
+mirror). Foreign exceptions are translated once, at the boundary that
+caught them, with ``raise ... from``. Messages never contain secrets.
+"""
+
+from __future__ import annotations
+
+
+class MirrorError(Exception):
+    """Root of every error `mirror` raises on purpose.
+
+    ``str(error)`` is one plain sentence; ``hint`` says what to do next.
+    """
+
+    exit_code = 1
+    verdict = "error"
+    default_hint = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = self.default_hint if hint is None else hint
+
+
+class UsageError(MirrorError):
+    """The command line asks for something that cannot be done."""
+
+    exit_code = 2
+    verdict = "usage"
+    default_hint = "Run the command with --help to see how it is used."
+
+
+class ConfigError(MirrorError):
+    """The configuration file is invalid; the message names file, line and key."""
+
+    exit_code = 3
+    verdict = "config"
+    default_hint = "Fix the named key; config/README.md documents every setting."
+
+
+class StorageError(MirrorError):
+    """A local file or folder cannot be read or written."""
+
+    exit_code = 4
+    verdict = "io"
+    default_hint = "Check that the path exists and that you may read and write it."
+
+
+class KeyStoreError(MirrorError):
+    """Signing keys are missing, unreadable, or the passphrase is missing or wrong."""
+
+    exit_code = 5
+    verdict = "keys"
+    default_hint = "Run `mirror keys init` or check the passphrase reference in the config."
+
+
+class SourceError(MirrorError):
+    """An article source (folder or feed) cannot be read."""
+
+    exit_code = 6
+    verdict = "source"
+
+
+class ArticleError(SourceError):
+    """One article is broken; ``source`` names the file or URL, the message the reason."""
+
+    def __init__(self, source: str, reason: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{source}: {reason}", hint=hint)
+        self.source = source
+        self.reason = reason
+
+
+class TransportError(MirrorError):
+    """The network failed us: timeout, refused, reset, 5xx, authentication."""
+
+    exit_code = 7
+    verdict = "unreachable"
+    default_hint = "Check the network or the mirror; the operation can be retried."
+
+
+class VerificationError(MirrorError):
+    """The data is not what the publisher signed; never retried on the same source."""
+
+    exit_code = 10
+    verdict = "tampered"
+
+
+class TamperedError(VerificationError):
+    """Signatures, thresholds, keys, hashes or lengths do not match the signed metadata."""
+
+    exit_code = 10
+    verdict = "tampered"
+    default_hint = (
+        "Do not read this copy; get the edition from another mirror or person and verify again."
+    )
+
+
+class ExpiredError(VerificationError):
+    """Signed metadata or the edition itself is past its expiry time."""
+
+    exit_code = 11
+    verdict = "expired"
+    default_hint = (
+        "Check your clock, or get a newer edition; --allow-expired reads it anyway, at your risk."
+    )
+
+
+class NotYetValidError(VerificationError):
+    """The edition claims to be created in the future: a wrong clock or a forgery."""
+
+    exit_code = 12
+    verdict = "not-yet-valid"
+    default_hint = "Check that your computer's clock and time zone are right, then verify again."
+
+
+class RollbackError(VerificationError):
+    """The edition or metadata is older than what this reader already trusts."""
+
+    exit_code = 13
+    verdict = "rollback"
+    default_hint = (
+        "Someone may be serving you an old edition on purpose; get the latest from another mirror."
+    )
+
+
+class UnsafeArchiveError(VerificationError):
+    """The archive's structure is hostile (traversal, links, duplicates, bombs) or over a cap."""
+
+    exit_code = 14
+    verdict = "unsafe-archive"
+    default_hint = "Do not unpack this file with other tools; get the edition from another source."

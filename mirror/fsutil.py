@@ -1,0 +1,75 @@
+"""Bounded reads and atomic writes of local files.
+
+Every write goes to a temporary file in the destination folder, is flushed
+to disk, then renamed over the destination with `os.replace`, so a crash or
+kill -9 leaves either the old file or the new one, never half of one.
+Every read states how many bytes it is prepared to accept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from mirror.errors import StorageError
+
+
+def read_bounded(path: Path, *, max_bytes: int, what: str) -> bytes:
+    """Read at most ``max_bytes`` from ``path``; a longer file is a `StorageError`."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except FileNotFoundError as error:
+        raise StorageError(f"the {what} {path} does not exist") from error
+    except OSError as error:
+        raise StorageError(f"the {what} {path} cannot be read ({error.strerror})") from error
+    if len(data) > max_bytes:
+        raise StorageError(f"the {what} {path} is larger than {max_bytes} bytes")
+    return data
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """Yield a binary file that replaces ``path`` atomically when the block succeeds.
+
+    On any exception the temporary file is removed and ``path`` is untouched.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise StorageError(f"cannot write into {path.parent} ({error.strerror})") from error
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except OSError as error:
+        temp.unlink(missing_ok=True)
+        raise StorageError(f"cannot write {path} ({error.strerror})") from error
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` atomically."""
+    with atomic_writer(path, mode=mode) as handle:
+        handle.write(data)
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries, so renames into it survive a power cut."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

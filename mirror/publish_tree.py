@@ -1,0 +1,146 @@
+"""The local publish tree: TUF ``metadata/`` and ``targets/`` as any static store serves them.
+
+::
+
+    publish/
+      metadata/1.root.json … N.root.json, root.json
+      metadata/N.targets.json, N.<role>.json      every targets role, versioned
+      metadata/N.snapshot.json
+      metadata/timestamp.json                     the only file ever overwritten
+      targets/<dir>/<sha256>.<name>               consistent-snapshot names: written once
+
+Write order is the publishing order every mirror follows: targets first,
+then versioned metadata, then ``timestamp.json`` last, each file atomic, so
+the tree is consistent after a crash at any point (the old timestamp still
+points at complete older metadata). The tree doubles as the publisher's
+record of what was published: `load_state` reads it back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from tuf.api.metadata import Metadata, Snapshot, Targets, Timestamp
+
+from mirror import fsutil
+from mirror.errors import StorageError
+from mirror.trust import layout
+from mirror.trust.repository import RepositoryState, SignedRole
+
+MAX_METADATA_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PublishedTarget:
+    """A target to place in the tree: from bytes in memory or a local file."""
+
+    path: str
+    sha256: str
+    data: bytes | None = None
+    source: Path | None = None
+
+
+def target_file_path(publish_dir: Path, target_path: str, sha256: str) -> Path:
+    """Where a target lives under its consistent-snapshot (hash-prefixed) name."""
+    posix = PurePosixPath(target_path)
+    return publish_dir / "targets" / posix.parent / f"{sha256}.{posix.name}"
+
+
+def load_state(publish_dir: Path) -> RepositoryState:
+    """Read back the currently published metadata; an empty tree gives an empty state."""
+    metadata_dir = publish_dir / "metadata"
+    timestamp_path = metadata_dir / "timestamp.json"
+    if not timestamp_path.exists():
+        return RepositoryState()
+    timestamp = Metadata[Timestamp].from_bytes(_read(timestamp_path))
+    snapshot_version = timestamp.signed.snapshot_meta.version
+    snapshot = Metadata[Snapshot].from_bytes(
+        _read(metadata_dir / f"{snapshot_version}.snapshot.json")
+    )
+    roles: dict[str, SignedRole] = {}
+    for name, meta in snapshot.signed.meta.items():
+        role = name.removesuffix(".json")
+        data = _read(metadata_dir / f"{meta.version}.{role}.json")
+        roles[role] = SignedRole(role, Metadata[Targets].from_bytes(data), data)
+    return RepositoryState(
+        roles=roles,
+        snapshot_version=snapshot_version,
+        timestamp_version=timestamp.signed.version,
+    )
+
+
+def last_edition_version(state: RepositoryState) -> int:
+    """Highest edition version listed in the ``editions`` role (0 when there is none)."""
+    role = state.roles.get(layout.EDITIONS_ROLE)
+    if role is None:
+        return 0
+    versions = [0]
+    for path in role.metadata.signed.targets:
+        name = PurePosixPath(path).name
+        if name.endswith(".zip") and "-v" in name:
+            with contextlib.suppress(ValueError):
+                versions.append(int(name.removesuffix(".zip").rsplit("-v", 1)[1]))
+    return max(versions)
+
+
+def _read(path: Path) -> bytes:
+    return fsutil.read_bounded(path, max_bytes=MAX_METADATA_BYTES, what="published metadata")
+
+
+def write_targets(publish_dir: Path, targets: Iterable[PublishedTarget]) -> int:
+    """Place targets that are not there yet; return how many were written."""
+    written = 0
+    for target in targets:
+        destination = target_file_path(publish_dir, target.path, target.sha256)
+        if destination.exists():
+            continue
+        if target.data is not None:
+            fsutil.atomic_write_bytes(destination, target.data)
+        elif target.source is not None:
+            place_file(target.source, destination)
+        written += 1
+    return written
+
+
+def place_file(source: Path, destination: Path) -> None:
+    """Hard-link ``source`` at ``destination`` when possible, else copy it atomically."""
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        temp = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
+        temp.unlink(missing_ok=True)
+        try:
+            os.link(source, temp)
+        except OSError:
+            shutil.copyfile(source, temp)
+        os.replace(temp, destination)
+    except OSError as error:
+        raise StorageError(f"cannot place {destination} ({error.strerror})") from error
+
+
+def write_metadata(
+    publish_dir: Path,
+    *,
+    root_chain: Iterable[bytes],
+    roles: Iterable[SignedRole],
+    snapshot: bytes,
+    snapshot_version: int,
+    timestamp: bytes,
+) -> None:
+    """Write versioned metadata, then snapshot, then ``timestamp.json`` last."""
+    metadata_dir = publish_dir / "metadata"
+    chain = list(root_chain)
+    for version, data in enumerate(chain, start=1):
+        path = metadata_dir / f"{version}.root.json"
+        if not path.exists():
+            fsutil.atomic_write_bytes(path, data)
+    fsutil.atomic_write_bytes(metadata_dir / "root.json", chain[-1])
+    for role in roles:
+        fsutil.atomic_write_bytes(metadata_dir / f"{role.version}.{role.name}.json", role.data)
+    fsutil.atomic_write_bytes(metadata_dir / f"{snapshot_version}.snapshot.json", snapshot)
+    fsutil.fsync_dir(metadata_dir)
+    fsutil.atomic_write_bytes(metadata_dir / "timestamp.json", timestamp)

@@ -1,0 +1,297 @@
+"""The publisher's key store: creation, encrypted storage, loading and rotation.
+
+A key store is one folder::
+
+    keys/
+      keys.json                 publisher name and id, root threshold (public facts only)
+      <role>-<keyid16>.pem      private keys, PKCS#8 encrypted with the passphrase
+      minisign-<keyid16>.pem    the minisign signing key, encrypted the same way
+      roots/<N>.root.json       every root version ever signed: the chain readers walk
+      root.json                 copy of the newest root, for readers to pin
+      minisign.pub              the minisign public key, for stock `minisign -V`
+      retired/                  keys replaced by a rotation (kept, never used to sign)
+
+Private keys never leave this folder unencrypted; the passphrase comes from a
+secret reference (``env:NAME`` or ``file:PATH``), never the command line.
+Root versions are created only here: version 1 by `init_keys`, every later
+one by `rotate_role`, signed by a threshold of the old *and* the new root
+keys so a reader who pinned any earlier root can walk the chain forward.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from securesystemslib.signer import CryptoSigner, SSlibKey
+from tuf.api.metadata import Metadata, Root
+from tuf.api.serialization.json import JSONSerializer
+
+from mirror import fsutil
+from mirror.errors import KeyStoreError, StorageError
+from mirror.secrets import Secret
+from mirror.trust import layout, minisign, strictjson
+
+KEYS_INDEX = "keys.json"
+MAX_KEY_FILE_BYTES = 64 * 1024
+MAX_ROOT_BYTES = 1024 * 1024
+PUBLISHER_FIELD = "x-mirror-publisher"
+"""Field added to root metadata: the publisher's name and stable id (signed with root)."""
+
+ROTATABLE_ROLES = ("root", "targets", "snapshot", "timestamp", "minisign")
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """Who signs: a display name and a random id that stays the same across key rotations."""
+
+    name: str
+    publisher_id: str
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """Decrypted online signing keys, ready to sign an edition."""
+
+    root: Metadata[Root]
+    root_chain: tuple[bytes, ...]
+    signers: dict[str, CryptoSigner]
+    minisign_key: Ed25519PrivateKey
+    publisher: Publisher
+
+    def signer(self, role: str) -> CryptoSigner:
+        """The signer of a top-level online role (targets, snapshot, timestamp)."""
+        return self.signers[role]
+
+
+def serializer() -> JSONSerializer:
+    """How all metadata is written: compact JSON, deterministic for the same content."""
+    return JSONSerializer(compact=True)
+
+
+def publisher_of(root: Root) -> Publisher:
+    """Read the publisher name and id out of signed root metadata."""
+    field = root.unrecognized_fields.get(PUBLISHER_FIELD)
+    if (
+        not isinstance(field, dict)
+        or not isinstance(field.get("name"), str)
+        or not isinstance(field.get("id"), str)
+    ):
+        return Publisher(name="unknown publisher", publisher_id="unknown")
+    return Publisher(name=field["name"], publisher_id=field["id"])
+
+
+def init_keys(
+    keys_dir: Path,
+    passphrase: Secret,
+    *,
+    publisher_name: str,
+    now: datetime,
+    root_threshold: int = 2,
+    root_keys: int = 3,
+    root_expires_days: int = 365,
+) -> Root:
+    """Create a new key store with root version 1; refuse to touch an existing one."""
+    if not 1 <= root_threshold <= root_keys <= 16:
+        raise KeyStoreError(
+            f"a root threshold of {root_threshold} of {root_keys} keys is not possible",
+            hint="Use a threshold between 1 and the number of root keys (default 2 of 3).",
+        )
+    if (keys_dir / KEYS_INDEX).exists():
+        raise KeyStoreError(
+            f"{keys_dir} already holds a key store",
+            hint="Use `mirror keys rotate ROLE` to replace keys; init never overwrites.",
+        )
+    publisher = Publisher(name=publisher_name, publisher_id=secrets.token_hex(16))
+    root = Root(expires=now + timedelta(days=root_expires_days), consistent_snapshot=True)
+    root.unrecognized_fields[PUBLISHER_FIELD] = {"name": publisher.name, "id": publisher.publisher_id}
+    root.roles["root"].threshold = root_threshold
+    new_root_signers = [_new_key(keys_dir, "root", passphrase) for _ in range(root_keys)]
+    for signer in new_root_signers:
+        root.add_key(signer.public_key, "root")
+    for role in layout.ONLINE_ROLES:
+        root.add_key(_new_key(keys_dir, role, passphrase).public_key, role)
+    _new_minisign_key(keys_dir, passphrase)
+    metadata = Metadata(root)
+    for signer in new_root_signers:
+        metadata.sign(signer, append=True)
+    _save_root(keys_dir, metadata)
+    fsutil.atomic_write_bytes(
+        keys_dir / KEYS_INDEX,
+        strictjson.dumps({"format": 1, "publisher": publisher.name, "id": publisher.publisher_id}),
+    )
+    return root
+
+
+def load_keyring(keys_dir: Path, passphrase: Secret) -> Keyring:
+    """Decrypt the online keys (targets, snapshot, timestamp, minisign) of the current root."""
+    chain = load_root_chain(keys_dir)
+    root_md = Metadata[Root].from_bytes(chain[-1])
+    signers = {
+        role: _load_signer(keys_dir, role, root_md.signed.roles[role].keyids[0], passphrase)
+        for role in layout.ONLINE_ROLES
+    }
+    return Keyring(
+        root=root_md,
+        root_chain=chain,
+        signers=signers,
+        minisign_key=_load_minisign_key(keys_dir, passphrase),
+        publisher=publisher_of(root_md.signed),
+    )
+
+
+def load_root_chain(keys_dir: Path) -> tuple[bytes, ...]:
+    """Every root version's bytes, oldest first; the last one is current."""
+    roots_dir = keys_dir / "roots"
+    if not (keys_dir / KEYS_INDEX).is_file() or not roots_dir.is_dir():
+        raise KeyStoreError(f"no key store in {keys_dir}")
+    chain: list[bytes] = []
+    version = 1
+    while (path := roots_dir / f"{version}.root.json").is_file():
+        chain.append(fsutil.read_bounded(path, max_bytes=MAX_ROOT_BYTES, what="root metadata"))
+        version += 1
+    if not chain:
+        raise KeyStoreError(f"the key store in {keys_dir} has no root metadata")
+    return tuple(chain)
+
+
+def minisign_public_key(keys_dir: Path) -> minisign.MinisignPublicKey:
+    """The current minisign public key, as exported in ``minisign.pub``."""
+    text = fsutil.read_bounded(keys_dir / "minisign.pub", max_bytes=4096, what="minisign key")
+    return minisign.MinisignPublicKey.from_file(text.decode("utf-8", "replace"))
+
+
+def rotate_role(
+    keys_dir: Path,
+    passphrase: Secret,
+    role: str,
+    *,
+    now: datetime,
+    root_expires_days: int = 365,
+) -> Root | None:
+    """Replace the keys of ``role`` and publish the change as the next root version.
+
+    For ``minisign`` only the minisign key changes (it is not part of TUF) and
+    None is returned. For TUF roles a new root version N+1 is signed by a
+    threshold of root N's keys and a threshold of its own, so every reader's
+    chain walk accepts it. Replaced private keys move to ``retired/``.
+    """
+    if role not in ROTATABLE_ROLES:
+        raise KeyStoreError(
+            f"there is no role called {role!r}",
+            hint=f"Rotatable roles: {', '.join(ROTATABLE_ROLES)}.",
+        )
+    chain = load_root_chain(keys_dir)
+    old_md = Metadata[Root].from_bytes(chain[-1])
+    if role == "minisign":
+        for path in sorted(keys_dir.glob("minisign-*.pem")):
+            _retire(keys_dir, path)
+        _new_minisign_key(keys_dir, passphrase)
+        return None
+    old_root = old_md.signed
+    old_root_signers = [
+        _load_signer(keys_dir, "root", keyid, passphrase) for keyid in old_root.roles["root"].keyids
+    ]
+    new_root = Root.from_dict(old_md.signed.to_dict())
+    new_root.version = old_root.version + 1
+    new_root.expires = now + timedelta(days=root_expires_days)
+    retired_ids = list(new_root.roles[role].keyids)
+    count = len(retired_ids)
+    for keyid in retired_ids:
+        new_root.revoke_key(keyid, role)
+    new_signers = [_new_key(keys_dir, role, passphrase) for _ in range(count)]
+    for signer in new_signers:
+        new_root.add_key(signer.public_key, role)
+    metadata = Metadata(new_root)
+    for signer in old_root_signers:
+        metadata.sign(signer, append=True)
+    if role == "root":
+        for signer in new_signers:
+            metadata.sign(signer, append=True)
+    _save_root(keys_dir, metadata)
+    for keyid in retired_ids:
+        for path in keys_dir.glob(f"{role}-{keyid[:16]}.pem"):
+            _retire(keys_dir, path)
+    return new_root
+
+
+def _save_root(keys_dir: Path, metadata: Metadata[Root]) -> None:
+    data = metadata.to_bytes(serializer())
+    fsutil.atomic_write_bytes(keys_dir / "roots" / f"{metadata.signed.version}.root.json", data)
+    fsutil.atomic_write_bytes(keys_dir / "root.json", data)
+
+
+def _retire(keys_dir: Path, path: Path) -> None:
+    try:
+        (keys_dir / "retired").mkdir(exist_ok=True)
+        shutil.move(path, keys_dir / "retired" / path.name)
+    except OSError as error:
+        raise StorageError(f"cannot move retired key {path} ({error.strerror})") from error
+
+
+def _encrypt(private_key: Ed25519PrivateKey, passphrase: Secret) -> bytes:
+    return private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase.value),
+    )
+
+
+def _decrypt(path: Path, passphrase: Secret) -> Ed25519PrivateKey:
+    data = fsutil.read_bounded(path, max_bytes=MAX_KEY_FILE_BYTES, what="private key")
+    try:
+        key = serialization.load_pem_private_key(data, password=passphrase.value)
+    except (ValueError, TypeError) as error:
+        raise KeyStoreError(
+            f"cannot decrypt {path.name}: the passphrase is wrong or the file is damaged",
+            hint=f"Check the passphrase reference ({passphrase.reference}).",
+        ) from error
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyStoreError(f"{path.name} is not an Ed25519 key")
+    return key
+
+
+def _new_key(keys_dir: Path, role: str, passphrase: Secret) -> CryptoSigner:
+    private_key = Ed25519PrivateKey.generate()
+    public = SSlibKey.from_crypto(private_key.public_key())
+    fsutil.atomic_write_bytes(
+        keys_dir / f"{role}-{public.keyid[:16]}.pem", _encrypt(private_key, passphrase), mode=0o600
+    )
+    return CryptoSigner(private_key, public)
+
+
+def _load_signer(keys_dir: Path, role: str, keyid: str, passphrase: Secret) -> CryptoSigner:
+    path = keys_dir / f"{role}-{keyid[:16]}.pem"
+    if not path.is_file():
+        raise KeyStoreError(
+            f"the {role} key {keyid[:16]} is not in {keys_dir}",
+            hint="Root keys may be kept offline; copy them in for this operation.",
+        )
+    private_key = _decrypt(path, passphrase)
+    public = SSlibKey.from_crypto(private_key.public_key())
+    if public.keyid != keyid:
+        raise KeyStoreError(f"{path.name} does not hold the {role} key that root lists")
+    return CryptoSigner(private_key, public)
+
+
+def _new_minisign_key(keys_dir: Path, passphrase: Secret) -> None:
+    private_key = Ed25519PrivateKey.generate()
+    public = minisign.public_key_of(private_key)
+    fsutil.atomic_write_bytes(
+        keys_dir / f"minisign-{public.key_id.hex()}.pem",
+        _encrypt(private_key, passphrase),
+        mode=0o600,
+    )
+    fsutil.atomic_write_bytes(keys_dir / "minisign.pub", public.to_file().encode("ascii"))
+
+
+def _load_minisign_key(keys_dir: Path, passphrase: Secret) -> Ed25519PrivateKey:
+    public = minisign_public_key(keys_dir)
+    path = keys_dir / f"minisign-{public.key_id.hex()}.pem"
+    if not path.is_file():
+        raise KeyStoreError(f"the minisign signing key is not in {keys_dir}")
+    return _decrypt(path, passphrase)

@@ -1,0 +1,86 @@
+"""Where every kind of file lives in the TUF repository, and which role signs it.
+
+::
+
+    root ─┬─ timestamp ── snapshot (versions of every targets role)
+          └─ targets                      lists  mirrors.json (the signed mirror list)
+              ├─ content   articles/*, assets/*/*      ─► 2**bits succinct hash bins content-XX
+              ├─ editions  editions/*                  lists <id>.zip and <id>.zip.minisig
+              └─ manifests manifests/*/* … /*/*/*/*    ─► edition-<id>: one role per edition,
+                                                          listing every member of that ZIP as
+                                                          manifests/<id>/<member>
+
+Why this shape (docs/adr/0003-metadata-layout.md): adding ten articles to a
+large archive re-signs only the ten bins they fall in plus a small
+per-edition role, so incremental updates stay small; the edition ZIP can
+carry its own proof (root chain, targets, manifests, its edition role) with
+no circularity, because the ZIP's own hash lives only in ``editions``,
+which the ZIP does not embed. All delegations are *terminating*, so a role
+can never be used to claim a path outside its patterns.
+"""
+
+from __future__ import annotations
+
+import re
+
+CONTENT_ROLE = "content"
+EDITIONS_ROLE = "editions"
+MANIFESTS_ROLE = "manifests"
+EDITION_ROLE_PREFIX = "edition-"
+TOP_LEVEL_ROLES = ("root", "timestamp", "snapshot", "targets")
+ONLINE_ROLES = ("targets", "snapshot", "timestamp")
+
+CONTENT_PATTERNS = ("articles/*", "assets/*/*")
+EDITIONS_PATTERNS = ("editions/*",)
+MANIFESTS_PATTERNS = ("manifests/*/*", "manifests/*/*/*", "manifests/*/*/*/*")
+
+MIRROR_LIST_PATH = "mirrors.json"
+"""Stable target path of the signed mirror list (top-level ``targets`` lists it)."""
+
+EDITION_INFO_MEMBER = "edition.json"
+"""ZIP member carrying the edition's id, version, created and expires times."""
+
+ARCHIVE_METADATA_DIR = ".mirror/"
+"""Folder inside an edition ZIP that holds the embedded signed metadata."""
+
+EDITION_ID_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}-v[0-9]{1,12}$")
+
+
+def edition_id(created_date: str, version: int) -> str:
+    """The id of an edition: its creation date and version, e.g. ``2026-11-26-v7``."""
+    return f"{created_date}-v{version}"
+
+
+def edition_role(eid: str) -> str:
+    """Name of the role that lists the members of edition ``eid``."""
+    return f"{EDITION_ROLE_PREFIX}{eid}"
+
+
+def edition_role_patterns(eid: str) -> list[str]:
+    """Paths the per-edition role may list: its own manifest folder, nothing else."""
+    return [f"manifests/{eid}/*", f"manifests/{eid}/*/*", f"manifests/{eid}/*/*/*"]
+
+
+def manifest_path(eid: str, member: str) -> str:
+    """Target path under which edition ``eid`` lists its ZIP member ``member``."""
+    return f"manifests/{eid}/{member}"
+
+
+def edition_zip_path(eid: str) -> str:
+    """Target path of the edition archive itself."""
+    return f"editions/{eid}.zip"
+
+
+def is_content_path(member: str) -> bool:
+    """Articles and assets are shared across editions and live in the content bins."""
+    return member.startswith(("articles/", "assets/"))
+
+
+def archive_root_name(version: int) -> str:
+    """Name of root version ``version`` inside an edition ZIP."""
+    return f"{ARCHIVE_METADATA_DIR}root/{version}.root.json"
+
+
+def archive_role_name(role: str) -> str:
+    """Name of a non-root role's metadata inside an edition ZIP."""
+    return f"{ARCHIVE_METADATA_DIR}{role}.json"

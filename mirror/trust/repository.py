@@ -1,0 +1,320 @@
+"""Producing the signed TUF metadata for a new edition (pure: no I/O).
+
+Signing happens in two phases, because the edition ZIP embeds part of the
+metadata and the rest must name the ZIP's own hash:
+
+1. `sign_edition` — before the ZIP is written: updates the content hash
+   bins with this edition's articles and assets, creates the per-edition
+   role listing every ZIP member, and re-signs ``manifests`` and the
+   top-level ``targets`` (which lists the signed mirror list). The ZIP
+   embeds the root chain, ``targets``, ``manifests`` and the edition role.
+2. `sign_release` — after the ZIP is written: lists the ZIP and its
+   ``.minisig`` in ``editions``, then signs ``snapshot`` (the version of every
+   targets role) and ``timestamp``.
+
+Only roles whose content changed (or whose expiry is near, or whose keys
+changed) get a new version, so adding ten articles to a large archive
+re-signs about ten bins plus a handful of small roles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from securesystemslib.signer import Key, Signer
+from tuf.api.metadata import (
+    DelegatedRole,
+    Delegations,
+    Metadata,
+    MetaFile,
+    Snapshot,
+    SuccinctRoles,
+    TargetFile,
+    Targets,
+    Timestamp,
+)
+
+from mirror.trust import layout
+from mirror.trust.keys import serializer
+
+
+@dataclass(frozen=True)
+class TargetEntry:
+    """One published file: its target path, length and SHA-256 (hex)."""
+
+    path: str
+    length: int
+    sha256: str
+
+    def target_file(self) -> TargetFile:
+        """The python-tuf `TargetFile` for this entry."""
+        return TargetFile(self.length, {"sha256": self.sha256}, self.path)
+
+
+@dataclass(frozen=True)
+class ExpiryPolicy:
+    """How long each kind of metadata stays valid, in days."""
+
+    edition_days: int = 30
+    long_lived_days: int = 365
+    refresh_margin_days: int = 60
+    snapshot_days: int = 30
+    timestamp_days: int = 7
+
+
+@dataclass(frozen=True)
+class SignedRole:
+    """A role's metadata and the exact bytes published for it."""
+
+    name: str
+    metadata: Metadata[Targets]
+    data: bytes
+
+    @property
+    def version(self) -> int:
+        """The role's version number."""
+        return self.metadata.signed.version
+
+
+@dataclass(frozen=True)
+class RepositoryState:
+    """All targets roles of the repository as currently published, by role name."""
+
+    roles: Mapping[str, SignedRole] = field(default_factory=dict)
+    snapshot_version: int = 0
+    timestamp_version: int = 0
+
+
+@dataclass(frozen=True)
+class EditionSigning:
+    """What phase 1 produced: the new state and the roles it (re)signed."""
+
+    state: RepositoryState
+    changed: tuple[SignedRole, ...]
+    edition_role: SignedRole
+
+
+@dataclass(frozen=True)
+class Release:
+    """What phase 2 produced: re-signed roles plus the new snapshot and timestamp bytes."""
+
+    state: RepositoryState
+    changed: tuple[SignedRole, ...]
+    snapshot: bytes
+    snapshot_version: int
+    timestamp: bytes
+
+
+def _sign(name: str, targets: Targets, signer: Signer) -> SignedRole:
+    metadata = Metadata(targets)
+    metadata.sign(signer)
+    return SignedRole(name, metadata, metadata.to_bytes(serializer()))
+
+
+def _delegated(name: str, key: Key, paths: Sequence[str]) -> DelegatedRole:
+    return DelegatedRole(name, [key.keyid], 1, True, paths=list(paths))
+
+
+class _Editor:
+    """Collects role changes for one signing phase; each changed role is signed once."""
+
+    def __init__(self, state: RepositoryState, signer: Signer, now: datetime, policy: ExpiryPolicy):
+        self.roles = dict(state.roles)
+        self.state = state
+        self.signer = signer
+        self.key: Key = signer.public_key
+        self.now = now
+        self.policy = policy
+        self.changed: dict[str, SignedRole] = {}
+
+    def existing(self, name: str) -> Targets | None:
+        role = self.roles.get(name)
+        return None if role is None else Targets.from_dict(role.metadata.signed.to_dict())
+
+    def stale(self, name: str) -> bool:
+        """True when a role must be re-signed anyway: missing, near expiry, or other keys."""
+        role = self.roles.get(name)
+        if role is None:
+            return True
+        signed = role.metadata.signed
+        margin = timedelta(days=self.policy.refresh_margin_days)
+        return signed.expires <= self.now + margin or self.key.keyid not in role.metadata.signatures
+
+    def put(self, name: str, targets: Targets, *, expires_days: int) -> SignedRole:
+        previous = self.roles.get(name)
+        targets.version = 1 if previous is None else previous.version + 1
+        targets.expires = self.now + timedelta(days=expires_days)
+        signed = _sign(name, targets, self.signer)
+        self.roles[name] = signed
+        self.changed[name] = signed
+        return signed
+
+    def result_state(self) -> RepositoryState:
+        return replace(self.state, roles=self.roles)
+
+
+def _content_bins(bits: int, key: Key) -> SuccinctRoles:
+    return SuccinctRoles([key.keyid], 1, bits, layout.CONTENT_ROLE)
+
+
+def sign_edition(
+    state: RepositoryState,
+    *,
+    signer: Signer,
+    eid: str,
+    members: Sequence[TargetEntry],
+    mirror_list: TargetEntry,
+    now: datetime,
+    policy: ExpiryPolicy,
+    bin_bits: int = 8,
+) -> EditionSigning:
+    """Phase 1: sign the content bins, this edition's role, ``manifests`` and ``targets``.
+
+    ``members`` are the ZIP members by member name (``index.html``,
+    ``articles/x.html``…), except the embedded ``.mirror/`` metadata.
+    """
+    editor = _Editor(state, signer, now, policy)
+    key = editor.key
+    long_days = policy.long_lived_days
+
+    # Content: articles and assets, spread over succinct hash bins.
+    bins = _content_bins(bin_bits, key)
+    content = editor.existing(layout.CONTENT_ROLE)
+    if (
+        content is None
+        or content.delegations is None
+        or content.delegations.succinct_roles != bins
+        or editor.stale(layout.CONTENT_ROLE)
+    ):
+        editor.put(
+            layout.CONTENT_ROLE,
+            Targets(delegations=Delegations(keys={key.keyid: key}, succinct_roles=bins)),
+            expires_days=long_days,
+        )
+    additions: dict[str, dict[str, TargetFile]] = {}
+    for member in members:
+        if layout.is_content_path(member.path):
+            additions.setdefault(bins.get_role_for_target(member.path), {})[member.path] = (
+                member.target_file()
+            )
+    for bin_name in bins.get_roles():
+        current = editor.existing(bin_name)
+        wanted = dict(current.targets) if current is not None else {}
+        wanted.update(additions.get(bin_name, {}))
+        if current is None or wanted != current.targets or editor.stale(bin_name):
+            editor.put(bin_name, Targets(targets=wanted), expires_days=long_days)
+
+    # This edition's own role: every ZIP member, under manifests/<eid>/.
+    edition_name = layout.edition_role(eid)
+    edition_targets = {
+        layout.manifest_path(eid, m.path): replace(m, path=layout.manifest_path(eid, m.path))
+        for m in members
+    }
+    edition_role = editor.put(
+        edition_name,
+        Targets(targets={p: e.target_file() for p, e in sorted(edition_targets.items())}),
+        expires_days=policy.edition_days,
+    )
+
+    # manifests: one delegation per retained edition, newest last.
+    manifests = editor.existing(layout.MANIFESTS_ROLE)
+    edition_delegations = _edition_delegations(manifests, key, keep=_edition_names(state))
+    edition_delegations[edition_name] = _delegated(
+        edition_name, key, layout.edition_role_patterns(eid)
+    )
+    editor.put(
+        layout.MANIFESTS_ROLE,
+        Targets(delegations=Delegations(keys={key.keyid: key}, roles=edition_delegations)),
+        expires_days=long_days,
+    )
+
+    # Top-level targets: the mirror list, and the three delegations.
+    top = Targets(
+        targets={mirror_list.path: mirror_list.target_file()},
+        delegations=Delegations(
+            keys={key.keyid: key},
+            roles={
+                layout.CONTENT_ROLE: _delegated(layout.CONTENT_ROLE, key, layout.CONTENT_PATTERNS),
+                layout.EDITIONS_ROLE: _delegated(
+                    layout.EDITIONS_ROLE, key, layout.EDITIONS_PATTERNS
+                ),
+                layout.MANIFESTS_ROLE: _delegated(
+                    layout.MANIFESTS_ROLE, key, layout.MANIFESTS_PATTERNS
+                ),
+            },
+        ),
+    )
+    editor.put("targets", top, expires_days=long_days)
+    return EditionSigning(
+        state=editor.result_state(),
+        changed=tuple(editor.changed.values()),
+        edition_role=edition_role,
+    )
+
+
+def _edition_names(state: RepositoryState) -> set[str]:
+    return {name for name in state.roles if name.startswith(layout.EDITION_ROLE_PREFIX)}
+
+
+def _edition_delegations(
+    manifests: Targets | None, key: Key, *, keep: Iterable[str]
+) -> dict[str, DelegatedRole]:
+    """Delegations to the retained editions, re-pointed at the current targets key."""
+    kept = set(keep)
+    result: dict[str, DelegatedRole] = {}
+    if manifests is not None and manifests.delegations is not None and manifests.delegations.roles:
+        for name, role in manifests.delegations.roles.items():
+            if name in kept and role.paths is not None:
+                result[name] = _delegated(name, key, role.paths)
+    return result
+
+
+def sign_release(
+    state: RepositoryState,
+    *,
+    targets_signer: Signer,
+    snapshot_signer: Signer,
+    timestamp_signer: Signer,
+    release_files: Sequence[TargetEntry],
+    now: datetime,
+    policy: ExpiryPolicy,
+) -> Release:
+    """Phase 2: list the edition files in ``editions``, then sign snapshot and timestamp."""
+    editor = _Editor(state, targets_signer, now, policy)
+    editions = editor.existing(layout.EDITIONS_ROLE) or Targets()
+    wanted = dict(editions.targets)
+    for entry in release_files:
+        wanted[entry.path] = entry.target_file()
+    editor.put(layout.EDITIONS_ROLE, Targets(targets=wanted), expires_days=policy.long_lived_days)
+    roles = editor.roles
+
+    snapshot = Snapshot(
+        version=state.snapshot_version + 1,
+        expires=now + timedelta(days=policy.snapshot_days),
+        meta={f"{name}.json": MetaFile(version=role.version) for name, role in sorted(roles.items())},
+    )
+    snapshot_md = Metadata(snapshot)
+    snapshot_md.sign(snapshot_signer)
+    snapshot_bytes = snapshot_md.to_bytes(serializer())
+
+    timestamp = Timestamp(
+        version=state.timestamp_version + 1,
+        expires=now + timedelta(days=policy.timestamp_days),
+        snapshot_meta=MetaFile.from_data(snapshot.version, snapshot_bytes, ["sha256"]),
+    )
+    timestamp_md = Metadata(timestamp)
+    timestamp_md.sign(timestamp_signer)
+    new_state = RepositoryState(
+        roles=roles,
+        snapshot_version=snapshot.version,
+        timestamp_version=timestamp.version,
+    )
+    return Release(
+        state=new_state,
+        changed=tuple(editor.changed.values()),
+        snapshot=snapshot_bytes,
+        snapshot_version=snapshot.version,
+        timestamp=timestamp_md.to_bytes(serializer()),
+    )

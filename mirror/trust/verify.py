@@ -1,0 +1,310 @@
+"""Offline verification decisions for an edition archive (pure: bytes in, verdicts out).
+
+The caller reads the archive and the reader's state; these functions decide.
+Each check says which attack it stops:
+
+* `walk_root_chain` — key rotation without a trust gap: root N+1 is accepted
+  only with a threshold of root N's keys *and* its own, versions strictly
+  consecutive (a forged next root signed by old keys alone, or by new keys
+  alone, or a skipped version is rejected).
+* `verify_manifest` — the embedded ``targets`` → ``manifests`` → edition role
+  chain, each signed by a threshold of *distinct* keys the delegator names
+  (a signature repeated under another key id, or by a key the delegator does
+  not list, counts for nothing); what a role may list is decided by walking
+  the delegation paths from the top, never by a file name, so metadata for one
+  edition cannot vouch for members of another (mix-and-match).
+* `check_members` — every archive member is listed and every listed member is
+  present, one to one (added, removed and renamed members).
+* `judge_edition` — the signed edition info agrees with the metadata, and its
+  times and version are checked against the reader's clock and state
+  (expired, not yet valid, rollback).
+
+Tampering is always decided before freshness: a modified archive is called
+tampered even if it is also expired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tuf.api.metadata import Metadata, Root, Signed, Targets
+
+from mirror.errors import (
+    ExpiredError,
+    NotYetValidError,
+    RollbackError,
+    TamperedError,
+)
+from mirror.trust import layout, strictjson
+from mirror.trust.keys import Publisher, publisher_of
+from mirror.trust.metadata import parse_metadata
+
+MAX_ROOT_CHAIN = 1000
+CLOCK_SKEW = timedelta(minutes=10)
+"""How far in the future an edition may claim to be created before we call the clock wrong."""
+
+
+@dataclass(frozen=True)
+class SignedFile:
+    """A member as the signed metadata describes it."""
+
+    length: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class RootChain:
+    """The newest trusted root after a walk, and the root versions newly accepted."""
+
+    root: Metadata[Root]
+    accepted: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class VerifiedManifest:
+    """What the signed metadata embedded in an archive says the archive holds."""
+
+    eid: str
+    publisher: Publisher
+    members: Mapping[str, SignedFile]
+    expiries: Mapping[str, datetime]
+    """Expiry of each signed document that matters offline, by role name."""
+
+
+@dataclass(frozen=True)
+class EditionInfo:
+    """The edition's signed description (``edition.json``)."""
+
+    eid: str
+    version: int
+    created: datetime
+    expires: datetime
+    publisher: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How the edition's times relate to the reader's clock, when expiry was allowed."""
+
+    expired: bool
+    expired_roles: tuple[str, ...]
+    age: timedelta
+
+
+def _distinct_signers(delegator: Root | Targets, role: str, metadata: Metadata[Any]) -> int:
+    """Count distinct public keys with a valid signature; duplicated keys count once."""
+    try:
+        result = delegator.get_verification_result(
+            role, metadata.signed_bytes(), metadata.signatures
+        )
+    except ValueError as error:
+        raise TamperedError(f"no delegation for the {role} role ({error})") from error
+    return len({str(key.keyval.get("public")) for key in result.signed.values()})
+
+
+def require_threshold(
+    delegator: Root | Targets, role: str, metadata: Metadata[Any], *, what: str
+) -> None:
+    """Raise `TamperedError` unless ``metadata`` meets ``delegator``'s threshold for ``role``."""
+    threshold = delegator.get_delegated_role(role).threshold
+    count = _distinct_signers(delegator, role, metadata)
+    if count < threshold:
+        raise TamperedError(
+            f"{what} is signed by {count} of the {threshold} required publisher keys"
+        )
+
+
+def walk_root_chain(trusted: Metadata[Root], candidates: Mapping[int, bytes]) -> RootChain:
+    """Advance from ``trusted`` through consecutive newer roots in ``candidates``.
+
+    Every candidate version above the trusted one must be reached: a chain
+    with a gap (a "version skip") is tampering, not something to ignore.
+    """
+    current = trusted
+    accepted: list[bytes] = []
+    newer = sorted(v for v in candidates if v > trusted.signed.version)
+    if len(newer) > MAX_ROOT_CHAIN:
+        raise TamperedError(f"the root chain is longer than {MAX_ROOT_CHAIN} versions")
+    for version in newer:
+        expected = current.signed.version + 1
+        if version != expected:
+            raise TamperedError(f"the root chain skips from version {expected - 1} to {version}")
+        what = f"root version {version}"
+        candidate = parse_metadata(candidates[version], Root, what=what)
+        if candidate.signed.version != version:
+            raise TamperedError(f"{what} says it is version {candidate.signed.version}")
+        require_threshold(current.signed, Root.type, candidate, what=f"{what} (old keys)")
+        require_threshold(candidate.signed, Root.type, candidate, what=f"{what} (new keys)")
+        if publisher_of(candidate.signed) != publisher_of(current.signed):
+            raise TamperedError(f"{what} names a different publisher")
+        current = candidate
+        accepted.append(candidates[version])
+    return RootChain(root=current, accepted=tuple(accepted))
+
+
+def _delegated_role_for(delegator: Targets, name: str, path_example: str) -> None:
+    if delegator.delegations is None or not delegator.delegations.roles:
+        raise TamperedError(f"signed metadata does not delegate to the {name} role")
+    role = delegator.delegations.roles.get(name)
+    if role is None:
+        raise TamperedError(f"signed metadata does not delegate to the {name} role")
+    if not role.is_delegated_path(path_example):
+        raise TamperedError(f"the {name} role may not list {path_example}")
+
+
+def verify_manifest(
+    root: Metadata[Root],
+    *,
+    targets_bytes: bytes,
+    manifests_bytes: bytes,
+    edition_role_name: str,
+    edition_role_bytes: bytes,
+) -> VerifiedManifest:
+    """Verify the embedded targets → manifests → edition chain under ``root``.
+
+    Expiry is *recorded*, not enforced, so that tampering is always reported
+    first; `judge_edition` enforces it.
+    """
+    targets = parse_metadata(targets_bytes, Targets, what="the embedded targets metadata")
+    require_threshold(root.signed, Targets.type, targets, what="the targets metadata")
+    manifests = parse_metadata(manifests_bytes, Targets, what="the embedded manifests metadata")
+    require_threshold(
+        targets.signed, layout.MANIFESTS_ROLE, manifests, what="the manifests metadata"
+    )
+    edition = parse_metadata(edition_role_bytes, Targets, what="the embedded edition metadata")
+    require_threshold(
+        manifests.signed, edition_role_name, edition, what="the edition's member list"
+    )
+    if not edition_role_name.startswith(layout.EDITION_ROLE_PREFIX):
+        raise TamperedError(f"{edition_role_name} is not an edition role")
+    eid = edition_role_name[len(layout.EDITION_ROLE_PREFIX) :]
+    if not layout.EDITION_ID_RE.match(eid):
+        raise TamperedError(f"{eid!r} is not a valid edition id")
+    prefix = f"manifests/{eid}/"
+    members: dict[str, SignedFile] = {}
+    for path, target in edition.signed.targets.items():
+        # Decided by delegation paths from the top, never by the file's name.
+        _delegated_role_for(targets.signed, layout.MANIFESTS_ROLE, path)
+        _delegated_role_for(manifests.signed, edition_role_name, path)
+        if not path.startswith(prefix):
+            raise TamperedError(f"the edition's member list names {path}, outside {prefix}")
+        sha256 = target.hashes.get("sha256")
+        if not isinstance(sha256, str) or len(sha256) != 64:
+            raise TamperedError(f"the signed entry for {path} has no SHA-256 hash")
+        members[path[len(prefix) :]] = SignedFile(length=target.length, sha256=sha256.lower())
+    if layout.EDITION_INFO_MEMBER not in members:
+        raise TamperedError("the edition's member list does not include edition.json")
+    expiries: dict[str, datetime] = {
+        "root": root.signed.expires,
+        "targets": targets.signed.expires,
+        layout.MANIFESTS_ROLE: manifests.signed.expires,
+        edition_role_name: edition.signed.expires,
+    }
+    return VerifiedManifest(
+        eid=eid, publisher=publisher_of(root.signed), members=members, expiries=expiries
+    )
+
+
+def check_members(manifest: VerifiedManifest, archive_names: list[str]) -> None:
+    """Require archive content members and signed members to match one to one."""
+    present = set(archive_names)
+    for name in archive_names:
+        if name not in manifest.members:
+            raise TamperedError(f"the archive holds {name}, which the publisher did not sign")
+    for name in manifest.members:
+        if name not in present:
+            raise TamperedError(f"the archive lacks {name}, which the publisher signed")
+
+
+def parse_edition_info(data: bytes) -> EditionInfo:
+    """Parse the (already hash-verified) ``edition.json`` member."""
+    document = strictjson.loads(data, what="edition.json")
+    try:
+        info = EditionInfo(
+            eid=_field(document, "edition", str),
+            version=_field(document, "version", int),
+            created=_parse_time(_field(document, "created", str)),
+            expires=_parse_time(_field(document, "expires", str)),
+            publisher=_field(document, "publisher", str),
+            title=_field(document, "title", str),
+        )
+    except ValueError as error:
+        raise TamperedError(f"edition.json is malformed ({error})") from error
+    return info
+
+
+def _field(document: dict[str, Any], name: str, kind: type[Any]) -> Any:  # noqa: ANN401
+    value = document.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ValueError(f"{name} is missing or not a {kind.__name__}")
+    return value
+
+
+def _parse_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"time {text} has no time zone")
+    return moment
+
+
+def judge_edition(
+    manifest: VerifiedManifest,
+    info: EditionInfo,
+    *,
+    now: datetime,
+    highest_seen: tuple[int, str] | None,
+    allow_expired: bool,
+) -> Freshness:
+    """Decide consistency, rollback and freshness of a verified edition.
+
+    ``highest_seen`` is the (version, edition id) of the newest edition this
+    reader has verified before, or None.
+    """
+    if info.eid != manifest.eid:
+        raise TamperedError(
+            f"edition.json says {info.eid} but the signed member list is for {manifest.eid}"
+        )
+    if not manifest.eid.endswith(f"-v{info.version}"):
+        raise TamperedError(f"edition {manifest.eid} does not carry version {info.version}")
+    if info.expires < info.created:
+        raise TamperedError("the edition expires before it was created")
+    if highest_seen is not None:
+        seen_version, seen_eid = highest_seen
+        if info.version < seen_version:
+            raise RollbackError(
+                f"this is edition version {info.version}, older than version {seen_version} "
+                "that you already verified"
+            )
+        if info.version == seen_version and info.eid != seen_eid:
+            raise TamperedError(
+                f"version {info.version} was already verified as {seen_eid}, not {info.eid}"
+            )
+    if info.created > now + CLOCK_SKEW:
+        raise NotYetValidError(
+            f"the edition says it was created at {_show(info.created)}, after your clock's "
+            f"time {_show(now)}"
+        )
+    expired_roles = tuple(
+        sorted(role for role, when in manifest.expiries.items() if when <= now)
+    )
+    if info.expires <= now:
+        expired_roles = ("edition", *expired_roles)
+    if expired_roles and not allow_expired:
+        raise ExpiredError(
+            f"the edition expired at {_show(min(info.expires, *manifest.expiries.values()))}; "
+            f"your clock says {_show(now)}"
+        )
+    return Freshness(expired=bool(expired_roles), expired_roles=expired_roles, age=now - info.created)
+
+
+def _show(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def signed_expiry(signed: Signed) -> datetime:
+    """Expiry of any signed document (small helper for reports)."""
+    return signed.expires
