@@ -86,7 +86,9 @@ def mirror_list(config: Config, *, eid: str) -> bytes:
     return (json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode()
 
 
-def edition_info(config: Config, *, eid: str, version: int, created: datetime, expires: datetime) -> bytes:
+def edition_info(
+    config: Config, *, eid: str, version: int, created: datetime, expires: datetime
+) -> bytes:
     """The ``edition.json`` member: what readers and `mirror verify` show."""
     document = {
         "edition": eid,
@@ -153,7 +155,10 @@ def build_edition(config: Config, *, now: datetime, version: int | None = None) 
         key=lambda f: f.name,
     )
     zip_path = config.editions_dir / f"{eid}.zip"
-    with EditionWriter(zip_path, timestamp=created, compresslevel=config.edition.compression_level) as writer:
+    fsutil.ensure_dir(config.editions_dir)
+    with EditionWriter(
+        zip_path, timestamp=created, compresslevel=config.edition.compression_level
+    ) as writer:
         entries: list[TargetEntry] = []
         targets_written = 0
         for site_file, digest in _write_members(writer, files):
@@ -197,7 +202,9 @@ def build_edition(config: Config, *, now: datetime, version: int | None = None) 
     minisig_path = zip_path.with_name(zip_path.name + ".minisig")
     fsutil.atomic_write_bytes(minisig_path, signature)
     minisig_entry = TargetEntry(
-        layout.edition_zip_path(eid) + ".minisig", len(signature), hashlib.sha256(signature).hexdigest()
+        layout.edition_zip_path(eid) + ".minisig",
+        len(signature),
+        hashlib.sha256(signature).hexdigest(),
     )
     zip_entry = TargetEntry(layout.edition_zip_path(eid), archive.length, archive.sha256)
     targets_written += publish_tree.write_targets(
@@ -205,7 +212,9 @@ def build_edition(config: Config, *, now: datetime, version: int | None = None) 
         [
             PublishedTarget(zip_entry.path, zip_entry.sha256, source=zip_path),
             PublishedTarget(minisig_entry.path, minisig_entry.sha256, data=signature),
-            PublishedTarget(mirrors_entry.path, mirrors_entry.sha256, data=extra[layout.MIRROR_LIST_PATH]),
+            PublishedTarget(
+                mirrors_entry.path, mirrors_entry.sha256, data=extra[layout.MIRROR_LIST_PATH]
+            ),
         ],
     )
     release = sign_release(

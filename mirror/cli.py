@@ -31,7 +31,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from mirror import __version__
+from mirror.build import build_edition
+from mirror.config import Config, load_config
 from mirror.errors import MirrorError, UsageError
+from mirror.offline import load_pinned_root, verify_edition
+from mirror.state import ReaderState, default_state_dir
+from mirror.trust.keys import init_keys, rotate_role
 
 DEFAULT_CONFIG = "mirror.yaml"
 
@@ -53,6 +58,11 @@ def now_utc() -> datetime:
                 hint="Unset it or set it to e.g. $(git log -1 --format=%ct).",
             )
         return datetime.fromtimestamp(int(epoch), tz=UTC)
+    return reader_now()
+
+
+def reader_now() -> datetime:
+    """The reader's clock: always the real time (SOURCE_DATE_EPOCH is for builds only)."""
     return datetime.now(UTC).replace(microsecond=0)
 
 
@@ -60,9 +70,7 @@ def _config_path(args: argparse.Namespace) -> Path:
     return Path(args.config or os.environ.get("MIRROR_CONFIG") or DEFAULT_CONFIG)
 
 
-def _load_config(args: argparse.Namespace) -> Any:  # noqa: ANN401
-    from mirror.config import load_config
-
+def _load_config(args: argparse.Namespace) -> Config:
     return load_config(_config_path(args))
 
 
@@ -75,8 +83,6 @@ def _print_json(document: dict[str, Any]) -> None:
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
     """Create the key store and root version 1."""
-    from mirror.trust.keys import init_keys
-
     config = _load_config(args)
     root = init_keys(
         config.keys.dir,
@@ -96,8 +102,6 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
     """Replace a role's keys and sign the next root version."""
-    from mirror.trust.keys import rotate_role
-
     config = _load_config(args)
     root = rotate_role(config.keys.dir, config.passphrase(), args.role, now=now_utc())
     if root is None:
@@ -115,8 +119,6 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Ingest, render, archive, sign, and update the local publish tree."""
-    from mirror.build import build_edition
-
     config = _load_config(args)
     result = build_edition(config, now=now_utc(), version=args.edition_version)
     for problem in result.problems:
@@ -153,16 +155,13 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace, *, extract_to: Path | None) -> int:
-    from mirror.offline import load_pinned_root, verify_edition
-    from mirror.state import ReaderState, default_state_dir
-
     pinned = load_pinned_root(Path(args.root))
     state = ReaderState(Path(args.state) if args.state else default_state_dir())
     verdict = verify_edition(
         Path(args.file),
         pinned=pinned,
         state=state,
-        now=now_utc(),
+        now=reader_now(),
         allow_expired=args.allow_expired,
         extract_to=extract_to,
     )
@@ -222,8 +221,12 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _add_reader_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", required=True, metavar="ROOT.json", help="the publisher's root.json you pinned")
-    parser.add_argument("--state", metavar="DIR", help="reader state folder (default: per-user state dir)")
+    parser.add_argument(
+        "--root", required=True, metavar="ROOT.json", help="the publisher's root.json you pinned"
+    )
+    parser.add_argument(
+        "--state", metavar="DIR", help="reader state folder (default: per-user state dir)"
+    )
     parser.add_argument(
         "--allow-expired",
         action="store_true",
@@ -244,24 +247,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mirror {__version__}")
     parser.add_argument(
-        "--config", metavar="FILE", help=f"configuration file (default: $MIRROR_CONFIG or {DEFAULT_CONFIG})"
+        "--config",
+        metavar="FILE",
+        help=f"configuration file (default: $MIRROR_CONFIG or {DEFAULT_CONFIG})",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     keys = commands.add_parser("keys", help="create and rotate the publisher's keys")
     keys_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=_Parser)
-    init = keys_commands.add_parser("init", help="create root, targets, snapshot, timestamp and minisign keys")
-    init.add_argument("--publisher", help="publisher name (default: publisher.name from the config)")
-    init.add_argument("--root-keys", type=int, default=3, metavar="N", help="number of root keys (default 3)")
-    init.add_argument("--root-threshold", type=int, default=2, metavar="K", help="root signatures required (default 2)")
+    init = keys_commands.add_parser(
+        "init", help="create root, targets, snapshot, timestamp and minisign keys"
+    )
+    init.add_argument(
+        "--publisher", help="publisher name (default: publisher.name from the config)"
+    )
+    init.add_argument(
+        "--root-keys", type=int, default=3, metavar="N", help="number of root keys (default 3)"
+    )
+    init.add_argument(
+        "--root-threshold",
+        type=int,
+        default=2,
+        metavar="K",
+        help="root signatures required (default 2)",
+    )
     init.set_defaults(handler=cmd_keys_init)
-    rotate = keys_commands.add_parser("rotate", help="replace one role's keys; signs a new root version")
+    rotate = keys_commands.add_parser(
+        "rotate", help="replace one role's keys; signs a new root version"
+    )
     rotate.add_argument("role", choices=["root", "targets", "snapshot", "timestamp", "minisign"])
     rotate.set_defaults(handler=cmd_keys_rotate)
     keys.set_defaults(handler=_needs_action(keys))
 
     build = commands.add_parser("build", help="ingest, render, archive and sign an edition")
-    build.add_argument("--edition-version", type=int, metavar="N", help="version number (default: next)")
+    build.add_argument(
+        "--edition-version", type=int, metavar="N", help="version number (default: next)"
+    )
     build.add_argument("--json", action="store_true", help="print the result as JSON")
     build.set_defaults(handler=cmd_build)
 
@@ -270,9 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reader_options(verify)
     verify.set_defaults(handler=cmd_verify)
 
-    extract = commands.add_parser("extract", help="verify an edition, then unpack it into a new folder")
+    extract = commands.add_parser(
+        "extract", help="verify an edition, then unpack it into a new folder"
+    )
     extract.add_argument("file", metavar="FILE", help="the edition .zip")
-    extract.add_argument("dest", metavar="DEST", help="folder to create (must not exist or be empty)")
+    extract.add_argument(
+        "dest", metavar="DEST", help="folder to create (must not exist or be empty)"
+    )
     _add_reader_options(extract)
     extract.set_defaults(handler=cmd_extract)
 

@@ -121,7 +121,16 @@ class Config:
         return self.output_dir / "publish"
 
 
-TOP_KEYS = ("publisher", "sources", "on_article_error", "edition", "trust", "keys", "output", "mirrors")
+TOP_KEYS = (
+    "publisher",
+    "sources",
+    "on_article_error",
+    "edition",
+    "trust",
+    "keys",
+    "output",
+    "mirrors",
+)
 
 
 def load_config(path: Path) -> Config:
@@ -200,7 +209,12 @@ def _trust(node: Node | None) -> TrustSettings:
     if node is None:
         return defaults
     fields = node.mapping(
-        ("hash_bin_bits", "snapshot_expires_days", "timestamp_expires_days", "long_lived_expires_days")
+        (
+            "hash_bin_bits",
+            "snapshot_expires_days",
+            "timestamp_expires_days",
+            "long_lived_expires_days",
+        )
     )
 
     def days(name: str, default: int) -> int:
@@ -224,7 +238,9 @@ def _keys(node: Node, base: Path) -> KeySettings:
             "must be a reference like env:NAME or file:PATH, never the passphrase itself",
             hint="Put the passphrase in an environment variable or a file only you can read.",
         )
-    return KeySettings(dir=_path(required(fields, "dir", node), base), passphrase_ref=passphrase.text())
+    return KeySettings(
+        dir=_path(required(fields, "dir", node), base), passphrase_ref=passphrase.text()
+    )
 
 
 def _mirrors(node: Node | None, base: Path) -> tuple[MirrorSettings, ...]:

@@ -59,6 +59,14 @@ def atomic_writer(path: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
         raise
 
 
+def ensure_dir(path: Path) -> None:
+    """Create ``path`` and its parents if needed."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StorageError(f"cannot create the folder {path} ({error.strerror})") from error
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` atomically."""
     with atomic_writer(path, mode=mode) as handle:

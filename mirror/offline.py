@@ -65,7 +65,9 @@ def load_pinned_root(path: Path) -> Metadata[Root]:
     return root
 
 
-def trusted_root(pinned: Metadata[Root], state: ReaderState) -> tuple[Metadata[Root], dict[int, bytes]]:
+def trusted_root(
+    pinned: Metadata[Root], state: ReaderState
+) -> tuple[Metadata[Root], dict[int, bytes]]:
     """The newest root this reader trusts: the pinned one, walked forward through stored roots."""
     publisher_id = publisher_of(pinned.signed).publisher_id
     stored = state.load(publisher_id).roots
@@ -137,7 +139,7 @@ def verify_edition(
         finally:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
-    accepted = {v: d for v, d in zip(_accepted_versions(start, chain), chain.accepted, strict=True)}
+    accepted = dict(zip(_accepted_versions(start, chain), chain.accepted, strict=True))
     state.save(publisher_id, roots=accepted, highest=(info.version, info.eid))
     return Verdict(
         publisher=manifest.publisher.name,
@@ -170,7 +172,9 @@ def _split_members(archive: EditionArchive) -> tuple[dict[str, ArchiveMember], l
     return embedded, content
 
 
-def _embedded_roots(archive: EditionArchive, embedded: dict[str, ArchiveMember]) -> dict[int, bytes]:
+def _embedded_roots(
+    archive: EditionArchive, embedded: dict[str, ArchiveMember]
+) -> dict[int, bytes]:
     prefix = f"{layout.ARCHIVE_METADATA_DIR}root/"
     roots: dict[int, bytes] = {}
     for name in embedded:
@@ -190,7 +194,9 @@ def _single_edition_role(embedded: dict[str, ArchiveMember]) -> str:
         if name in known or name.startswith(f"{layout.ARCHIVE_METADATA_DIR}root/"):
             continue
         stem = PurePosixPath(name).name.removesuffix(".json")
-        if name != layout.archive_role_name(stem) or not stem.startswith(layout.EDITION_ROLE_PREFIX):
+        if name != layout.archive_role_name(stem) or not stem.startswith(
+            layout.EDITION_ROLE_PREFIX
+        ):
             raise TamperedError(f"the archive holds an unexpected metadata file {name}")
         roles.append(stem)
     if len(roles) != 1:
@@ -241,7 +247,9 @@ def _open_output(staging: Path, name: str) -> BinaryIO:
     path = staging.joinpath(*PurePosixPath(name).parts)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        fd = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644
+        )
         return os.fdopen(fd, "wb")
     except OSError as error:
         raise StorageError(f"cannot write {path} ({error.strerror})") from error
@@ -253,5 +261,7 @@ def _commit_extraction(staging: Path, destination: Path) -> None:
             destination.rmdir()  # proven empty above; rmdir refuses anything else
         os.replace(staging, destination)
     except OSError as error:
-        raise StorageError(f"cannot move the extracted edition to {destination} ({error.strerror})") from error
+        raise StorageError(
+            f"cannot move the extracted edition to {destination} ({error.strerror})"
+        ) from error
     fsutil.fsync_dir(destination.parent)

@@ -71,9 +71,9 @@ class ReaderState:
                 fsutil.read_bounded(editions, max_bytes=65536, what="reader state"),
                 what=str(editions),
             )
-            version, eid = document.get("version"), document.get("edition")
-            if isinstance(version, int) and isinstance(eid, str):
-                highest = (version, eid)
+            seen_version, seen_eid = document.get("version"), document.get("edition")
+            if isinstance(seen_version, int) and isinstance(seen_eid, str):
+                highest = (seen_version, seen_eid)
         return PublisherState(roots=roots, highest=highest)
 
     def save(self, publisher_id: str, *, roots: dict[int, bytes], highest: tuple[int, str]) -> None:

@@ -47,7 +47,9 @@ class Node:
         for name, child in result.items():
             if name not in allowed:
                 close = difflib.get_close_matches(name, allowed, n=1)
-                hint = f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(allowed)}."
+                hint = (
+                    f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(allowed)}."
+                )
                 raise child.fail("is not a known setting", hint=hint)
         return result
 
@@ -82,7 +84,9 @@ class Node:
         text = self.text()
         if text not in options:
             close = difflib.get_close_matches(text, options, n=1)
-            hint = f"Did you mean {close[0]!r}?" if close else f"Choose one of: {', '.join(options)}."
+            hint = (
+                f"Did you mean {close[0]!r}?" if close else f"Choose one of: {', '.join(options)}."
+            )
             raise self.fail(f"{text!r} is not one of {', '.join(options)}", hint=hint)
         return text
 
@@ -95,7 +99,7 @@ def required(mapping: dict[str, Node], name: str, parent: Node) -> Node:
     return node
 
 
-def _kind(value: Any) -> str:  # noqa: ANN401
+def _kind(value: Any) -> str:
     if value is None:
         return "nothing"
     if isinstance(value, bool):

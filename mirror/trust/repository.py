@@ -293,7 +293,9 @@ def sign_release(
     snapshot = Snapshot(
         version=state.snapshot_version + 1,
         expires=now + timedelta(days=policy.snapshot_days),
-        meta={f"{name}.json": MetaFile(version=role.version) for name, role in sorted(roles.items())},
+        meta={
+            f"{name}.json": MetaFile(version=role.version) for name, role in sorted(roles.items())
+        },
     )
     snapshot_md = Metadata(snapshot)
     snapshot_md.sign(snapshot_signer)

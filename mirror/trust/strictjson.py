@@ -16,7 +16,7 @@ from typing import Any
 from mirror.errors import TamperedError
 
 MAX_INT_DIGITS = 24
-"""Longest integer accepted; TUF versions and lengths fit comfortably (10**24 bytes is a yottabyte)."""
+"""Longest integer accepted; versions and lengths fit easily (10**24 bytes is a yottabyte)."""
 
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 """Largest metadata document parsed at all."""

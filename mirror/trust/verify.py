@@ -98,9 +98,7 @@ class Freshness:
 def _distinct_signers(delegator: Root | Targets, role: str, metadata: Metadata[Any]) -> int:
     """Count distinct public keys with a valid signature; duplicated keys count once."""
     try:
-        result = delegator.get_verification_result(
-            role, metadata.signed_bytes(), metadata.signatures
-        )
+        result = delegator.get_verification_result(role, metadata.signed_bytes, metadata.signatures)
     except ValueError as error:
         raise TamperedError(f"no delegation for the {role} role ({error})") from error
     return len({str(key.keyval.get("public")) for key in result.signed.values()})
@@ -237,7 +235,7 @@ def parse_edition_info(data: bytes) -> EditionInfo:
     return info
 
 
-def _field(document: dict[str, Any], name: str, kind: type[Any]) -> Any:  # noqa: ANN401
+def _field(document: dict[str, Any], name: str, kind: type[Any]) -> Any:
     value = document.get(name)
     if not isinstance(value, kind) or isinstance(value, bool):
         raise ValueError(f"{name} is missing or not a {kind.__name__}")
@@ -288,9 +286,7 @@ def judge_edition(
             f"the edition says it was created at {_show(info.created)}, after your clock's "
             f"time {_show(now)}"
         )
-    expired_roles = tuple(
-        sorted(role for role, when in manifest.expiries.items() if when <= now)
-    )
+    expired_roles = tuple(sorted(role for role, when in manifest.expiries.items() if when <= now))
     if info.expires <= now:
         expired_roles = ("edition", *expired_roles)
     if expired_roles and not allow_expired:
@@ -298,7 +294,9 @@ def judge_edition(
             f"the edition expired at {_show(min(info.expires, *manifest.expiries.values()))}; "
             f"your clock says {_show(now)}"
         )
-    return Freshness(expired=bool(expired_roles), expired_roles=expired_roles, age=now - info.created)
+    return Freshness(
+        expired=bool(expired_roles), expired_roles=expired_roles, age=now - info.created
+    )
 
 
 def _show(moment: datetime) -> str:

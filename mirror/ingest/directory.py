@@ -1,0 +1,480 @@
+"""Articles from a folder of Markdown and HTML files with YAML front matter.
+
+Each ``*.md``, ``*.markdown``, ``*.html`` or ``*.htm`` file under the root
+(recursively, in sorted order) is one article::
+
+    ---
+    title: Как читать нас, если сайт заблокирован
+    date: 2024-03-01T09:00:00+03:00
+    author: Редакция
+    language: ru
+    tags: [инструкции, доступ]
+    ---
+    Текст статьи в Markdown…
+
+Required keys: ``title``, ``date`` (ISO 8601; a bare date means midnight
+UTC, a time without offset means UTC). Optional: ``author`` (text or a list),
+``language`` (default: the source's default), ``slug`` (default: from the
+file name, Cyrillic transliterated), ``tags`` (a list or one text),
+``summary`` (default: the first ~200 characters of the text). Other keys are
+ignored, so exports from other tools load as they are.
+
+What is refused, and why:
+
+- Hidden files and folders are skipped (``.git``, editor swap files); folders
+  reached through symlinks are not entered, and a file symlink that resolves
+  outside the root is a problem, not a read: it would publish whatever the
+  link points to (``/etc/passwd``, a private key).
+- Files larger than ``max_article_bytes``, non-regular files (FIFOs would
+  block the run forever), and bytes that are not strict UTF-8.
+- Front matter goes through ``yaml.safe_load`` only (no object construction);
+  anything but a mapping, and values of the wrong type, are problems. Nested
+  values are never stringified, so an alias bomb stays a small object.
+- Images and linked files must be relative paths that resolve (symlinks
+  followed) inside the root, to a regular, non-hidden file of an allowed type
+  within ``max_asset_bytes``: ``../../etc/passwd`` is a problem, not an asset.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import yaml
+from markdown_it import MarkdownIt
+
+from mirror.errors import ArticleError, SourceError
+from mirror.ingest.model import (
+    DEFAULT_LIMITS,
+    Article,
+    Asset,
+    IngestLimits,
+    IngestResult,
+    OnError,
+    ProblemLog,
+    is_valid_slug,
+    normalize_language,
+    slugify,
+    text_direction,
+)
+from mirror.ingest.sanitize import (
+    collapse_whitespace,
+    html_to_text,
+    sanitize_html,
+    strip_invalid_chars,
+    summarize,
+)
+
+ARTICLE_SUFFIXES = frozenset({".md", ".markdown", ".html", ".htm"})
+MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".avif"})
+"""Image types copied into an edition. No SVG: opened on its own from ``file://`` it runs script."""
+
+LINKED_FILE_SUFFIXES = IMAGE_SUFFIXES | frozenset(
+    {".pdf", ".epub", ".txt", ".csv", ".mp3", ".m4a", ".ogg", ".opus", ".mp4", ".webm", ".zip"}
+)
+"""Files an article may link to. No HTML, SVG or XML: opened by a reader, they could run script."""
+
+_BOM = b"\xef\xbb\xbf"
+_MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+
+def load_directory(
+    root: Path,
+    *,
+    default_language: str,
+    on_error: OnError,
+    limits: IngestLimits = DEFAULT_LIMITS,
+) -> IngestResult:
+    """Load every article file under `root`.
+
+    A broken article becomes an `IngestProblem` naming the file (``skip``) or
+    raises `ArticleError` (``fail``); a slug used twice is a problem for the
+    later file in sorted order. Raises `SourceError` if `root` is not a
+    readable folder or `default_language` is not a language tag, and
+    `ValueError` for an unknown `on_error`.
+    """
+    log = ProblemLog(on_error)
+    language = normalize_language(default_language)
+    if language is None:
+        raise SourceError(f"default language {default_language!r} is not a language tag like 'ru'")
+    try:
+        resolved_root = root.resolve(strict=True)
+    except (OSError, RuntimeError) as error:
+        raise SourceError(f"cannot open article folder {root}: {_describe(error)}") from error
+    if not resolved_root.is_dir():
+        raise SourceError(f"article source {root} is not a folder")
+
+    articles: list[Article] = []
+    slug_sources: dict[str, str] = {}
+    for relative in _article_files(resolved_root, root, log):
+        path = resolved_root / relative
+        source = str(root / relative)
+        try:
+            article = _load_article(path, source, resolved_root, language, limits)
+        except ArticleError as problem:
+            log.add(source, problem.reason)
+            continue
+        except Exception as error:  # the per-article boundary: one bad file never stops the run
+            log.add(source, f"could not be processed ({type(error).__name__}: {error})")
+            continue
+        if article.slug in slug_sources:
+            log.add(
+                source,
+                f"duplicate slug {article.slug!r} (already used by {slug_sources[article.slug]})",
+            )
+            continue
+        slug_sources[article.slug] = source
+        articles.append(article)
+    return log.result(articles)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.lower()
+    return str(error) or type(error).__name__
+
+
+def _article_files(root: Path, shown_root: Path, log: ProblemLog) -> list[Path]:
+    """Relative paths of article files under `root`, sorted, hidden and escaping links skipped."""
+
+    def folder_error(error: OSError) -> None:
+        log.add(str(error.filename or shown_root), f"cannot read folder: {_describe(error)}")
+
+    found: list[Path] = []
+    for folder, subfolders, files in os.walk(root, onerror=folder_error, followlinks=False):
+        # Hidden folders (.git, .cache) are never articles; symlinked folders are not
+        # entered (os.walk does not follow them), which also rules out loops.
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        for name in sorted(files):
+            path = Path(folder, name)
+            if name.startswith(".") or path.suffix.lower() not in ARTICLE_SUFFIXES:
+                continue
+            relative = path.relative_to(root)
+            if path.is_symlink():
+                try:
+                    target = path.resolve(strict=True)
+                except (OSError, RuntimeError):
+                    log.add(str(shown_root / relative), "broken symbolic link")
+                    continue
+                if not target.is_relative_to(root):
+                    log.add(
+                        str(shown_root / relative),
+                        "symbolic link points outside the article folder; not read",
+                    )
+                    continue
+            found.append(relative)
+    return sorted(found, key=lambda p: p.parts)
+
+
+def _load_article(
+    path: Path, source: str, root: Path, default_language: str, limits: IngestLimits
+) -> Article:
+    text = _read_text(path, source, limits.max_article_bytes)
+    metadata, body, body_line = _split_front_matter(text, source)
+    title = _title(metadata.get("title"), source)
+    published = _date(metadata.get("date"), source)
+    author = _author(metadata.get("author"), source)
+    language = _language(metadata.get("language"), source, default_language)
+    slug = _slug(metadata.get("slug"), path, source)
+    tags = _tags(metadata.get("tags"), source)
+    summary = _optional_text(metadata.get("summary"), "summary", source)
+
+    raw_html = _MARKDOWN.render(body) if path.suffix.lower() in MARKDOWN_SUFFIXES else body
+    assets = _AssetCollector(article_folder=path.parent, root=root, slug=slug, limits=limits)
+    body_html = sanitize_html(
+        raw_html, rewrite_image_src=assets.image, rewrite_link_href=assets.link
+    ).strip()
+    if assets.problems:
+        raise ArticleError(source, "; ".join(assets.problems))
+    body_text = html_to_text(body_html)
+    if not body_text and "<img" not in body_html:
+        raise ArticleError(source, f"empty body after sanitising (body starts at line {body_line})")
+    return Article(
+        slug=slug,
+        title=title,
+        date=published,
+        author=author,
+        language=language,
+        direction=text_direction(language),
+        tags=tags,
+        summary=collapse_whitespace(summary) if summary else summarize(body_text),
+        body_html=body_html,
+        assets=tuple(assets.assets),
+        source=source,
+    )
+
+
+def _read_text(path: Path, source: str, max_bytes: int) -> str:
+    """The file as text: bounded read, strict UTF-8, BOM and CR line ends removed."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ArticleError(source, "not a regular file")
+        if info.st_size > max_bytes:
+            raise ArticleError(source, f"file too large ({info.st_size} bytes, limit {max_bytes})")
+        with path.open("rb") as stream:
+            data = stream.read(max_bytes + 1)  # the file may have grown since stat()
+    except OSError as error:
+        raise ArticleError(source, f"cannot read file: {_describe(error)}") from error
+    if len(data) > max_bytes:
+        raise ArticleError(source, f"file too large (over {max_bytes} bytes)")
+    offset = len(_BOM) if data.startswith(_BOM) else 0
+    try:
+        text = data[offset:].decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ArticleError(source, f"not valid UTF-8 at byte {error.start + offset}") from error
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _split_front_matter(text: str, source: str) -> tuple[dict[str, object], str, int]:
+    """(metadata, body, first line number of the body) from text that starts with ``---``."""
+    lines = text.split("\n")
+    if lines[0].rstrip() != "---":
+        raise ArticleError(
+            source, "no front matter: the file must start with a '---' line, then title and date"
+        )
+    for index in range(1, len(lines)):
+        if lines[index].rstrip() in ("---", "..."):
+            end = index
+            break
+    else:
+        raise ArticleError(source, "front matter is not closed by a '---' line")
+    try:
+        loaded = yaml.safe_load("\n".join(lines[1:end]))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"line {mark.line + 2}: " if mark is not None else ""
+        raise ArticleError(
+            source, f"front matter is not valid YAML ({where}{error.problem or error.context})"
+        ) from error
+    except (yaml.YAMLError, RecursionError) as error:
+        raise ArticleError(source, "front matter is not valid YAML") from error
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise ArticleError(
+            source,
+            f"front matter must be a mapping of keys to values, not {_yaml_type(loaded)}",
+        )
+    metadata = {str(key): value for key, value in loaded.items()}
+    return metadata, "\n".join(lines[end + 1 :]), end + 2
+
+
+def _yaml_type(value: object) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "plain text"
+    return f"a {type(value).__name__}"
+
+
+def _scalar_text(value: object) -> str | None:
+    """Text of a YAML scalar a human would read as text (1984 is a fine title; True is not)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _title(value: object, source: str) -> str:
+    if value is None:
+        raise ArticleError(source, "missing title")
+    text = _scalar_text(value)
+    if text is None:
+        raise ArticleError(source, f"title must be text, not {_yaml_type(value)}")
+    title = collapse_whitespace(text)
+    if not title:
+        raise ArticleError(source, "missing title")
+    return title
+
+
+def _date(value: object, source: str) -> datetime:
+    """UTC datetime from a YAML timestamp, date or ISO 8601 text; naive times are UTC."""
+    if value is None or value == "":
+        raise ArticleError(source, "missing date")
+    parsed: datetime | None = None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime.combine(value, time(0, 0))
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            parsed = None
+    if parsed is None:
+        raise ArticleError(
+            source,
+            f"invalid date {value!r}: use ISO 8601, like 2024-03-01 or 2024-03-01T09:00:00+03:00",
+        )
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _author(value: object, source: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        names = [_scalar_text(item) for item in value]
+        if any(name is None for name in names):
+            raise ArticleError(source, "author must be text or a list of names")
+        return ", ".join(collapse_whitespace(name) for name in names if name)
+    text = _scalar_text(value)
+    if text is None:
+        raise ArticleError(source, f"author must be text, not {_yaml_type(value)}")
+    return collapse_whitespace(text)
+
+
+def _language(value: object, source: str, default: str) -> str:
+    if value is None:
+        return default
+    if isinstance(value, bool):  # YAML 1.1 reads an unquoted `no` (Norwegian) as False
+        raise ArticleError(source, f"invalid language {value!r}: quote the tag, like 'no'")
+    language = normalize_language(value) if isinstance(value, str) else None
+    if language is None:
+        raise ArticleError(source, f"invalid language {value!r}: use a tag like 'ru', 'en', 'ar'")
+    return language
+
+
+def _slug(value: object, path: Path, source: str) -> str:
+    if value is None:
+        slug = slugify(path.stem)
+        if not slug:
+            raise ArticleError(
+                source, "cannot make a slug from the file name; set 'slug' in the front matter"
+            )
+        return slug
+    if not isinstance(value, str) or not is_valid_slug(value):
+        raise ArticleError(
+            source,
+            f"invalid slug {value!r}: use lowercase letters, digits and single hyphens,"
+            " at most 80 characters",
+        )
+    return value
+
+
+def _tags(value: object, source: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else [value]
+    tags: list[str] = []
+    for item in items:
+        text = _scalar_text(item)
+        if text is None:
+            raise ArticleError(source, "tags must be a list of words")
+        tag = collapse_whitespace(text)
+        if tag and tag not in tags:
+            tags.append(tag)
+    return tuple(tags)
+
+
+def _optional_text(value: object, key: str, source: str) -> str:
+    if value is None:
+        return ""
+    text = _scalar_text(value)
+    if text is None:
+        raise ArticleError(source, f"{key} must be text, not {_yaml_type(value)}")
+    return strip_invalid_chars(text)
+
+
+def safe_file_name(name: str) -> str:
+    """An asset file name made of ``[a-z0-9._-]``: ``Фото 1.JPG`` becomes ``foto-1.jpg``."""
+    path = Path(name)
+    suffix = path.suffix.lower()
+    if not suffix[1:].isascii() or not suffix[1:].isalnum() or len(suffix) > 11:
+        suffix = ""
+    stem = slugify(path.stem if suffix else name, max_chars=80) or "file"
+    return stem + suffix
+
+
+@dataclass
+class _AssetCollector:
+    """Turns an article's relative image and link URLs into edition assets.
+
+    Its methods are called by nh3 from inside the sanitiser, in document order,
+    so they record problems instead of raising (an exception there would only
+    drop the attribute silently).
+    """
+
+    article_folder: Path
+    root: Path
+    slug: str
+    limits: IngestLimits
+
+    def __post_init__(self) -> None:
+        self.assets: list[Asset] = []
+        self.problems: list[str] = []
+        self._by_source: dict[Path, Asset] = {}
+        self._names: set[str] = set()
+
+    def image(self, url: str) -> str | None:
+        """Edition URL for an ``img src``; data:, absolute and remote sources never reach here."""
+        return self._resolve(url, IMAGE_SUFFIXES, kind="image")
+
+    def link(self, url: str) -> str | None:
+        """Edition URL for a link to a local file, or None to drop the href (other articles)."""
+        path = unquote(urlsplit(url).path)
+        if Path(path).suffix.lower() in ARTICLE_SUFFIXES:
+            return None  # links between source files do not survive into the edition
+        return self._resolve(url, LINKED_FILE_SUFFIXES, kind="linked file")
+
+    def _resolve(self, url: str, suffixes: frozenset[str], *, kind: str) -> str | None:
+        relative = unquote(urlsplit(url).path)
+        if not relative:
+            return None
+        try:
+            target = (self.article_folder / relative).resolve()
+        except (OSError, RuntimeError, ValueError):
+            self.problems.append(f"cannot resolve {kind} {url!r}")
+            return None
+        if not target.is_relative_to(self.root):
+            self.problems.append(f"{kind} outside the article folder: {url!r}")
+            return None
+        if any(part.startswith(".") for part in target.relative_to(self.root).parts):
+            self.problems.append(f"{kind} is a hidden file: {url!r}")
+            return None
+        if target in self._by_source:
+            return "../" + self._by_source[target].name
+        try:
+            info = target.stat()
+        except FileNotFoundError:
+            self.problems.append(f"missing {kind}: {url!r}")
+            return None
+        except (OSError, ValueError) as error:
+            self.problems.append(f"cannot read {kind} {url!r}: {_describe(error)}")
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            self.problems.append(f"{kind} is not a regular file: {url!r}")
+            return None
+        if target.suffix.lower() not in suffixes:
+            allowed = ", ".join(sorted(suffix[1:] for suffix in suffixes))
+            self.problems.append(f"{kind} type not allowed: {url!r} (allowed: {allowed})")
+            return None
+        if info.st_size > self.limits.max_asset_bytes:
+            self.problems.append(
+                f"{kind} too large: {url!r} ({info.st_size} bytes,"
+                f" limit {self.limits.max_asset_bytes})"
+            )
+            return None
+        asset = Asset(name=self._allocate_name(target.name), source=target, size=info.st_size)
+        self._by_source[target] = asset
+        self.assets.append(asset)
+        return "../" + asset.name
+
+    def _allocate_name(self, file_name: str) -> str:
+        """``assets/<slug>/<file>``; a second, different file called the same gets ``2-<file>``."""
+        base = safe_file_name(file_name)
+        candidate, counter = base, 1
+        while candidate in self._names:
+            counter += 1
+            candidate = f"{counter}-{base}"
+        self._names.add(candidate)
+        return f"assets/{self.slug}/{candidate}"

@@ -1,0 +1,253 @@
+"""Values that ingest produces and render consumes, and the small rules they obey.
+
+An `Article` is valid by construction: its slug and asset names are checked
+in ``__post_init__`` because they become file names inside the edition (a
+slug of ``../../x`` must never reach the ZIP writer), and its date is
+normalised to UTC so that rendering never depends on the machine's time zone.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from mirror.errors import ArticleError
+
+OnError = Literal["skip", "fail"]
+"""What a source does with a broken article: record a problem and go on, or raise."""
+
+Direction = Literal["ltr", "rtl"]
+
+MAX_SLUG_CHARS = 80
+
+SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+"""A slug: lowercase ASCII letters and digits in groups joined by single hyphens."""
+
+ASSET_FILE_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,119}")
+"""The last part of an asset name: safe in a URL, a ZIP member name and every file system."""
+
+LANGUAGE_PATTERN = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
+"""BCP-47-ish: a 2-3 letter primary subtag, then optional script/region/variant subtags."""
+
+RTL_LANGUAGES = frozenset({"ar", "he", "fa", "ur", "yi", "ps", "dv", "ckb", "sd", "ug"})
+"""Primary language subtags written right to left unless a script subtag says otherwise."""
+
+RTL_SCRIPTS = frozenset({"arab", "hebr", "thaa", "syrc", "nkoo", "adlm", "rohg", "mand", "samr"})
+"""ISO 15924 scripts written right to left (``az-Arab`` is rtl, ``ckb-Latn`` is ltr)."""
+
+# Cyrillic has no ASCII decomposition, so NFKD alone would turn a Russian title into
+# an empty slug; this is the simple, reversible-enough transliteration newsrooms use.
+_CYRILLIC = "абвгдеёжзийклмнопрстуфхцчшщъыьэюяіїєґў"
+_LATIN = (
+    "a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "i", "k", "l", "m", "n", "o", "p",
+    "r", "s", "t", "u", "f", "kh", "ts", "ch", "sh", "shch", "", "y", "", "e", "iu", "ia",
+    "i", "i", "ie", "g", "u",
+)  # fmt: skip
+_TRANSLITERATION = str.maketrans(dict(zip(_CYRILLIC, _LATIN, strict=True)))
+
+
+def slugify(text: str, *, max_chars: int = MAX_SLUG_CHARS) -> str:
+    """Turn free text into a slug (``[a-z0-9-]``, at most `max_chars`), possibly empty.
+
+    Cyrillic is transliterated, Latin diacritics are dropped, everything else
+    (Arabic, Hebrew, punctuation) becomes a separator. Truncation happens at a
+    hyphen where possible so words are not cut in half.
+    """
+    lowered = text.lower().translate(_TRANSLITERATION)
+    ascii_text = unicodedata.normalize("NFKD", lowered).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")
+    if len(slug) > max_chars:
+        cut = slug[:max_chars]
+        if slug[max_chars] != "-" and "-" in cut:
+            cut = cut.rsplit("-", 1)[0]
+        slug = cut.strip("-")
+    return slug
+
+
+def is_valid_slug(slug: str) -> bool:
+    """Whether `slug` may name an article page (``articles/<slug>.html``)."""
+    return len(slug) <= MAX_SLUG_CHARS and SLUG_PATTERN.fullmatch(slug) is not None
+
+
+def normalize_language(tag: str) -> str | None:
+    """`tag` in canonical BCP-47 case (``ru``, ``sr-Latn``, ``pt-BR``), or None if invalid."""
+    tag = tag.strip().replace("_", "-")
+    if LANGUAGE_PATTERN.fullmatch(tag) is None:
+        return None
+    primary, *rest = tag.split("-")
+    parts = [primary.lower()]
+    for index, subtag in enumerate(rest):
+        if index == 0 and len(subtag) == 4 and subtag.isalpha():
+            parts.append(subtag.title())
+        elif (len(subtag) == 2 and subtag.isalpha()) or (len(subtag) == 3 and subtag.isdigit()):
+            parts.append(subtag.upper())
+        else:
+            parts.append(subtag.lower())
+    return "-".join(parts)
+
+
+def text_direction(language: str) -> Direction:
+    """Writing direction for a language tag: a script subtag decides, else the primary subtag."""
+    primary, *rest = language.lower().replace("_", "-").split("-")
+    for subtag in rest[:1]:
+        if len(subtag) == 4 and subtag.isalpha():
+            return "rtl" if subtag in RTL_SCRIPTS else "ltr"
+    return "rtl" if primary in RTL_LANGUAGES else "ltr"
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A file an article refers to (an image, a PDF), copied into the edition as-is.
+
+    The bytes are not held in memory: the edition writer streams them from
+    `source` and must check that the size is still `size` (the file may have
+    changed since ingest).
+    """
+
+    name: str
+    """Path inside the edition: ``assets/<slug>/<file name>``."""
+    source: Path
+    """Resolved path of the file to read; always inside the source folder when ingested."""
+    size: int
+    """Size in bytes at ingest time."""
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article, ready to render: metadata checked, body sanitised, assets resolved.
+
+    Raises `ValueError` on construction if the slug, an asset name, the date or
+    the direction is unusable: these values become file names and page
+    attributes, so they are checked here once instead of by every consumer.
+    """
+
+    slug: str
+    """``[a-z0-9-]``, at most 80 characters, unique within an edition."""
+    title: str
+    date: datetime
+    """Timezone-aware; normalised to UTC."""
+    author: str
+    """Empty when the source names no author."""
+    language: str
+    """BCP-47-ish tag such as ``ru``, ``en`` or ``ar``."""
+    direction: Direction
+    tags: tuple[str, ...]
+    summary: str
+    """Plain text, never HTML."""
+    body_html: str
+    """Sanitised HTML fragment (see `mirror.ingest.sanitize`); images point at ``../assets/``."""
+    assets: tuple[Asset, ...] = field(default=())
+    source: str = ""
+    """File path or URL the article came from; for messages only, never rendered."""
+
+    def __post_init__(self) -> None:
+        """Check the values that become file names and normalise the date to UTC."""
+        if not is_valid_slug(self.slug):
+            raise ValueError(f"invalid slug {self.slug!r}")
+        if self.date.utcoffset() is None:
+            raise ValueError(f"article {self.slug!r}: date must be timezone-aware")
+        object.__setattr__(self, "date", self.date.astimezone(UTC))
+        if self.direction not in ("ltr", "rtl"):
+            raise ValueError(f"article {self.slug!r}: direction must be 'ltr' or 'rtl'")
+        prefix = f"assets/{self.slug}/"
+        for asset in self.assets:
+            file_name = asset.name.removeprefix(prefix)
+            if file_name == asset.name or ASSET_FILE_PATTERN.fullmatch(file_name) is None:
+                raise ValueError(f"article {self.slug!r}: invalid asset name {asset.name!r}")
+
+
+@dataclass(frozen=True)
+class IngestProblem:
+    """An article (or file, or feed entry) that was skipped, and why, in plain words."""
+
+    source: str
+    """File path or URL."""
+    reason: str
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    """Caps on everything ingest reads; each stops a source from exhausting memory or time."""
+
+    max_article_bytes: int = 4 * 1024**2
+    """Largest article file (or feed entry body) read into memory."""
+    max_asset_bytes: int = 64 * 1024**2
+    """Largest image or linked file copied into the edition."""
+    max_feed_bytes: int = 32 * 1024**2
+    """Largest feed document, counted after content decoding (so gzip bombs stop too)."""
+    feed_timeout_s: float = 30.0
+    """Per network operation, and also the total time allowed to download one feed."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What a source yielded: good articles, newest first, and the problems met on the way."""
+
+    articles: tuple[Article, ...]
+    """Sorted by date descending, then slug."""
+    problems: tuple[IngestProblem, ...]
+
+
+DEFAULT_LIMITS = IngestLimits()
+"""The limits used when a caller passes none."""
+
+
+def sort_articles(articles: Iterable[Article]) -> tuple[Article, ...]:
+    """Articles ordered newest first, ties broken by slug, so any input order gives one output."""
+    return tuple(sorted(sorted(articles, key=lambda a: a.slug), key=lambda a: a.date, reverse=True))
+
+
+def merge_results(*results: IngestResult) -> IngestResult:
+    """Combine several sources into one result.
+
+    A slug already taken by an earlier result (in argument order) is a
+    problem for the later article, which is dropped: two pages cannot share
+    ``articles/<slug>.html``, and silently letting one overwrite the other
+    would let one source replace another's article.
+    """
+    taken: dict[str, str] = {}
+    articles: list[Article] = []
+    problems: list[IngestProblem] = []
+    for result in results:
+        problems.extend(result.problems)
+        for article in result.articles:
+            if article.slug in taken:
+                problems.append(
+                    IngestProblem(
+                        article.source,
+                        f"duplicate slug {article.slug!r} (already used by {taken[article.slug]})",
+                    )
+                )
+                continue
+            taken[article.slug] = article.source
+            articles.append(article)
+    return IngestResult(sort_articles(articles), tuple(problems))
+
+
+class ProblemLog:
+    """Collects problems for one source run; in ``fail`` mode the first one raises instead.
+
+    Used by the sources, not part of the public API.
+    """
+
+    def __init__(self, on_error: OnError) -> None:
+        """Start an empty log; `on_error` must be ``"skip"`` or ``"fail"`` (else `ValueError`)."""
+        if on_error not in ("skip", "fail"):
+            raise ValueError(f"on_error must be 'skip' or 'fail', not {on_error!r}")
+        self.on_error = on_error
+        self.problems: list[IngestProblem] = []
+
+    def add(self, source: str, reason: str) -> None:
+        """Record a problem, or raise `ArticleError` for it in ``fail`` mode."""
+        if self.on_error == "fail":
+            raise ArticleError(source, reason)
+        self.problems.append(IngestProblem(source, reason))
+
+    def result(self, articles: Iterable[Article]) -> IngestResult:
+        """The final result: `articles` sorted, problems in the order met."""
+        return IngestResult(sort_articles(articles), tuple(self.problems))
