@@ -48,10 +48,14 @@ declared size + 1, so a member whose real data is longer (or shorter) than
 declared, or whose CRC-32 is wrong, raises instead of exhausting memory or
 disk. Chunks already yielded are untrusted until the generator finishes.
 
-`EditionWriter` writes members in the order added, with a fixed timestamp,
-fixed attributes, the UTF-8 flag, no extra fields except ZIP64 where a value
-needs it, no comments and no data descriptors, into a temp file that replaces
-the destination atomically on `close`. It checks names with the same rules.
+`EditionWriter` writes members in the order added, with one fixed DOS
+timestamp (UTC, clamped to 1980-2107), mode 0o100644 made by Unix, the UTF-8
+flag, no extra fields except ZIP64 where a value needs it (sizes or offsets
+>= 0xFFFFFFFF, 65,535 or more members), no comments and no data descriptors,
+into a temp file in the destination folder that is fsynced and then replaces
+the destination atomically on `close`. It applies rules 6 and 7 to names, so
+it cannot write an archive the reader refuses for its names; the size caps
+of rule 8 are the reader's policy and are not applied when writing.
 """
 
 from __future__ import annotations
@@ -351,7 +355,10 @@ class EditionWriter:
     """Writes a deterministic edition ZIP to `path`, atomically.
 
     Same names, bytes, timestamp and level give a byte-identical file. Members
-    appear in the order added (the caller sorts). Use as a context manager:
+    appear in the order added (the caller sorts). A naive `timestamp` is taken
+    as UTC. Bad or colliding names raise `UnsafeArchiveError` and leave the
+    writer usable; a failed write to the archive raises `StorageError` and
+    the writer can then only be discarded. Use as a context manager:
     leaving the block normally calls `close`; leaving it with an exception
     removes the temp file and leaves `path` untouched.
     """

@@ -66,8 +66,10 @@ MAX_REDIRECTS = 5
 USER_AGENT = "mirror-ingest/0.1 (+feed reader for offline editions)"
 _ACCEPT = "application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.1"
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_USERINFO = re.compile(r"(?<=://)[^/?#@]*@")
 _RETRYABLE_STATUS = frozenset({401, 403, 407, 408, 425, 429})
 _HASH_CHARS = 8
+_RSS_AUTHOR = re.compile(r"[^\s@()]+@[^\s()]+\s*\((.+)\)")
 
 
 def load_feed(
@@ -143,7 +145,7 @@ def _download(client: httpx.Client, url: str, limits: IngestLimits) -> bytes:
             )
             response = client.send(request, stream=True, follow_redirects=False)
         except httpx.InvalidURL as error:
-            raise SourceError(f"feed URL {current} is not valid: {error}") from error
+            raise SourceError(f"feed URL {_shown(current)} is not valid: {error}") from error
         except httpx.HTTPError as error:
             raise _transport_error(error, current, limits) from error
         try:
@@ -154,7 +156,12 @@ def _download(client: httpx.Client, url: str, limits: IngestLimits) -> bytes:
             return _read_capped(response, current, limits, deadline)
         finally:
             response.close()
-    raise SourceError(f"feed {url} redirects more than {MAX_REDIRECTS} times")
+    raise SourceError(f"feed {_shown(url)} redirects more than {MAX_REDIRECTS} times")
+
+
+def _shown(url: str) -> str:
+    """`url` for messages: a ``user:password@`` part is removed, since errors end up in logs."""
+    return _USERINFO.sub("", url, count=1)
 
 
 def _redirect_target(response: httpx.Response, current: str) -> str:
@@ -162,9 +169,11 @@ def _redirect_target(response: httpx.Response, current: str) -> str:
     try:
         target = response.url.join(location)
     except httpx.InvalidURL as error:
-        raise SourceError(f"feed {current} redirects to an invalid URL") from error
+        raise SourceError(f"feed {_shown(current)} redirects to an invalid URL") from error
     if not location or target.scheme not in ("http", "https"):
-        raise SourceError(f"feed {current} redirects to an unsupported URL {location!r}")
+        raise SourceError(
+            f"feed {_shown(current)} redirects to an unsupported URL {_shown(location)!r}"
+        )
     return str(target)
 
 
@@ -172,7 +181,7 @@ def _check_status(response: httpx.Response, url: str) -> None:
     status = response.status_code
     if status < 400:
         return
-    message = f"feed {url} answered HTTP {status} {response.reason_phrase}".rstrip()
+    message = f"feed {_shown(url)} answered HTTP {status} {response.reason_phrase}".rstrip()
     if status >= 500 or status in _RETRYABLE_STATUS:
         raise TransportError(message)
     raise SourceError(message, hint="Check the feed URL in the configuration.")
@@ -184,21 +193,21 @@ def _read_capped(
     cap = limits.max_feed_bytes
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
-        raise SourceError(f"feed {url} is {declared} bytes, over the limit of {cap}")
+        raise SourceError(f"feed {_shown(url)} is {declared} bytes, over the limit of {cap}")
     chunks: list[bytes] = []
     received = 0
     try:
         for chunk in response.iter_bytes():
             received += len(chunk)
             if received > cap:
-                raise SourceError(f"feed {url} is larger than the limit of {cap} bytes")
+                raise SourceError(f"feed {_shown(url)} is larger than the limit of {cap} bytes")
             chunks.append(chunk)
             if time.monotonic() > deadline:
                 raise TransportError(
-                    f"feed {url} took longer than {limits.feed_timeout_s:g} s to download"
+                    f"feed {_shown(url)} took longer than {limits.feed_timeout_s:g} s to download"
                 )
     except httpx.DecodingError as error:
-        raise SourceError(f"feed {url} sent a body that cannot be decoded") from error
+        raise SourceError(f"feed {_shown(url)} sent a body that cannot be decoded") from error
     except httpx.HTTPError as error:
         raise _transport_error(error, url, limits) from error
     return b"".join(chunks)
@@ -208,12 +217,13 @@ def _transport_error(
     error: httpx.HTTPError, url: str, limits: IngestLimits
 ) -> TransportError | SourceError:
     if isinstance(error, httpx.TimeoutException):
-        return TransportError(f"feed {url} timed out after {limits.feed_timeout_s:g} s")
+        return TransportError(f"feed {_shown(url)} timed out after {limits.feed_timeout_s:g} s")
     if isinstance(error, httpx.UnsupportedProtocol):
-        return SourceError(f"feed URL {url} uses an unsupported protocol")
+        return SourceError(f"feed URL {_shown(url)} uses an unsupported protocol")
     if isinstance(error, httpx.TooManyRedirects):
-        return SourceError(f"feed {url} redirects too many times")
-    return TransportError(f"cannot fetch feed {url}: {type(error).__name__}")
+        return SourceError(f"feed {_shown(url)} redirects too many times")
+    detail = str(error) or type(error).__name__
+    return TransportError(f"cannot fetch feed {_shown(url)}: {detail}")
 
 
 def _read_feed_file(path: Path, max_bytes: int) -> bytes:
@@ -234,11 +244,11 @@ def _parse(data: bytes, source: str, base_url: str | None) -> Any:
         parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
     except Exception as error:  # feedparser is foreign code parsing hostile bytes
         reason = type(error).__name__
-        raise SourceError(f"{source} cannot be parsed as a feed ({reason})") from error
+        raise SourceError(f"{_shown(source)} cannot be parsed as a feed ({reason})") from error
     if not parsed.get("version") and not parsed.get("entries"):
         detail = parsed.get("bozo_exception")
         raise SourceError(
-            f"{source} is not an RSS or Atom feed" + (f" ({detail})" if detail else "")
+            f"{_shown(source)} is not an RSS or Atom feed" + (f" ({detail})" if detail else "")
         )
     return parsed
 
@@ -247,7 +257,7 @@ def _entry_source(entry: Any, source: str, number: int) -> str:
     link = entry.get("link")
     if isinstance(link, str) and link.startswith(("http://", "https://")):
         return link
-    return f"{source}#entry-{number}"
+    return f"{_shown(source)}#entry-{number}"
 
 
 def _entry_language(value: object, default: str) -> str:
@@ -336,6 +346,11 @@ def _content(entry: Any) -> tuple[str, object] | None:
 
 
 def _author(entry: Any) -> str:
+    raw = entry.get("author")
+    # RSS puts "email (Name)" here; feedparser mangles non-ASCII names in that form.
+    match = _RSS_AUTHOR.fullmatch(raw.strip()) if isinstance(raw, str) else None
+    if match:
+        return collapse_whitespace(match.group(1))
     detail = entry.get("author_detail")
     if isinstance(detail, dict) and isinstance(detail.get("name"), str):
         return collapse_whitespace(detail["name"])
