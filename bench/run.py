@@ -44,7 +44,7 @@ RESULTS = BENCH_DIR / "RESULTS.md"
 TIME_BIN = Path("/usr/bin/time")
 RATIO_TARGET = 1.0
 RSS_TARGET_MB = 150.0
-PASSPHRASE = "bench-passphrase-not-secret\n"
+PASSPHRASE = "bench-passphrase-not-secret\n"  # noqa: S105 - throwaway bench keys
 
 CONFIG_TEMPLATE = """\
 publisher: {name: Bench News, title: Bench News, language: en}
@@ -124,9 +124,7 @@ class Case:
         return self.root / "baseline"
 
 
-def _run(
-    argv: Sequence[str | Path], *, cwd: Path | None = None, rss: bool = False
-) -> Run:
+def _run(argv: Sequence[str | Path], *, cwd: Path | None = None, rss: bool = False) -> Run:
     """Run one command, timing it; with `rss`, also its peak RSS via /usr/bin/time."""
     command = [str(part) for part in argv]
     rss_file: Path | None = None
@@ -214,7 +212,9 @@ def prepare(work: Path, *, articles: int, target_mb: float, seed: int) -> Case:
         shutil.rmtree(case.keys, ignore_errors=True)
         _run([_mirror_bin(), "--config", case.config, "keys", "init"])
     if not (root / "minisign.key").exists():
-        _run(["minisign", "-G", "-W", "-f", "-p", root / "minisign.pub", "-s", root / "minisign.key"])
+        _run(
+            ["minisign", "-G", "-W", "-f", "-p", root / "minisign.pub", "-s", root / "minisign.key"]
+        )
     return case
 
 

@@ -321,6 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MirrorError as error:
         _report(error.message, error.hint)
         return error.exit_code
+    except BrokenPipeError:
+        # The reader of our output went away (e.g. `| head`): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         _report("interrupted", "Nothing half-written was left behind; run the command again.")
         return 130

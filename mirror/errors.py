@@ -84,10 +84,13 @@ class SourceError(MirrorError):
 
     exit_code = 6
     verdict = "source"
+    default_hint = "Check the source's path or URL in the config."
 
 
 class ArticleError(SourceError):
     """One article is broken; ``source`` names the file or URL, the message the reason."""
+
+    default_hint = "Fix the article, or set on_article_error: skip to publish without it."
 
     def __init__(self, source: str, reason: str, *, hint: str | None = None) -> None:
         super().__init__(f"{source}: {reason}", hint=hint)

@@ -48,6 +48,7 @@ inside article text.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from html.parser import HTMLParser
@@ -124,6 +125,14 @@ def keep_edition_reference(url: str) -> str | None:
     return url if EDITION_REFERENCE.fullmatch(url) else None
 
 
+def drop_all_urls(url: str) -> str | None:
+    """A rewrite that drops every relative URL (feeds: they have no local files)."""
+    return None
+
+
+_STATELESS_REWRITES: frozenset[UrlRewrite] = frozenset({keep_edition_reference, drop_all_urls})
+
+
 def is_local_reference(url: str) -> bool:
     """Whether `url` is a relative path: no scheme, not ``/abs``, ``//host``, ``?q`` or ``#f``."""
     url = url.strip()
@@ -191,6 +200,24 @@ def _remove_sourceless_images(html: str) -> str:
     return _IMG_TAG.sub(replace, html)
 
 
+def _cleaner(rewrite_image_src: UrlRewrite, rewrite_link_href: UrlRewrite) -> nh3.Cleaner:
+    return nh3.Cleaner(
+        tags=ALLOWED_TAGS,
+        clean_content_tags=CONTENT_REMOVED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=_build_filter(rewrite_image_src, rewrite_link_href),
+        strip_comments=True,
+        link_rel=LINK_REL,
+        url_schemes=URL_SCHEMES,
+    )
+
+
+# Building a Cleaner costs twice as much as cleaning a typical article, so the ones
+# with module-level rewrites (render, feeds) are built once; per-article ones are not
+# cached, as each holds that article's asset collector.
+_shared_cleaner = functools.cache(_cleaner)
+
+
 def sanitize_html(
     html: str,
     *,
@@ -207,23 +234,13 @@ def sanitize_html(
     only references that already point into ``../assets/``, which makes the
     function idempotent on its own output.
     """
-    cleaner = nh3.Cleaner(
-        tags=ALLOWED_TAGS,
-        clean_content_tags=CONTENT_REMOVED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        attribute_filter=_build_filter(rewrite_image_src, rewrite_link_href),
-        strip_comments=True,
-        link_rel=LINK_REL,
-        url_schemes=URL_SCHEMES,
-    )
+    if rewrite_image_src in _STATELESS_REWRITES and rewrite_link_href in _STATELESS_REWRITES:
+        cleaner = _shared_cleaner(rewrite_image_src, rewrite_link_href)
+    else:
+        cleaner = _cleaner(rewrite_image_src, rewrite_link_href)
     cleaned = cleaner.clean(strip_invalid_chars(html))
     cleaned = _remove_sourceless_images(cleaned)
     return _H1_TAG.sub(r"<\1h2", cleaned)
-
-
-def drop_all_urls(url: str) -> str | None:
-    """A rewrite that drops every relative URL (feeds: they have no local files)."""
-    return None
 
 
 _BLOCK_TAGS = frozenset(
