@@ -25,7 +25,7 @@ UNZIP = shutil.which("unzip")
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     """A static file handler that does not log every request to stderr."""
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
