@@ -553,11 +553,15 @@ _GZIP_BOMB = gzip.compress(b"\0" * (8 * 1024 * 1024), compresslevel=9)
 
 
 class FeedServer(ThreadingHTTPServer):
+    """A loopback HTTP server whose handlers stop sleeping or streaming once told to."""
+
     daemon_threads = True
     stopping: threading.Event
 
 
 class FeedHandler(BaseHTTPRequestHandler):
+    """Serves a good feed and the misbehaviours a hostile or broken server can show."""
+
     server: FeedServer
 
     def log_message(self, format: str, *args: object) -> None:

@@ -80,6 +80,8 @@ LINKED_FILE_SUFFIXES = IMAGE_SUFFIXES | frozenset(
 )
 """Files an article may link to. No HTML, SVG or XML: opened by a reader, they could run script."""
 
+FOLDER_HINT = "Check the article folder's path in the configuration."
+LANGUAGE_HINT = "Use a language tag such as 'ru', 'en' or 'ar'."
 _BOM = b"\xef\xbb\xbf"
 _MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
@@ -102,13 +104,18 @@ def load_directory(
     log = ProblemLog(on_error)
     language = normalize_language(default_language)
     if language is None:
-        raise SourceError(f"default language {default_language!r} is not a language tag like 'ru'")
+        raise SourceError(
+            f"default language {default_language!r} is not a language tag like 'ru'",
+            hint=LANGUAGE_HINT,
+        )
     try:
         resolved_root = root.resolve(strict=True)
     except (OSError, RuntimeError) as error:
-        raise SourceError(f"cannot open article folder {root}: {_describe(error)}") from error
+        raise SourceError(
+            f"cannot open article folder {root}: {_describe(error)}", hint=FOLDER_HINT
+        ) from error
     if not resolved_root.is_dir():
-        raise SourceError(f"article source {root} is not a folder")
+        raise SourceError(f"article source {root} is not a folder", hint=FOLDER_HINT)
 
     articles: list[Article] = []
     slug_sources: dict[str, str] = {}

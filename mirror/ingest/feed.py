@@ -69,6 +69,10 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _USERINFO = re.compile(r"(?<=://)[^/?#@]*@")
 _RETRYABLE_STATUS = frozenset({401, 403, 407, 408, 425, 429})
 _HASH_CHARS = 8
+FEED_HINT = (
+    "Check the feed's address in the configuration; open it in a browser to see what it serves."
+)
+LANGUAGE_HINT = "Use a language tag such as 'ru', 'en' or 'ar'."
 _RSS_AUTHOR = re.compile(r"[^\s@()]+@[^\s()]+\s*\((.+)\)")
 
 
@@ -92,7 +96,10 @@ def load_feed(
     log = ProblemLog(on_error)
     language = normalize_language(default_language)
     if language is None:
-        raise SourceError(f"default language {default_language!r} is not a language tag like 'ru'")
+        raise SourceError(
+            f"default language {default_language!r} is not a language tag like 'ru'",
+            hint=LANGUAGE_HINT,
+        )
     if _URL.match(source):
         data = fetch_feed_bytes(source, limits=limits, client=client)
         base_url: str | None = source
@@ -145,7 +152,7 @@ def _download(client: httpx.Client, url: str, limits: IngestLimits) -> bytes:
             )
             response = client.send(request, stream=True, follow_redirects=False)
         except httpx.InvalidURL as error:
-            raise SourceError(f"feed URL {_shown(current)} is not valid: {error}") from error
+            raise _source_error(f"feed URL {_shown(current)} is not valid: {error}") from error
         except httpx.HTTPError as error:
             raise _transport_error(error, current, limits) from error
         try:
@@ -156,7 +163,11 @@ def _download(client: httpx.Client, url: str, limits: IngestLimits) -> bytes:
             return _read_capped(response, current, limits, deadline)
         finally:
             response.close()
-    raise SourceError(f"feed {_shown(url)} redirects more than {MAX_REDIRECTS} times")
+    raise _source_error(f"feed {_shown(url)} redirects more than {MAX_REDIRECTS} times")
+
+
+def _source_error(message: str) -> SourceError:
+    return SourceError(message, hint=FEED_HINT)
 
 
 def _shown(url: str) -> str:
@@ -169,9 +180,9 @@ def _redirect_target(response: httpx.Response, current: str) -> str:
     try:
         target = response.url.join(location)
     except httpx.InvalidURL as error:
-        raise SourceError(f"feed {_shown(current)} redirects to an invalid URL") from error
+        raise _source_error(f"feed {_shown(current)} redirects to an invalid URL") from error
     if not location or target.scheme not in ("http", "https"):
-        raise SourceError(
+        raise _source_error(
             f"feed {_shown(current)} redirects to an unsupported URL {_shown(location)!r}"
         )
     return str(target)
@@ -184,7 +195,7 @@ def _check_status(response: httpx.Response, url: str) -> None:
     message = f"feed {_shown(url)} answered HTTP {status} {response.reason_phrase}".rstrip()
     if status >= 500 or status in _RETRYABLE_STATUS:
         raise TransportError(message)
-    raise SourceError(message, hint="Check the feed URL in the configuration.")
+    raise _source_error(message)
 
 
 def _read_capped(
@@ -193,21 +204,21 @@ def _read_capped(
     cap = limits.max_feed_bytes
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
-        raise SourceError(f"feed {_shown(url)} is {declared} bytes, over the limit of {cap}")
+        raise _source_error(f"feed {_shown(url)} is {declared} bytes, over the limit of {cap}")
     chunks: list[bytes] = []
     received = 0
     try:
         for chunk in response.iter_bytes():
             received += len(chunk)
             if received > cap:
-                raise SourceError(f"feed {_shown(url)} is larger than the limit of {cap} bytes")
+                raise _source_error(f"feed {_shown(url)} is larger than the limit of {cap} bytes")
             chunks.append(chunk)
             if time.monotonic() > deadline:
                 raise TransportError(
                     f"feed {_shown(url)} took longer than {limits.feed_timeout_s:g} s to download"
                 )
     except httpx.DecodingError as error:
-        raise SourceError(f"feed {_shown(url)} sent a body that cannot be decoded") from error
+        raise _source_error(f"feed {_shown(url)} sent a body that cannot be decoded") from error
     except httpx.HTTPError as error:
         raise _transport_error(error, url, limits) from error
     return b"".join(chunks)
@@ -219,9 +230,9 @@ def _transport_error(
     if isinstance(error, httpx.TimeoutException):
         return TransportError(f"feed {_shown(url)} timed out after {limits.feed_timeout_s:g} s")
     if isinstance(error, httpx.UnsupportedProtocol):
-        return SourceError(f"feed URL {_shown(url)} uses an unsupported protocol")
+        return _source_error(f"feed URL {_shown(url)} uses an unsupported protocol")
     if isinstance(error, httpx.TooManyRedirects):
-        return SourceError(f"feed {_shown(url)} redirects too many times")
+        return _source_error(f"feed {_shown(url)} redirects too many times")
     detail = str(error) or type(error).__name__
     return TransportError(f"cannot fetch feed {_shown(url)}: {detail}")
 
@@ -232,9 +243,9 @@ def _read_feed_file(path: Path, max_bytes: int) -> bytes:
             data = stream.read(max_bytes + 1)
     except OSError as error:
         reason = (error.strerror or str(error)).lower()
-        raise SourceError(f"cannot read feed file {path}: {reason}") from error
+        raise _source_error(f"cannot read feed file {path}: {reason}") from error
     if len(data) > max_bytes:
-        raise SourceError(f"feed file {path} is larger than the limit of {max_bytes} bytes")
+        raise _source_error(f"feed file {path} is larger than the limit of {max_bytes} bytes")
     return data
 
 
@@ -244,10 +255,10 @@ def _parse(data: bytes, source: str, base_url: str | None) -> Any:
         parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
     except Exception as error:  # feedparser is foreign code parsing hostile bytes
         reason = type(error).__name__
-        raise SourceError(f"{_shown(source)} cannot be parsed as a feed ({reason})") from error
+        raise _source_error(f"{_shown(source)} cannot be parsed as a feed ({reason})") from error
     if not parsed.get("version") and not parsed.get("entries"):
         detail = parsed.get("bozo_exception")
-        raise SourceError(
+        raise _source_error(
             f"{_shown(source)} is not an RSS or Atom feed" + (f" ({detail})" if detail else "")
         )
     return parsed

@@ -229,6 +229,11 @@ def merge_results(*results: IngestResult) -> IngestResult:
     return IngestResult(sort_articles(articles), tuple(problems))
 
 
+ARTICLE_HINT = (
+    "Fix the article named above, or set on_article_error: skip to publish the others without it."
+)
+
+
 class ProblemLog:
     """Collects problems for one source run; in ``fail`` mode the first one raises instead.
 
@@ -245,7 +250,7 @@ class ProblemLog:
     def add(self, source: str, reason: str) -> None:
         """Record a problem, or raise `ArticleError` for it in ``fail`` mode."""
         if self.on_error == "fail":
-            raise ArticleError(source, reason)
+            raise ArticleError(source, reason, hint=ARTICLE_HINT)
         self.problems.append(IngestProblem(source, reason))
 
     def result(self, articles: Iterable[Article]) -> IngestResult:

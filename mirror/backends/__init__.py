@@ -1,0 +1,30 @@
+"""Mirror backends: one small async interface, one module per ``type:``.
+
+See `mirror.backends.base` for the interface and its guarantees, and
+`mirror.backends.registry` for how a type's config block becomes a backend.
+"""
+
+from mirror.backends.base import (
+    Backend,
+    CallLimits,
+    Capability,
+    MirrorAuthError,
+    MirrorNotFoundError,
+    ObjectInfo,
+    check_path,
+)
+from mirror.backends.registry import BACKEND_MODULES, BackendType, backend_type, register
+
+__all__ = [
+    "BACKEND_MODULES",
+    "Backend",
+    "BackendType",
+    "CallLimits",
+    "Capability",
+    "MirrorAuthError",
+    "MirrorNotFoundError",
+    "ObjectInfo",
+    "backend_type",
+    "check_path",
+    "register",
+]

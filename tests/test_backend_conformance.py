@@ -1,0 +1,167 @@
+"""One conformance suite, run against every backend type on its real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mirror.backends import Backend, Capability, MirrorAuthError, MirrorNotFoundError
+from mirror.errors import TransportError
+from tests.servers import PROVIDERS, MirrorServer, serve
+
+
+@pytest.fixture(scope="module", params=sorted(PROVIDERS))
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MirrorServer]:
+    flavour: str = request.param
+    with serve(flavour, tmp_path_factory.mktemp(flavour)) as running:
+        yield running
+
+
+def exercise(server: MirrorServer, body: Callable[[Backend], Awaitable[None]]) -> None:
+    """Run ``body`` with a fresh backend for ``server``, closing it afterwards."""
+
+    async def main() -> None:
+        backend = server.make_backend()
+        try:
+            await body(backend)
+        finally:
+            await backend.close()
+
+    asyncio.run(main())
+
+
+def unique(name: str) -> str:
+    return f"conformance/{uuid.uuid4().hex[:12]}/{name}"
+
+
+def public_get(server: MirrorServer, path: str) -> httpx.Response:
+    if server.public_url.startswith("file://"):
+        local = Path(server.public_url.removeprefix("file://")) / path
+        if not local.exists():
+            return httpx.Response(404)
+        return httpx.Response(200, content=local.read_bytes())
+    return httpx.get(server.public_url + path, timeout=10)
+
+
+def test_put_get_stat_roundtrip(server: MirrorServer) -> None:
+    path = unique("targets/articles/abc.x.html")
+    data = "Привет, мир — hello".encode() * 100
+
+    async def body(backend: Backend) -> None:
+        assert await backend.stat(path) is None
+        await backend.put(path, data, size=len(data))
+        assert await backend.get(path) == data
+        info = await backend.stat(path)
+        assert info is not None
+        assert info.size == len(data)
+
+    exercise(server, body)
+
+
+def test_put_from_file_streams_large_content(server: MirrorServer, tmp_path: Path) -> None:
+    path = unique("targets/editions/big.zip")
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(9 * 1024 * 1024 + 17))
+
+    async def body(backend: Backend) -> None:
+        await backend.put(path, source, size=source.stat().st_size)
+        got = await backend.get(path, max_bytes=20 * 1024 * 1024)
+        assert hashlib.sha256(got).digest() == hashlib.sha256(source.read_bytes()).digest()
+
+    exercise(server, body)
+
+
+def test_overwrite_replaces_the_pointer_file(server: MirrorServer) -> None:
+    path = unique("metadata/timestamp.json")
+
+    async def body(backend: Backend) -> None:
+        await backend.put(path, b'{"version": 1}', size=14)
+        await backend.put(path, b'{"version": 22}', size=15)
+        assert await backend.get(path) == b'{"version": 22}'
+
+    exercise(server, body)
+
+
+def test_missing_file(server: MirrorServer) -> None:
+    async def body(backend: Backend) -> None:
+        with pytest.raises(MirrorNotFoundError):
+            await backend.get(unique("nope.json"))
+        assert await backend.stat(unique("nope.json")) is None
+        await backend.delete(unique("nope.json"))  # deleting nothing is fine
+
+    exercise(server, body)
+
+
+def test_delete(server: MirrorServer) -> None:
+    path = unique("targets/x/old.html")
+
+    async def body(backend: Backend) -> None:
+        await backend.put(path, b"old", size=3)
+        await backend.delete(path)
+        assert await backend.stat(path) is None
+
+    exercise(server, body)
+
+
+def test_get_never_returns_more_than_the_cap(server: MirrorServer) -> None:
+    path = unique("big.bin")
+    data = b"x" * 100_000
+
+    async def body(backend: Backend) -> None:
+        await backend.put(path, data, size=len(data))
+        with pytest.raises(TransportError):
+            await backend.get(path, max_bytes=1000)
+
+    exercise(server, body)
+
+
+def test_listing(server: MirrorServer) -> None:
+    prefix = unique("")
+    names = ["targets/a/1.html", "targets/a/2.html", "metadata/3.snapshot.json"]
+
+    async def body(backend: Backend) -> None:
+        if Capability.LISTING not in backend.capabilities:
+            pytest.skip(f"{backend.type_name} cannot list")
+        for i, name in enumerate(names):
+            await backend.put(prefix + name, b"y" * (i + 1), size=i + 1)
+        listed = {info.path: info.size for info in await backend.list(prefix)}
+        assert listed == {prefix + name: i + 1 for i, name in enumerate(names)}
+
+    exercise(server, body)
+
+
+def test_files_are_served_at_the_public_url(server: MirrorServer) -> None:
+    path = unique("metadata/1.root.json")
+    data = b'{"signed": "public"}'
+
+    async def body(backend: Backend) -> None:
+        await backend.put(path, data, size=len(data))
+
+    exercise(server, body)
+    response = public_get(server, path)
+    assert response.status_code == 200
+    assert response.content == data
+
+
+def test_wrong_credentials_are_an_auth_error(server: MirrorServer) -> None:
+    if server.make_bad_credentials_backend is None:
+        pytest.skip(f"{server.flavour} has no credentials")
+    backend = server.make_bad_credentials_backend()
+
+    async def body() -> None:
+        try:
+            with pytest.raises(MirrorAuthError):
+                await backend.put(unique("denied.txt"), b"no", size=2)
+        finally:
+            await backend.close()
+
+    asyncio.run(body())
