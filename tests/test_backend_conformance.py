@@ -145,6 +145,7 @@ def test_files_are_served_at_the_public_url(server: MirrorServer) -> None:
 
     async def body(backend: Backend) -> None:
         await backend.put(path, data, size=len(data))
+        await backend.flush()
 
     exercise(server, body)
     response = public_get(server, path)

@@ -129,6 +129,9 @@ class Backend(abc.ABC):
     async def _delete(self, path: str) -> None:
         """Remove the file; a missing file is not an error."""
 
+    async def _flush(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Make everything put so far visible to readers (git: commit and push)."""
+
     async def _close(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
         """Release connections."""
 
@@ -187,6 +190,10 @@ class Backend(abc.ABC):
         """Remove a file (missing is fine)."""
         check_path(path)
         await self._guard(f"deleting {path}", lambda: self._delete(path))
+
+    async def flush(self) -> None:
+        """Publish what was put so far; the pipeline calls it after each publishing phase."""
+        await self._guard("publishing", self._flush)
 
     async def close(self) -> None:
         """Release connections; errors while closing are not worth failing a run."""
