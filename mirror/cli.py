@@ -11,6 +11,7 @@ Exit codes (docs/exit-codes.md):
 5   keys missing, passphrase missing or wrong
 6   article source unreadable, or a broken article with on_article_error: fail
 7   network failure
+8   quorum not reached: fewer mirrors verified than ``push.quorum``
 10  tampered: signatures, keys, hashes, lengths or metadata do not match
 11  expired
 12  not yet valid (created in the future: wrong clock or forgery)
@@ -22,6 +23,7 @@ Exit codes (docs/exit-codes.md):
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -30,11 +32,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from mirror import __version__
+from rich.console import Console
+
+from mirror import __version__, fsutil, publish_tree
 from mirror.build import build_edition
 from mirror.config import Config, load_config
-from mirror.errors import MirrorError, UsageError
+from mirror.errors import MirrorError, QuorumError, UsageError
 from mirror.offline import load_pinned_root, verify_edition
+from mirror.publish import ReadBackRequest, push_all
+from mirror.report import (
+    BarProgress,
+    PlainProgress,
+    print_plain,
+    print_table,
+    report_document,
+    save_mirror_states,
+    write_json_report,
+)
 from mirror.state import ReaderState, default_state_dir
 from mirror.trust.keys import init_keys, rotate_role
 
@@ -151,6 +165,113 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- push / sync -------------------------------------------------------------
+
+
+def _read_back_request(config: Config) -> ReadBackRequest:
+    """What every mirror must serve after this push: the local tree's newest state."""
+    state = publish_tree.load_state(config.publish_dir)
+    version = publish_tree.last_edition_version(state)
+    if version == 0:
+        raise UsageError(
+            f"there is no edition in {config.publish_dir} to push",
+            hint="Run `mirror build` (or `mirror sync`) first.",
+        )
+    eid = publish_tree.latest_edition_id(state)
+    return ReadBackRequest(
+        bootstrap_root=fsutil.read_bounded(
+            config.publish_dir / "metadata" / "1.root.json",
+            max_bytes=1024 * 1024,
+            what="root metadata",
+        ),
+        eid=eid,
+        timestamp_version=state.timestamp_version,
+        now=reader_now(),
+    )
+
+
+def _push(args: argparse.Namespace, config: Config) -> int:
+    mirrors = config.mirrors
+    if args.mirror:
+        known = {m.name: m for m in config.mirrors}
+        unknown = [name for name in args.mirror if name not in known]
+        if unknown:
+            raise UsageError(
+                f"there is no mirror called {unknown[0]!r} in {config.file}",
+                hint=f"Known mirrors: {', '.join(known) or 'none'}.",
+            )
+        mirrors = tuple(known[name] for name in args.mirror)
+    verify = None if args.dry_run or args.no_read_back else _read_back_request(config)
+    console = Console(stderr=False)
+    interactive = sys.stdout.isatty()
+    if interactive:
+        with BarProgress(console) as bars:
+            results = asyncio.run(
+                push_all(
+                    config, progress=bars, dry_run=args.dry_run, verify=verify, mirrors=mirrors
+                )
+            )
+    else:
+        results = asyncio.run(
+            push_all(
+                config,
+                progress=PlainProgress(sys.stderr),
+                dry_run=args.dry_run,
+                verify=verify,
+                mirrors=mirrors,
+            )
+        )
+    if args.dry_run:
+        for result in results:
+            print(f"{result.mirror}: would upload {len(result.planned)} files")
+            for path in result.planned:
+                print(f"  {path}")
+        return 0
+    if interactive:
+        print_table(results, console)
+    else:
+        print_plain(results)
+    good = sum(1 for r in results if r.ok)
+    if args.json:
+        write_json_report(
+            Path(args.json),
+            report_document(
+                results,
+                edition=verify.eid if verify else None,
+                quorum=config.push.quorum,
+                verified=good,
+            ),
+        )
+    save_mirror_states(config.output_dir / "state" / "mirrors.json", results, reader_now())
+    if good < config.push.quorum:
+        raise QuorumError(
+            f"only {good} of {len(results)} mirrors {'verified' if verify else 'were pushed'}; "
+            f"the quorum is {config.push.quorum}"
+        )
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    """Push the publish tree as it stands to every mirror, then read each back."""
+    return _push(args, _load_config(args))
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Build a new edition, push it everywhere, read every mirror back."""
+    config = _load_config(args)
+    if args.dry_run:
+        print("would build a new edition, then push:")
+        return _push(args, config)
+    result = build_edition(config, now=now_utc(), version=args.edition_version)
+    for problem in result.problems:
+        print(f"skipped {problem.source}: {problem.reason}", file=sys.stderr)
+    print(
+        f"Built edition {result.eid} (version {result.version}): {result.articles} articles, "
+        f"{result.archive.length:,} bytes"
+    )
+    return _push(args, config)
+
+
 # --- verify / extract -------------------------------------------------------
 
 
@@ -243,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Signed editions of a newsroom's articles, pushed to many mirrors, "
         "verified by readers.",
         epilog="Exit codes: 0 ok, 2 usage, 3 config, 4 file system, 5 keys, 6 sources, "
-        "7 network, 10 tampered, 11 expired, 12 not yet valid, 13 rollback, 14 unsafe archive.",
+        "7 network, 8 quorum, 10 tampered, 11 expired, 12 not yet valid, 13 rollback, "
+        "14 unsafe archive.",
     )
     parser.add_argument("--version", action="version", version=f"mirror {__version__}")
     parser.add_argument(
@@ -285,6 +407,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--json", action="store_true", help="print the result as JSON")
     build.set_defaults(handler=cmd_build)
+
+    for name, handler, text in (
+        ("push", cmd_push, "push the publish tree to every mirror and read each back"),
+        ("sync", cmd_sync, "build a new edition, push it to every mirror, read each back"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--dry-run", action="store_true", help="print the plan; touch nothing")
+        command.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
+        command.add_argument(
+            "--mirror", action="append", metavar="NAME", help="only this mirror (repeatable)"
+        )
+        command.add_argument(
+            "--no-read-back", action="store_true", help="skip verifying mirrors as a reader"
+        )
+        if name == "sync":
+            command.add_argument(
+                "--edition-version", type=int, metavar="N", help="version number (default: next)"
+            )
+        command.set_defaults(handler=handler)
 
     verify = commands.add_parser("verify", help="verify an edition file offline")
     verify.add_argument("file", metavar="FILE", help="the edition .zip")

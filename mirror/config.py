@@ -9,12 +9,14 @@ they are needed and never printed. config/README.md documents each key.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from mirror import secrets
+from mirror.backends.registry import backend_type
 from mirror.yamlnodes import Node, load_yaml, required
 
 OnError = Literal["skip", "fail"]
@@ -74,15 +76,43 @@ class KeySettings:
 
 
 @dataclass(frozen=True)
+class MirrorLimits:
+    """Bounds on pushing to one mirror."""
+
+    concurrency: int = 8
+    """Uploads in flight at once to this mirror."""
+    timeout_s: float = 60.0
+    """Longest single call (upload, download, listing)."""
+    retries: int = 4
+    """Extra attempts after a failed call (transport errors only)."""
+    deadline_s: float = 1800.0
+    """Longest time spent on this mirror in one run, retries included."""
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """Run-wide push settings."""
+
+    mirrors_at_once: int = 16
+    quorum: int = 1
+    """Minimum number of mirrors that must verify for `mirror sync` to succeed."""
+    max_delete: int = 1000
+    """Most files retention may delete from one mirror in one run."""
+
+
+@dataclass(frozen=True)
 class MirrorSettings:
-    """One mirror; in this version only what the signed mirror list needs."""
+    """One mirror: where to push, where readers fetch, and the backend's own settings."""
 
     name: str
     type: str
     public_url: str
     announce: bool
     enabled: bool
-    path: Path | None
+    tags: tuple[str, ...]
+    settings: Any
+    """The backend type's frozen settings value (see `mirror.backends`)."""
+    limits: MirrorLimits
 
 
 @dataclass(frozen=True)
@@ -98,6 +128,7 @@ class Config:
     keys: KeySettings
     output_dir: Path
     mirrors: tuple[MirrorSettings, ...]
+    push: PushSettings
 
     @property
     def base_dir(self) -> Path:
@@ -129,8 +160,11 @@ TOP_KEYS = (
     "trust",
     "keys",
     "output",
+    "limits",
+    "push",
     "mirrors",
 )
+LIMIT_KEYS = ("concurrency", "timeout_s", "retries", "deadline_s")
 
 
 def load_config(path: Path) -> Config:
@@ -147,7 +181,8 @@ def load_config(path: Path) -> Config:
         trust=_trust(top.get("trust")),
         keys=_keys(required(top, "keys", root), base),
         output_dir=_path(required(top, "output", root), base),
-        mirrors=_mirrors(top.get("mirrors"), base),
+        mirrors=_mirrors(top.get("mirrors"), base, _limits(top.get("limits"), MirrorLimits())),
+        push=_push(top.get("push")),
     )
 
 
@@ -243,28 +278,84 @@ def _keys(node: Node, base: Path) -> KeySettings:
     )
 
 
-def _mirrors(node: Node | None, base: Path) -> tuple[MirrorSettings, ...]:
+def _limits(node: Node | None, defaults: MirrorLimits) -> MirrorLimits:
+    if node is None:
+        return defaults
+    fields = node.mapping(LIMIT_KEYS)
+    return MirrorLimits(
+        concurrency=fields["concurrency"].integer(minimum=1, maximum=256)
+        if "concurrency" in fields
+        else defaults.concurrency,
+        timeout_s=fields["timeout_s"].number(minimum=0.1, maximum=3600)
+        if "timeout_s" in fields
+        else defaults.timeout_s,
+        retries=fields["retries"].integer(minimum=0, maximum=100)
+        if "retries" in fields
+        else defaults.retries,
+        deadline_s=fields["deadline_s"].number(minimum=1, maximum=86400)
+        if "deadline_s" in fields
+        else defaults.deadline_s,
+    )
+
+
+def _push(node: Node | None) -> PushSettings:
+    defaults = PushSettings()
+    if node is None:
+        return defaults
+    fields = node.mapping(("mirrors_at_once", "quorum", "max_delete"))
+    return PushSettings(
+        mirrors_at_once=fields["mirrors_at_once"].integer(minimum=1, maximum=1024)
+        if "mirrors_at_once" in fields
+        else defaults.mirrors_at_once,
+        quorum=fields["quorum"].integer(minimum=0, maximum=10000)
+        if "quorum" in fields
+        else defaults.quorum,
+        max_delete=fields["max_delete"].integer(minimum=0, maximum=10_000_000)
+        if "max_delete" in fields
+        else defaults.max_delete,
+    )
+
+
+MIRROR_KEYS = ("name", "type", "public_url", "announce", "enabled", "tags", "limits")
+
+
+def _mirrors(node: Node | None, base: Path, limits: MirrorLimits) -> tuple[MirrorSettings, ...]:
     if node is None or node.value is None:
         return ()
     result: list[MirrorSettings] = []
     names: set[str] = set()
     for item in node.items():
-        fields = item.mapping(("name", "type", "public_url", "announce", "enabled", "path"))
-        name = required(fields, "name", item).text()
-        if name in names:
-            raise fields["name"].fail(f"the mirror name {name!r} is used twice")
-        names.add(name)
-        url = required(fields, "public_url", item).text()
-        if urlsplit(url).scheme not in ("http", "https", "file"):
-            raise fields["public_url"].fail("must be an http://, https:// or file:// URL")
-        result.append(
-            MirrorSettings(
-                name=name,
-                type=required(fields, "type", item).choice(MIRROR_TYPES),
-                public_url=url,
-                announce=fields["announce"].boolean() if "announce" in fields else True,
-                enabled=fields["enabled"].boolean() if "enabled" in fields else True,
-                path=_path(fields["path"], base) if "path" in fields else None,
-            )
-        )
+        result.append(parse_mirror(item, base, limits))
+        if result[-1].name in names:
+            raise item.fail(f"the mirror name {result[-1].name!r} is used twice")
+        names.add(result[-1].name)
     return tuple(result)
+
+
+def parse_mirror(item: Node, base: Path, limits: MirrorLimits) -> MirrorSettings:
+    """Validate one mirror entry, including its backend's settings block."""
+    if not isinstance(item.value, dict):
+        raise item.fail("must be a mapping of keys")
+    type_name = required(item.value, "type", item).choice(MIRROR_TYPES)
+    kind = backend_type(type_name)
+    fields = item.mapping((*MIRROR_KEYS, kind.settings_key))
+    name = required(fields, "name", item).text()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+        raise fields["name"].fail("must be letters, digits, '.', '_' or '-' (at most 64)")
+    url = required(fields, "public_url", item).text()
+    if urlsplit(url).scheme not in ("http", "https", "file"):
+        raise fields["public_url"].fail("must be an http://, https:// or file:// URL")
+    if not url.endswith("/"):
+        url += "/"
+    tags = tuple(t.text() for t in fields["tags"].items()) if "tags" in fields else ()
+    settings_node = required(fields, kind.settings_key, item)
+    return MirrorSettings(
+        name=name,
+        type=type_name,
+        public_url=url,
+        announce=fields["announce"].boolean() if "announce" in fields else True,
+        enabled=fields["enabled"].boolean() if "enabled" in fields else True,
+        tags=tags,
+        settings=kind.parse_settings(settings_node, base),
+        limits=_limits(fields.get("limits"), limits),
+    )

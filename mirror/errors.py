@@ -10,6 +10,7 @@
     ├── SourceError                  an article source cannot be read at all            exit 6
     │   └── ArticleError             one article is broken (file and reason)            exit 6
     ├── TransportError               network: timeout, refused, 5xx, auth (retryable)   exit 7
+    ├── QuorumError                  fewer mirrors verified than the configured quorum  exit 8
     └── VerificationError            bad data: never retried on the same mirror
         ├── TamperedError            signature, threshold, unknown key, hash, length,   exit 10
         │                            mix-and-match, malformed metadata
@@ -104,6 +105,14 @@ class TransportError(MirrorError):
     exit_code = 7
     verdict = "unreachable"
     default_hint = "Check the network or the mirror; the operation can be retried."
+
+
+class QuorumError(MirrorError):
+    """A push or sync finished, but fewer mirrors verified than the quorum requires."""
+
+    exit_code = 8
+    verdict = "quorum"
+    default_hint = "See the report for each failed mirror; the next run completes them."
 
 
 class VerificationError(MirrorError):

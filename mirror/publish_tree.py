@@ -88,6 +88,17 @@ def last_edition_version(state: RepositoryState) -> int:
     return max(versions)
 
 
+def latest_edition_id(state: RepositoryState) -> str:
+    """Id of the newest edition listed in ``editions`` (highest version)."""
+    version = last_edition_version(state)
+    role = state.roles[layout.EDITIONS_ROLE]
+    for path in role.metadata.signed.targets:
+        name = PurePosixPath(path).name
+        if name.endswith(f"-v{version}.zip"):
+            return name.removesuffix(".zip")
+    raise StorageError("the publish tree lists no edition archive")
+
+
 def _read(path: Path) -> bytes:
     return fsutil.read_bounded(path, max_bytes=MAX_METADATA_BYTES, what="published metadata")
 

@@ -73,6 +73,14 @@ class Node:
             raise self.fail(f"must be between {minimum} and {maximum}, not {self.value}")
         return self.value
 
+    def number(self, *, minimum: float, maximum: float) -> float:
+        """This node as a number (whole or decimal) within bounds."""
+        if not isinstance(self.value, int | float) or isinstance(self.value, bool):
+            raise self.fail(f"must be a number, not {_kind(self.value)}")
+        if not minimum <= self.value <= maximum:
+            raise self.fail(f"must be between {minimum:g} and {maximum:g}, not {self.value}")
+        return float(self.value)
+
     def boolean(self) -> bool:
         """This node as true or false."""
         if not isinstance(self.value, bool):

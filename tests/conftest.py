@@ -97,6 +97,7 @@ def make_config(home: Path, *, keys_dir: Path | None = None, extra: str = "") ->
         f"keys:\n  dir: {keys}\n  passphrase: file:passphrase\n"
         "output: out\n"
         "mirrors:\n  - name: a\n    type: local\n    public_url: https://a.example.org/news/\n"
+        f"    local:\n      path: {home / 'mirror-a'}\n"
         + extra,
         encoding="utf-8",
     )

@@ -1,0 +1,365 @@
+"""Push the publish tree to every mirror at once, in the safe order, and report.
+
+For each mirror, in its own task (one broken mirror never cancels or delays
+the others beyond its own deadline):
+
+1. **Inventory** what the mirror already has: one listing where the backend
+   can list, else a stat per file.
+2. **Upload what it lacks**, phase by phase — content-addressed targets,
+   then versioned metadata, then the pointers (``root.json``, and
+   ``timestamp.json`` last) — flushing after each phase and never starting a
+   phase while the previous one has a failure. A reader polling the mirror
+   therefore never sees metadata that points at content it lacks.
+3. **Read back** through the public URL and verify as a reader (`readback`).
+
+Every backend call has a timeout (in the backend) and is retried on
+transport errors with backoff and jitter (`retry`), all under the mirror's
+deadline. The result of each mirror is a `PushResult`, never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from mirror.backends import Backend, CallLimits, Capability, ObjectInfo, backend_type
+from mirror.config import Config, MirrorSettings
+from mirror.errors import MirrorError, TransportError
+from mirror.readback import read_back
+from mirror.retry import RetryPolicy, with_retries
+
+POINTER_ORDER = ("metadata/root.json", "metadata/timestamp.json")
+"""Mutable files, uploaded last in this order: ``timestamp.json`` is the switch readers see."""
+
+
+class Phase(enum.IntEnum):
+    """Publishing phases, in the order every mirror receives them."""
+
+    TARGETS = 1
+    METADATA = 2
+    POINTERS = 3
+
+
+@dataclass(frozen=True)
+class TreeFile:
+    """One file of the publish tree."""
+
+    path: str
+    local: Path
+    size: int
+    phase: Phase
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What happened on one mirror."""
+
+    mirror: str
+    type: str
+    uploaded_files: int = 0
+    uploaded_bytes: int = 0
+    skipped_files: int = 0
+    skipped_bytes: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    pushed: bool = False
+    verified: bool | None = None
+    """None when read-back was not asked for."""
+    error: str | None = None
+    error_kind: str | None = None
+    planned: tuple[str, ...] = ()
+    """With --dry-run: the paths that would be uploaded, in order."""
+
+    @property
+    def ok(self) -> bool:
+        """Pushed, and verified if read-back ran."""
+        return self.pushed and self.verified is not False and self.error is None
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON report entry (no secrets: only names, counts and messages)."""
+        return {
+            "mirror": self.mirror,
+            "type": self.type,
+            "uploaded_files": self.uploaded_files,
+            "uploaded_bytes": self.uploaded_bytes,
+            "skipped_files": self.skipped_files,
+            "skipped_bytes": self.skipped_bytes,
+            "retries": self.retries,
+            "seconds": round(self.seconds, 3),
+            "pushed": self.pushed,
+            "verified": self.verified,
+            "error": self.error,
+            "error_kind": self.error_kind,
+        }
+
+
+class Progress(Protocol):
+    """Where the pipeline reports progress (rich bars on a terminal, plain lines elsewhere)."""
+
+    def mirror_planned(self, mirror: str, files: int, size: int) -> None:
+        """Inventory done: ``files`` files of ``size`` bytes to upload."""
+
+    def file_uploaded(self, mirror: str, size: int) -> None:
+        """One file is on the mirror."""
+
+    def mirror_done(self, result: PushResult) -> None:
+        """The mirror's task finished."""
+
+
+class SilentProgress:
+    """Reports nothing."""
+
+    def mirror_planned(self, mirror: str, files: int, size: int) -> None:
+        """Ignored."""
+
+    def file_uploaded(self, mirror: str, size: int) -> None:
+        """Ignored."""
+
+    def mirror_done(self, result: PushResult) -> None:
+        """Ignored."""
+
+
+def scan_tree(publish_dir: Path) -> tuple[TreeFile, ...]:
+    """Every file of the publish tree, in publishing order."""
+    files: list[TreeFile] = []
+    for folder, _, names in os.walk(publish_dir):
+        for name in names:
+            if name.startswith("."):
+                continue  # temporary files of an interrupted write
+            local = Path(folder) / name
+            path = local.relative_to(publish_dir).as_posix()
+            if path.startswith("targets/"):
+                phase = Phase.TARGETS
+            elif path in POINTER_ORDER:
+                phase = Phase.POINTERS
+            elif path.startswith("metadata/"):
+                phase = Phase.METADATA
+            else:
+                continue
+            files.append(TreeFile(path, local, local.stat().st_size, phase))
+
+    def order(f: TreeFile) -> tuple[int, int, str]:
+        pointer_rank = POINTER_ORDER.index(f.path) if f.phase is Phase.POINTERS else 0
+        return (f.phase, pointer_rank, f.path)
+
+    return tuple(sorted(files, key=order))
+
+
+@dataclass
+class _Counters:
+    uploaded_files: int = 0
+    uploaded_bytes: int = 0
+    skipped_files: int = 0
+    skipped_bytes: int = 0
+    retries: int = 0
+    planned: list[str] = field(default_factory=list)
+
+
+class MirrorPush:
+    """The push to one mirror."""
+
+    def __init__(
+        self,
+        mirror: MirrorSettings,
+        backend: Backend,
+        files: Sequence[TreeFile],
+        *,
+        progress: Progress,
+        dry_run: bool,
+    ) -> None:
+        self.mirror = mirror
+        self.backend = backend
+        self.files = files
+        self.progress = progress
+        self.dry_run = dry_run
+        self.policy = RetryPolicy(retries=mirror.limits.retries)
+        self.counters = _Counters()
+        self.semaphore = asyncio.Semaphore(mirror.limits.concurrency)
+
+    def _count_retry(self, error: TransportError, wait_s: float) -> None:
+        self.counters.retries += 1
+
+    async def _call(self, call: Callable[[], Any]) -> Any:
+        async with self.semaphore:
+            return await with_retries(call, self.policy, on_retry=self._count_retry)
+
+    async def inventory(self) -> dict[str, int]:
+        """Sizes of the files the mirror already has, for the paths we publish."""
+        if Capability.LISTING in self.backend.capabilities:
+            listed: list[ObjectInfo] = await self._call(lambda: self.backend.list(""))
+            return {info.path: info.size for info in listed}
+
+        async def stat(path: str) -> tuple[str, ObjectInfo | None]:
+            return path, await self._call(lambda: self.backend.stat(path))
+
+        found = await asyncio.gather(
+            *(stat(f.path) for f in self.files if f.phase is not Phase.POINTERS)
+        )
+        return {path: info.size for path, info in found if info is not None}
+
+    async def needs_upload(self, file: TreeFile, present: dict[str, int]) -> bool:
+        """Content-addressed and versioned files are immutable: same size, same file."""
+        if file.phase is not Phase.POINTERS:
+            return present.get(file.path) != file.size
+        try:
+            current: bytes = await self._call(
+                lambda: self.backend.get(file.path, max_bytes=file.size)
+            )
+        except TransportError:
+            return True
+        return current != file.local.read_bytes()
+
+    async def upload(self, file: TreeFile) -> None:
+        """One file, with retries."""
+        await self._call(lambda: self.backend.put(file.path, file.local, size=file.size))
+        self.counters.uploaded_files += 1
+        self.counters.uploaded_bytes += file.size
+        self.progress.file_uploaded(self.mirror.name, file.size)
+
+    async def run(self) -> None:
+        """Inventory, then the three phases in order."""
+        present = await self.inventory()
+        todo: list[TreeFile] = []
+        for file in self.files:
+            if await self.needs_upload(file, present):
+                todo.append(file)
+            else:
+                self.counters.skipped_files += 1
+                self.counters.skipped_bytes += file.size
+        self.progress.mirror_planned(self.mirror.name, len(todo), sum(f.size for f in todo))
+        if self.dry_run:
+            self.counters.planned = [f.path for f in todo]
+            return
+        for phase in Phase:
+            batch = [f for f in todo if f.phase is phase]
+            if phase is Phase.POINTERS:
+                for file in batch:  # strictly one after the other, timestamp last
+                    await self.upload(file)
+            elif batch:
+                await self._upload_all(batch)
+            await self._call(self.backend.flush)
+
+    async def _upload_all(self, batch: Sequence[TreeFile]) -> None:
+        """Upload a phase concurrently; the first failure stops the phase and is raised."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                for file in batch:
+                    group.create_task(self.upload(file))
+        except ExceptionGroup as group:
+            first = next((e for e in group.exceptions if isinstance(e, MirrorError)), None)
+            if first is None:
+                raise
+            raise first from None
+
+
+def create_backend(config: Config, mirror: MirrorSettings) -> Backend:
+    """Build the backend for ``mirror`` from its validated settings."""
+    kind = backend_type(mirror.type)
+    limits = CallLimits(timeout_s=mirror.limits.timeout_s)
+    return kind.create(mirror.name, mirror.settings, config.base_dir, limits)
+
+
+@dataclass(frozen=True)
+class ReadBackRequest:
+    """What read-back must find on every mirror."""
+
+    bootstrap_root: bytes
+    eid: str
+    timestamp_version: int
+    now: datetime
+
+
+async def push_one(
+    config: Config,
+    mirror: MirrorSettings,
+    files: Sequence[TreeFile],
+    *,
+    progress: Progress,
+    dry_run: bool,
+    verify: ReadBackRequest | None,
+) -> PushResult:
+    """Push to one mirror and read it back; every failure becomes part of the result."""
+    started = time.monotonic()
+    result = PushResult(mirror=mirror.name, type=mirror.type)
+    push: MirrorPush | None = None
+    try:
+        backend = create_backend(config, mirror)
+        push = MirrorPush(mirror, backend, files, progress=progress, dry_run=dry_run)
+        try:
+            async with asyncio.timeout(mirror.limits.deadline_s):
+                await push.run()
+        finally:
+            await backend.close()
+        result = replace(result, pushed=not dry_run)
+        if verify is not None and not dry_run:
+            await read_back(
+                mirror.public_url,
+                bootstrap_root=verify.bootstrap_root,
+                eid=verify.eid,
+                expected_timestamp_version=verify.timestamp_version,
+                now=verify.now,
+                timeout_s=mirror.limits.deadline_s,
+            )
+            result = replace(result, verified=True)
+    except TimeoutError:
+        result = replace(
+            result,
+            error=f"did not finish within its deadline of {mirror.limits.deadline_s:g} s",
+            error_kind="deadline",
+        )
+    except MirrorError as error:
+        result = replace(result, error=error.message, error_kind=error.verdict)
+        if result.pushed and verify is not None:
+            result = replace(result, verified=False)
+    except Exception as error:  # a bug must not take the other mirrors down with it
+        result = replace(
+            result,
+            error=f"internal error: {error.__class__.__name__}: {error}",
+            error_kind="internal",
+        )
+    if push is not None:
+        counters = push.counters
+        result = replace(
+            result,
+            uploaded_files=counters.uploaded_files,
+            uploaded_bytes=counters.uploaded_bytes,
+            skipped_files=counters.skipped_files,
+            skipped_bytes=counters.skipped_bytes,
+            retries=counters.retries,
+            planned=tuple(counters.planned),
+        )
+    result = replace(result, seconds=time.monotonic() - started)
+    progress.mirror_done(result)
+    return result
+
+
+async def push_all(
+    config: Config,
+    *,
+    progress: Progress | None = None,
+    dry_run: bool = False,
+    verify: ReadBackRequest | None = None,
+    mirrors: Sequence[MirrorSettings] | None = None,
+) -> list[PushResult]:
+    """Push the publish tree to every enabled mirror concurrently."""
+    files = scan_tree(config.publish_dir)
+    chosen = [m for m in (mirrors if mirrors is not None else config.mirrors) if m.enabled]
+    reporter = progress or SilentProgress()
+    gate = asyncio.Semaphore(config.push.mirrors_at_once)
+
+    async def one(mirror: MirrorSettings) -> PushResult:
+        async with gate:
+            return await push_one(
+                config, mirror, files, progress=reporter, dry_run=dry_run, verify=verify
+            )
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(m)) for m in chosen]
+    return [task.result() for task in tasks]

@@ -1,0 +1,133 @@
+"""Read a mirror back through its public URL and verify it exactly as a reader would.
+
+A stock python-tuf `Updater` bootstrapped from the publisher's first root
+walks the root chain, refreshes timestamp → snapshot → targets, looks the
+edition up through the delegations and downloads it (length and hash
+checked); the downloaded ZIP is then verified offline like `mirror verify`
+does. The mirror counts as verified only if it serves the timestamp version
+we just published and all of that passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from tuf.api import exceptions as tuf_errors
+from tuf.api.metadata import Metadata, Root, Timestamp
+from tuf.ngclient import Updater
+
+from mirror.errors import (
+    ExpiredError,
+    RollbackError,
+    TamperedError,
+    TransportError,
+    VerificationError,
+)
+from mirror.fetcher import MirrorFetcher
+from mirror.offline import verify_edition
+from mirror.state import ReaderState
+from mirror.trust import layout
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """What a reader got from one mirror."""
+
+    timestamp_version: int
+    eid: str
+    edition_bytes: int
+
+
+class StaleMirrorError(VerificationError):
+    """The mirror serves older metadata than was just published (lagging cache or freeze)."""
+
+    verdict = "stale"
+    exit_code = 13
+    default_hint = "The mirror or a cache in front of it still serves the previous version."
+
+
+def read_back_sync(
+    public_url: str,
+    *,
+    bootstrap_root: bytes,
+    eid: str,
+    expected_timestamp_version: int,
+    now: datetime,
+    proxy: str | None = None,
+) -> ReadBack:
+    """Blocking read-back of one mirror (run it in a thread)."""
+    fetcher = MirrorFetcher(proxy=proxy)
+    try:
+        with tempfile.TemporaryDirectory(prefix="mirror-readback-") as folder:
+            work = Path(folder)
+            (work / "metadata").mkdir()
+            updater = Updater(
+                metadata_dir=str(work / "metadata"),
+                metadata_base_url=f"{public_url}metadata/",
+                target_base_url=f"{public_url}targets/",
+                target_dir=str(work),
+                fetcher=fetcher,
+                bootstrap=bootstrap_root,
+            )
+            try:
+                updater.refresh()
+                served = Metadata[Timestamp].from_file(str(work / "metadata" / "timestamp.json"))
+                if served.signed.version < expected_timestamp_version:
+                    raise StaleMirrorError(
+                        f"serves timestamp version {served.signed.version}, "
+                        f"not {expected_timestamp_version}"
+                    )
+                info = updater.get_targetinfo(layout.edition_zip_path(eid))
+                if info is None:
+                    raise TamperedError(f"its metadata does not list edition {eid}")
+                path = Path(updater.download_target(info, str(work / "edition.zip")))
+            except tuf_errors.DownloadHTTPError as error:
+                raise TransportError(f"answered HTTP {error.status_code} ({error})") from error
+            except tuf_errors.DownloadError as error:
+                cause = error.__cause__ or error
+                raise TransportError(f"download failed: {cause}") from error
+            except tuf_errors.ExpiredMetadataError as error:
+                raise ExpiredError(f"serves expired metadata ({error})") from error
+            except tuf_errors.BadVersionNumberError as error:
+                raise RollbackError(f"serves older metadata ({error})") from error
+            except tuf_errors.RepositoryError as error:
+                raise TamperedError(f"{error.__class__.__name__}: {error}") from error
+            pinned = Metadata[Root].from_bytes(bootstrap_root)
+            verdict = verify_edition(
+                path, pinned=pinned, state=ReaderState(work / "state"), now=now
+            )
+            return ReadBack(
+                timestamp_version=served.signed.version,
+                eid=verdict.eid,
+                edition_bytes=path.stat().st_size,
+            )
+    finally:
+        fetcher.close()
+
+
+async def read_back(
+    public_url: str,
+    *,
+    bootstrap_root: bytes,
+    eid: str,
+    expected_timestamp_version: int,
+    now: datetime,
+    timeout_s: float,
+) -> ReadBack:
+    """Read one mirror back without blocking the event loop; bounded by ``timeout_s``."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await asyncio.to_thread(
+                read_back_sync,
+                public_url,
+                bootstrap_root=bootstrap_root,
+                eid=eid,
+                expected_timestamp_version=expected_timestamp_version,
+                now=now,
+            )
+    except TimeoutError as error:
+        raise TransportError(f"reading it back took longer than {timeout_s:g} s") from error
