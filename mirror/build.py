@@ -1,8 +1,10 @@
 """`mirror build`: ingest, render, write the edition ZIP, sign, and update the publish tree.
 
-One pass over the articles: each member is read once, written into the ZIP
-(which hashes it), and placed in the publish tree under its content-addressed
-name if it is not there yet. The signed metadata is then added to the ZIP
+One streaming pass over the articles: each is parsed (in worker processes),
+rendered, written into the ZIP (which hashes it) and placed in the publish
+tree under its content-addressed name if it is not there yet, then
+forgotten but for a one-line summary, so memory stays flat however large
+the archive. The signed metadata is then added to the ZIP
 and the tree, timestamp last. Re-running after a crash redoes the edition
 from scratch; nothing half-written is ever visible (atomic writes).
 """
@@ -11,18 +13,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from mirror import fsutil, publish_tree
 from mirror.config import Config, DirectorySource
-from mirror.edition import ArchiveDigest, EditionWriter, MemberDigest
+from mirror.edition import ArchiveDigest, EditionWriter
 from mirror.errors import UsageError
-from mirror.ingest import IngestProblem, IngestResult, load_directory, load_feed, merge_results
+from mirror.ingest import Article, IngestProblem, load_feed
+from mirror.ingest.directory import iter_directory
+from mirror.ingest.model import ProblemLog
 from mirror.publish_tree import PublishedTarget
-from mirror.render import SiteFile, SiteInfo, render_site
+from mirror.render import (
+    SiteFile,
+    SiteInfo,
+    newest,
+    render_article,
+    render_feed,
+    render_index,
+    stylesheet,
+)
 from mirror.trust import layout, minisign
 from mirror.trust.keys import Keyring, load_keyring
 from mirror.trust.repository import (
@@ -51,28 +64,41 @@ class BuildResult:
     targets_written: int
 
 
-def ingest(config: Config) -> IngestResult:
-    """Read every configured source; broken articles become problems (or fail, as configured)."""
-    results = []
+def iter_articles(config: Config, *, workers: int) -> Iterator[Article | IngestProblem]:
+    """Every configured source's articles and problems, one at a time, slugs unique.
+
+    A slug already taken by an earlier source is a problem for the later
+    article (`merge_results` semantics), so no source can replace another's page.
+    """
+    log = ProblemLog(config.on_article_error)
+    taken: dict[str, str] = {}
     for source in config.sources:
+        items: Iterable[Article | IngestProblem]
         if isinstance(source, DirectorySource):
-            results.append(
-                load_directory(
-                    source.path,
-                    default_language=config.publisher.language,
-                    on_error=config.on_article_error,
-                )
+            items = iter_directory(
+                source.path,
+                default_language=config.publisher.language,
+                on_error=config.on_article_error,
+                workers=workers,
             )
         else:
-            results.append(
-                load_feed(
-                    source.location,
-                    base_dir=config.base_dir,
-                    default_language=config.publisher.language,
-                    on_error=config.on_article_error,
-                )
+            feed = load_feed(
+                source.location,
+                base_dir=config.base_dir,
+                default_language=config.publisher.language,
+                on_error=config.on_article_error,
             )
-    return merge_results(*results)
+            items = [*feed.problems, *feed.articles]
+        for item in items:
+            if isinstance(item, Article) and item.slug in taken:
+                reason = f"duplicate slug {item.slug!r} (already used by {taken[item.slug]})"
+                log.add(item.source, reason)  # raises in fail mode
+                yield IngestProblem(item.source, reason)
+            elif isinstance(item, Article):
+                taken[item.slug] = item.source
+                yield item
+            else:
+                yield item
 
 
 def mirror_list(config: Config, *, eid: str) -> bytes:
@@ -111,10 +137,15 @@ def _published_path(eid: str, member: str) -> str:
     return member if layout.is_content_path(member) else layout.manifest_path(eid, member)
 
 
-def build_edition(config: Config, *, now: datetime, version: int | None = None) -> BuildResult:
-    """Build, sign and publish (locally) one edition from ``config``."""
+def build_edition(
+    config: Config, *, now: datetime, version: int | None = None, workers: int | None = None
+) -> BuildResult:
+    """Build, sign and publish (locally) one edition from ``config``.
+
+    ``workers`` processes parse articles (default: one per CPU).
+    """
+    workers = workers or os.cpu_count() or 1
     keyring = load_keyring(config.keys.dir, config.passphrase())
-    articles = ingest(config)
     publish_dir = config.publish_dir
     state = publish_tree.load_state(publish_dir)
     previous = publish_tree.last_edition_version(state)
@@ -134,46 +165,68 @@ def build_edition(config: Config, *, now: datetime, version: int | None = None) 
         snapshot_days=config.trust.snapshot_expires_days,
         timestamp_days=config.trust.timestamp_expires_days,
     )
-    site = render_site(
-        articles.articles,
-        SiteInfo(
-            title=config.publisher.title,
-            publisher=config.publisher.name,
-            language=config.publisher.language,
-            edition_id=eid,
-            edition_created=created,
-        ),
-    )
-    extra = {
-        layout.EDITION_INFO_MEMBER: edition_info(
-            config, eid=eid, version=version, created=created, expires=expires
-        ),
-        layout.MIRROR_LIST_PATH: mirror_list(config, eid=eid),
-    }
-    files = sorted(
-        [*site, *(SiteFile(name=name, data=data) for name, data in extra.items())],
-        key=lambda f: f.name,
+    site = SiteInfo(
+        title=config.publisher.title,
+        publisher=config.publisher.name,
+        language=config.publisher.language,
+        edition_id=eid,
+        edition_created=created,
     )
     zip_path = config.editions_dir / f"{eid}.zip"
     fsutil.ensure_dir(config.editions_dir)
+    entries: list[TargetEntry] = []
+    problems: list[IngestProblem] = []
+    listed: list[Article] = []
+    targets_written = 0
+
+    def add(writer: EditionWriter, member: SiteFile) -> None:
+        nonlocal targets_written
+        if member.data is not None:
+            digest = writer.add_bytes(member.name, member.data)
+        elif member.source is not None:
+            digest = writer.add_file(member.name, member.source)
+        else:  # pragma: no cover - SiteFile guarantees one of the two
+            raise ValueError(f"{member.name} has no content")
+        entries.append(TargetEntry(member.name, digest.length, digest.sha256))
+        targets_written += publish_tree.write_targets(
+            publish_dir,
+            [
+                PublishedTarget(
+                    path=_published_path(eid, member.name),
+                    sha256=digest.sha256,
+                    data=member.data,
+                    source=member.source,
+                )
+            ],
+        )
+
     with EditionWriter(
         zip_path, timestamp=created, compresslevel=config.edition.compression_level
     ) as writer:
-        entries: list[TargetEntry] = []
-        targets_written = 0
-        for site_file, digest in _write_members(writer, files):
-            entries.append(TargetEntry(site_file.name, digest.length, digest.sha256))
-            targets_written += publish_tree.write_targets(
-                publish_dir,
-                [
-                    PublishedTarget(
-                        path=_published_path(eid, site_file.name),
-                        sha256=digest.sha256,
-                        data=site_file.data,
-                        source=site_file.source,
-                    )
-                ],
-            )
+        # One pass: each article is parsed, rendered, written and forgotten, so
+        # memory does not grow with the archive (only a summary per article stays).
+        feed_candidates: list[Article] = []
+        for item in iter_articles(config, workers=workers):
+            if isinstance(item, IngestProblem):
+                problems.append(item)
+                continue
+            page = render_article(item, site_title=site.title)
+            add(writer, SiteFile(f"articles/{item.slug}.html", data=page))
+            for asset in item.assets:
+                add(writer, SiteFile(asset.name, source=asset.source))
+            listed.append(replace(item, body_html=""))
+            feed_candidates = list(newest([*feed_candidates, item]))
+        extra = {
+            "index.html": render_index(listed, site),
+            "feed.xml": render_feed(feed_candidates, site),
+            "style.css": stylesheet(),
+            layout.EDITION_INFO_MEMBER: edition_info(
+                config, eid=eid, version=version, created=created, expires=expires
+            ),
+            layout.MIRROR_LIST_PATH: mirror_list(config, eid=eid),
+        }
+        for name, data in extra.items():
+            add(writer, SiteFile(name, data=data))
         mirrors_entry = next(e for e in entries if e.path == layout.MIRROR_LIST_PATH)
         signing = sign_edition(
             state,
@@ -242,21 +295,11 @@ def build_edition(config: Config, *, now: datetime, version: int | None = None) 
         zip_path=zip_path,
         minisig_path=minisig_path,
         publish_dir=publish_dir,
-        articles=len(articles.articles),
-        problems=articles.problems,
+        articles=len(listed),
+        problems=tuple(problems),
         archive=archive,
         targets_written=targets_written,
     )
-
-
-def _write_members(
-    writer: EditionWriter, files: list[SiteFile]
-) -> Iterator[tuple[SiteFile, MemberDigest]]:
-    for site_file in files:
-        if site_file.data is not None:
-            yield site_file, writer.add_bytes(site_file.name, site_file.data)
-        elif site_file.source is not None:
-            yield site_file, writer.add_file(site_file.name, site_file.source)
 
 
 def _embedded_metadata(

@@ -25,11 +25,12 @@ value put into them is escaped first.
 from __future__ import annotations
 
 import functools
+import heapq
 import html
 import importlib.resources
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -319,6 +320,17 @@ def _publisher_key(publisher: str) -> str:
     return slugify(publisher) or "publisher"
 
 
+FEED_ENTRIES = 50
+"""How many of the newest articles ``feed.xml`` carries (with full content)."""
+
+
+def newest(articles: Iterable[Article], count: int = FEED_ENTRIES) -> tuple[Article, ...]:
+    """The ``count`` newest articles, in feed order, keeping only that many in memory."""
+    # The same order as `sort_articles` (newest first, then slug), cut at ``count``.
+    kept = heapq.nsmallest(count, articles, key=lambda a: (-a.date.timestamp(), a.slug))
+    return sort_articles(kept)
+
+
 def render_feed(articles: Sequence[Article], site: SiteInfo) -> bytes:
     """``feed.xml``: Atom 1.0, newest first, ids ``urn:mirror:<publisher>:<slug>``.
 
@@ -384,7 +396,7 @@ def render_site(articles: Sequence[Article], site: SiteInfo) -> tuple[SiteFile, 
     bodies = {article.slug: _safe_body(article) for article in articles}
     files = [
         SiteFile("index.html", data=render_index(articles, site)),
-        SiteFile("feed.xml", data=_feed(articles, site, bodies)),
+        SiteFile("feed.xml", data=_feed(newest(articles), site, bodies)),
         SiteFile("style.css", data=stylesheet()),
     ]
     for article in articles:

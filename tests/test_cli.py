@@ -176,7 +176,11 @@ def test_broken_article_fails_the_run_when_configured(
     code, _, err = run(capsys, "--config", str(config), "build")
     assert code == 6
     assert "broken.md" in one_sentence_and_hint(err)
-    assert not publisher.config.editions_dir.exists()
+    # Nothing half-written: no edition archive, no (partial) temp file, no metadata.
+    assert not publisher.config.editions_dir.exists() or not any(
+        publisher.config.editions_dir.iterdir()
+    )
+    assert not (publisher.config.publish_dir / "metadata").exists()
 
 
 def test_build_json_and_keys_commands(

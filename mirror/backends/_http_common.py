@@ -1,11 +1,11 @@
 """What the ``webdav`` and ``http`` backends share: both speak plain HTTP to a file server.
 
-* Settings: ``url`` (the folder that is the mirror root), ``username`` and a
-  ``password`` that must be a secret reference (``env:``/``file:``), checked
-  with located `ConfigError`\\ s. A URL with ``user:pass@`` in it is refused
-  (that would be an inline secret), and so is sending credentials over
-  plain ``http://`` to anything but this machine: a censor on the path would
-  read them.
+* Settings: ``url`` (the folder that is the mirror root), ``username`` and
+  a ``password`` that must be a secret reference (``env:``/``file:``); each
+  problem is a `ConfigError` naming file, line and key, and never quoting a
+  would-be secret. A URL with ``user:pass@`` in it is refused (an inline
+  secret), and so is sending credentials over plain ``http://`` to anything
+  but this machine: a censor on the path would read them.
 * One `httpx.AsyncClient` per backend, created lazily inside the running
   event loop (a client is bound to the loop it first ran in) and closed by
   ``_close``. Redirects are not followed: an upload target that redirects is
@@ -151,7 +151,7 @@ def _parse_url(node: Node) -> str:
     text = node.text().strip()
     try:
         parts = urlsplit(text)
-        port = parts.port  # raises ValueError for a bad port
+        _ = parts.port  # raises ValueError for a bad port
     except ValueError as error:
         raise node.fail(f"is not a valid URL ({error})") from error
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -163,7 +163,6 @@ def _parse_url(node: Node) -> str:
         )
     if parts.query or parts.fragment:
         raise node.fail("must not have a ?query or #fragment")
-    del port
     path = parts.path if parts.path.endswith("/") else parts.path + "/"
     return f"{parts.scheme}://{parts.netloc}{path}"
 
@@ -321,7 +320,16 @@ class HttpBackendBase(Backend):
                 f"{prefix}: the server redirects (HTTP {status}); redirects are not followed",
                 hint="Point url: at the final address of the mirror folder.",
             )
-        raise TransportError(f"{prefix}: HTTP {status} {response.reason_phrase}".rstrip())
+        hint = None
+        if status == 409:
+            hint = "A parent folder is missing; check that url: names an existing folder."
+        elif status == 413:
+            hint = "The server limits upload sizes (nginx: set client_max_body_size 0)."
+        elif status == 507:
+            hint = "The mirror's disk or quota is full."
+        raise TransportError(
+            f"{prefix}: HTTP {status} {response.reason_phrase}".rstrip(), hint=hint
+        )
 
     async def _request(
         self,
@@ -380,7 +388,7 @@ class HttpBackendBase(Backend):
         async with self._http().stream("GET", self._url(path), headers=headers) as response:
             self._check(response, what)
             declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
+            if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
                 raise TransportError(
                     f"mirror {self.name}: {path} is {declared} bytes, over the cap of {max_bytes}"
                 )
@@ -400,7 +408,7 @@ class HttpBackendBase(Backend):
         if response.status_code == 404:
             return None
         declared = response.headers.get("Content-Length", "")
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise TransportError(f"mirror {self.name}: the server gave no size for {path}")
         return ObjectInfo(path=path, size=int(declared))
 

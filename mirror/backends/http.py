@@ -26,10 +26,11 @@ the pipeline stats each path instead.
 
 ``atomic_put: true`` is the admin's assertion that the server writes each
 upload to a temporary file and renames it into place, so a reader never
-sees half a file — nginx does (its client body temp file is renamed, as
-long as ``client_body_temp_path`` is on the same file system as the
-docroot). We cannot check it from here, so it is off unless the config says so;
-with it, the pipeline may overwrite files readers depend on directly.
+sees half a file — nginx's dav module does (the request body goes to a
+temporary file that is renamed into place; keep ``client_body_temp_path``
+on the docroot's file system so that is a plain rename). We cannot check it
+from here, so it is off unless the config says so; with it, the pipeline
+may overwrite files readers depend on directly.
 """
 
 from __future__ import annotations

@@ -43,8 +43,9 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -333,11 +334,13 @@ class WebDavBackend(HttpBackendBase):
 
     # --- stat and list -------------------------------------------------------------------
     async def _stat(self, path: str) -> ObjectInfo | None:
-        async for entry in self._propfind(self._url(path), "0", f"checking {path}"):
-            # Depth 0 answers for exactly the resource asked about, whatever href it uses.
-            if entry.is_collection or entry.size is None:
-                return None
-            return ObjectInfo(path=path, size=entry.size)
+        answer = self._propfind(self._url(path), "0", f"checking {path}")
+        async with contextlib.aclosing(answer) as entries:
+            async for entry in entries:
+                # Depth 0 answers for exactly the resource asked about, whatever its href.
+                if entry.is_collection or entry.size is None:
+                    return None
+                return ObjectInfo(path=path, size=entry.size)
         return None
 
     async def _list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
@@ -358,15 +361,17 @@ class WebDavBackend(HttpBackendBase):
 
     async def _list_at_once(self, folder: str, prefix: str) -> AsyncIterator[ObjectInfo]:
         """One ``Depth: infinity`` PROPFIND of ``folder``."""
-        async for entry in self._propfind(self._url(folder), "infinity", f"listing {prefix}"):
-            found = self._classify(entry)
-            if (
-                found is not None
-                and not found[1]
-                and found[0].startswith(prefix)
-                and entry.size is not None
-            ):
-                yield ObjectInfo(path=found[0], size=entry.size)
+        answer = self._propfind(self._url(folder), "infinity", f"listing {prefix}")
+        async with contextlib.aclosing(answer) as entries:
+            async for entry in entries:
+                found = self._classify(entry)
+                if (
+                    found is not None
+                    and not found[1]
+                    and found[0].startswith(prefix)
+                    and entry.size is not None
+                ):
+                    yield ObjectInfo(path=found[0], size=entry.size)
 
     async def _list_by_walking(self, folder: str, prefix: str) -> AsyncIterator[ObjectInfo]:
         """Depth 1 PROPFINDs, breadth first, into the collections that can hold matches."""
@@ -374,23 +379,25 @@ class WebDavBackend(HttpBackendBase):
         seen = {folder}
         while queue:
             current = queue.popleft()
-            async for entry in self._propfind(self._url(current), "1", f"listing {current}"):
-                found = self._classify(entry)
-                if found is None:
-                    continue
-                relative, is_collection = found
-                if is_collection:
-                    child = relative + "/"
-                    # Only strictly below the folder listed: a server cannot send us in circles.
-                    if (
-                        child not in seen
-                        and child.startswith(current)
-                        and (child.startswith(prefix) or prefix.startswith(child))
-                    ):
-                        seen.add(child)
-                        queue.append(child)
-                elif relative.startswith(prefix) and entry.size is not None:
-                    yield ObjectInfo(path=relative, size=entry.size)
+            answer = self._propfind(self._url(current), "1", f"listing {current}")
+            async with contextlib.aclosing(answer) as entries:
+                async for entry in entries:
+                    found = self._classify(entry)
+                    if found is None:
+                        continue
+                    relative, is_collection = found
+                    if is_collection:
+                        child = relative + "/"
+                        # Only strictly below the folder listed: no going in circles.
+                        if (
+                            child not in seen
+                            and child.startswith(current)
+                            and (child.startswith(prefix) or prefix.startswith(child))
+                        ):
+                            seen.add(child)
+                            queue.append(child)
+                    elif relative.startswith(prefix) and entry.size is not None:
+                        yield ObjectInfo(path=relative, size=entry.size)
 
     def _classify(self, entry: DavEntry) -> tuple[str, bool] | None:
         """(mirror path, is a collection) for an entry; None for the root and unsafe names."""
@@ -414,7 +421,7 @@ class WebDavBackend(HttpBackendBase):
             return None  # not a name we could have written
         return relative, is_collection
 
-    async def _propfind(self, url: str, depth: str, what: str) -> AsyncIterator[DavEntry]:
+    async def _propfind(self, url: str, depth: str, what: str) -> AsyncGenerator[DavEntry, None]:
         """The entries of one PROPFIND; nothing for 404."""
         headers = {
             "Depth": depth,

@@ -37,8 +37,13 @@ What is refused, and why:
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
+import itertools
+import multiprocessing
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -53,6 +58,7 @@ from mirror.ingest.model import (
     Article,
     Asset,
     IngestLimits,
+    IngestProblem,
     IngestResult,
     OnError,
     ProblemLog,
@@ -83,6 +89,8 @@ LINKED_FILE_SUFFIXES = IMAGE_SUFFIXES | frozenset(
 FOLDER_HINT = "Check the article folder's path in the configuration."
 LANGUAGE_HINT = "Use a language tag such as 'ru', 'en' or 'ar'."
 _BOM = b"\xef\xbb\xbf"
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when available (several times faster), else the pure-Python one."""
 _MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
 
@@ -102,6 +110,34 @@ def load_directory(
     `ValueError` for an unknown `on_error`.
     """
     log = ProblemLog(on_error)
+    articles = [
+        item
+        for item in iter_directory(
+            root, default_language=default_language, on_error=on_error, limits=limits, log=log
+        )
+        if isinstance(item, Article)
+    ]
+    return log.result(articles)
+
+
+def iter_directory(
+    root: Path,
+    *,
+    default_language: str,
+    on_error: OnError,
+    limits: IngestLimits = DEFAULT_LIMITS,
+    workers: int = 1,
+    log: ProblemLog | None = None,
+) -> Iterator[Article | IngestProblem]:
+    """Yield each article (or the problem with it) in sorted file order, one at a time.
+
+    Memory stays flat however many articles there are: nothing is kept but
+    the slugs seen. With ``workers`` > 1 articles are parsed in that many
+    processes, at most ``PARALLEL_WINDOW`` per worker ahead of the consumer,
+    and still yielded in file order, so output does not depend on timing.
+    Problems are yielded as `IngestProblem` (``skip``) or raised (``fail``).
+    """
+    problems = log or ProblemLog(on_error)
     language = normalize_language(default_language)
     if language is None:
         raise SourceError(
@@ -117,28 +153,64 @@ def load_directory(
     if not resolved_root.is_dir():
         raise SourceError(f"article source {root} is not a folder", hint=FOLDER_HINT)
 
-    articles: list[Article] = []
+    files = _article_files(resolved_root, root, problems)
+    jobs = [
+        (resolved_root / rel, str(root / rel), resolved_root, language, limits) for rel in files
+    ]
+    reported = len(problems.problems)
     slug_sources: dict[str, str] = {}
-    for relative in _article_files(resolved_root, root, log):
-        path = resolved_root / relative
-        source = str(root / relative)
-        try:
-            article = _load_article(path, source, resolved_root, language, limits)
-        except ArticleError as problem:
-            log.add(source, problem.reason)
-            continue
-        except Exception as error:  # the per-article boundary: one bad file never stops the run
-            log.add(source, f"could not be processed ({type(error).__name__}: {error})")
-            continue
-        if article.slug in slug_sources:
-            log.add(
+    for source, outcome in _parse_all(jobs, workers):
+        yield from problems.problems[reported:]
+        reported = len(problems.problems)
+        if isinstance(outcome, str):
+            problems.add(source, outcome)
+        elif outcome.slug in slug_sources:
+            problems.add(
                 source,
-                f"duplicate slug {article.slug!r} (already used by {slug_sources[article.slug]})",
+                f"duplicate slug {outcome.slug!r} (already used by {slug_sources[outcome.slug]})",
             )
-            continue
-        slug_sources[article.slug] = source
-        articles.append(article)
-    return log.result(articles)
+        else:
+            slug_sources[outcome.slug] = source
+            yield outcome
+    yield from problems.problems[reported:]
+
+
+PARALLEL_WINDOW = 8
+"""Articles parsed ahead per worker process: bounds memory while keeping workers busy."""
+
+_Job = tuple[Path, str, Path, str, IngestLimits]
+
+
+def _parse_all(jobs: list[_Job], workers: int) -> Iterator[tuple[str, Article | str]]:
+    """(source, article or problem reason) for each job, in order."""
+    if workers <= 1 or len(jobs) < 2 * PARALLEL_WINDOW:
+        for job in jobs:
+            yield job[1], _parse_job(job)
+        return
+    context = multiprocessing.get_context("forkserver")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        pending: collections.deque[tuple[str, concurrent.futures.Future[Article | str]]] = (
+            collections.deque()
+        )
+        queue = iter(jobs)
+        for job in itertools.islice(queue, workers * PARALLEL_WINDOW):
+            pending.append((job[1], pool.submit(_parse_job, job)))
+        while pending:
+            source, future = pending.popleft()
+            for job in itertools.islice(queue, 1):
+                pending.append((job[1], pool.submit(_parse_job, job)))
+            yield source, future.result()
+
+
+def _parse_job(job: _Job) -> Article | str:
+    """Parse one article file; a problem comes back as its reason (exceptions do not pickle)."""
+    path, source, root, language, limits = job
+    try:
+        return _load_article(path, source, root, language, limits)
+    except ArticleError as problem:
+        return problem.reason
+    except Exception as error:  # the per-article boundary: one bad file never stops the run
+        return f"could not be processed ({type(error).__name__}: {error})"
 
 
 def _describe(error: BaseException) -> str:
@@ -252,16 +324,21 @@ def _split_front_matter(text: str, source: str) -> tuple[dict[str, object], str,
             break
     else:
         raise ArticleError(source, "front matter is not closed by a '---' line")
+    front = "\n".join(lines[1:end])
     try:
-        loaded = yaml.safe_load("\n".join(lines[1:end]))
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"line {mark.line + 2}: " if mark is not None else ""
-        raise ArticleError(
-            source, f"front matter is not valid YAML ({where}{error.problem or error.context})"
-        ) from error
-    except (yaml.YAMLError, RecursionError) as error:
-        raise ArticleError(source, "front matter is not valid YAML") from error
+        loaded = yaml.load(front, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+    except (yaml.YAMLError, RecursionError):
+        # Parse again with the pure-Python loader, whose error positions are precise.
+        try:
+            loaded = yaml.safe_load(front)
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark or error.context_mark
+            where = f"line {mark.line + 2}: " if mark is not None else ""
+            raise ArticleError(
+                source, f"front matter is not valid YAML ({where}{error.problem or error.context})"
+            ) from error
+        except (yaml.YAMLError, RecursionError) as error:
+            raise ArticleError(source, "front matter is not valid YAML") from error
     if loaded is None:
         loaded = {}
     if not isinstance(loaded, dict):

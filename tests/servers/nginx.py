@@ -29,6 +29,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from tests.servers import MirrorServer, free_port, wait_for_port
 from tests.servers.webdav import make_backend
 
@@ -92,40 +94,68 @@ def run_nginx(workdir: Path, password: str) -> Iterator[str]:
     (workdir / "data" / "news").mkdir(parents=True, exist_ok=True)
     (workdir / "temp").mkdir(exist_ok=True)
     (workdir / "htpasswd").write_text(htpasswd_line(USER, password), encoding="utf-8")
-    port = free_port()
+    for attempt in range(3):
+        port = free_port()
+        process = _start(workdir, port)
+        try:
+            _wait_until_listening(process, workdir / "error.log", port)
+        except _PortTaken:
+            if attempt == 2:
+                raise
+            continue  # someone took the free port between our check and nginx's bind
+        except BaseException:
+            _stop(process)
+            raise
+        break
+    try:
+        yield f"http://127.0.0.1:{port}/news/"
+    finally:
+        _stop(process)
+
+
+class _PortTaken(RuntimeError):
+    pass
+
+
+def _start(workdir: Path, port: int) -> subprocess.Popen[bytes]:
     conf = workdir / "nginx.conf"
     conf.write_text(nginx_config(workdir, port), encoding="utf-8")
     log = workdir / "error.log"
+    log.unlink(missing_ok=True)
     command = [NGINX, "-p", str(workdir), "-c", str(conf), "-e", str(log), "-g", "daemon off;"]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            if process.poll() is not None:
-                errors = log.read_text(errors="replace") if log.exists() else ""
-                raise RuntimeError(f"nginx exited with {process.returncode}: {errors[-2000:]}")
-            try:
-                wait_for_port(port, timeout_s=0.5)
-                break
-            except TimeoutError:
-                if time.monotonic() > deadline:
-                    raise
-        yield f"http://127.0.0.1:{port}/news/"
-    finally:
-        process.terminate()
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL)
+
+
+def _wait_until_listening(process: subprocess.Popen[bytes], log: Path, port: int) -> None:
+    deadline = time.monotonic() + 15
+    while True:
+        if process.poll() is not None:
+            errors = log.read_text(errors="replace") if log.exists() else ""
+            if "Address already in use" in errors:
+                raise _PortTaken(errors)
+            raise RuntimeError(f"nginx exited with {process.returncode}: {errors[-2000:]}")
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            wait_for_port(port, timeout_s=0.5)
+            return
+        except TimeoutError:
+            if time.monotonic() > deadline:
+                raise
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (nginx's fast shutdown), then wait; kill only if it hangs."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextlib.contextmanager
 def serve(workdir: Path) -> Iterator[MirrorServer]:
     """nginx taking authenticated PUT/DELETE at ``/news/`` and serving GET to anyone."""
     if not os.path.exists(NGINX):
-        import pytest
-
         pytest.skip("nginx is not installed")
     token = secrets.token_hex(4)
     good_env, bad_env = f"MIRROR_TEST_NGINX_PASSWORD_{token}", f"MIRROR_TEST_NGINX_WRONG_{token}"

@@ -76,7 +76,11 @@ def serve(workdir: Path) -> Iterator[MirrorServer]:
     config = workdir / "sshd_config"
     config.write_text(_config(workdir, port, data, user), encoding="utf-8")
     check = subprocess.run(
-        [str(SSHD), "-t", "-f", str(config)], capture_output=True, text=True, timeout=30
+        [str(SSHD), "-t", "-f", str(config)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     if check.returncode != 0:
         raise RuntimeError(f"sshd rejects the test config: {check.stderr.strip()}")

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import hmac
 import http.server
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +33,7 @@ TEST_LIMITS = CallLimits(timeout_s=30.0)
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     """GET/HEAD only (the stdlib handler has no PUT or DELETE), without request logging."""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -117,7 +118,7 @@ class SFTPServerThread:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        root = str(self.root)
+        root = os.fsencode(self.root)
         try:
             acceptor = self._loop.run_until_complete(
                 asyncssh.listen(

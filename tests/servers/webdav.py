@@ -23,9 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cheroot import wsgi
-from wsgidav.wsgidav_app import WsgiDAVApp
-
 from mirror.backends import Backend, CallLimits, backend_type
 from mirror.yamlnodes import load_yaml
 from tests.servers import MirrorServer
@@ -47,6 +44,10 @@ def dav_server(
     root: Path, *, password: str, extra_config: dict[str, Any] | None = None
 ) -> Iterator[str]:
     """Run wsgidav over ``root``; yields the server's base URL (``http://127.0.0.1:PORT``)."""
+    # Imported here so that other providers can use `make_backend` without wsgidav.
+    from cheroot import wsgi
+    from wsgidav.wsgidav_app import WsgiDAVApp  # type: ignore[import-untyped]
+
     config: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": 0,
