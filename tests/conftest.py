@@ -87,18 +87,27 @@ class Publisher:
         return self.home / "articles"
 
 
-def make_config(home: Path, *, keys_dir: Path | None = None, extra: str = "") -> Config:
-    """Write a config file for a publisher in ``home`` and load it."""
+def make_config(
+    home: Path, *, keys_dir: Path | None = None, extra: str = "", mirrors: str | None = None
+) -> Config:
+    """Write a config file for a publisher in ``home`` and load it.
+
+    ``mirrors`` replaces the default single local mirror with a YAML list body.
+    """
     (home / "passphrase").write_text(PASSPHRASE + "\n", encoding="utf-8")
     keys = keys_dir or home / "keys"
+    if mirrors is None:
+        mirrors = (
+            "  - name: a\n    type: local\n"
+            f"    public_url: file://{home / 'mirror-a'}/\n"
+            f"    local:\n      path: {home / 'mirror-a'}\n"
+        )
     (home / "mirror.yaml").write_text(
         "publisher:\n  name: Test Newsroom\n  title: Test News\n  language: en\n"
         "sources:\n  - type: directory\n    path: articles\n"
         f"keys:\n  dir: {keys}\n  passphrase: file:passphrase\n"
         "output: out\n"
-        "mirrors:\n  - name: a\n    type: local\n    public_url: https://a.example.org/news/\n"
-        f"    local:\n      path: {home / 'mirror-a'}\n"
-        + extra,
+        f"mirrors:\n{mirrors}" + extra,
         encoding="utf-8",
     )
     return load_config(home / "mirror.yaml")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncssh
 import pytest
@@ -18,8 +20,10 @@ import yaml
 from mirror.backends import Backend, CallLimits, Capability, MirrorAuthError, backend_type
 from mirror.backends.git import GitBackend
 from mirror.backends.sftp import SFTPBackend
+from mirror.cli import main
 from mirror.errors import ConfigError, StorageError, TransportError
 from mirror.yamlnodes import load_yaml
+from tests.conftest import Publisher, make_config
 from tests.servers import MirrorServer, serve
 from tests.servers.git import make_pages_repository
 from tests.servers.sftp import PASSWORD, backend_from_yaml, public_line, write_client_key
@@ -189,11 +193,14 @@ def test_sftp_reconnects_after_a_drop_and_across_event_loops(
     assert isinstance(backend, SFTPBackend)
 
     async def first() -> None:
-        await backend.put("reconnect/a.txt", b"a", size=1)
-        assert backend._connection is not None
-        backend._connection.close()  # the server (or a middlebox) drops us
-        await backend._connection.wait_closed()
-        assert await backend.get("reconnect/a.txt") == b"a"
+        try:
+            await backend.put("reconnect/a.txt", b"a", size=1)
+            assert backend._connection is not None
+            backend._connection.close()  # the server (or a middlebox) drops us
+            await backend._connection.wait_closed()
+            assert await backend.get("reconnect/a.txt") == b"a"
+        finally:
+            await backend.close()
 
     async def second() -> None:
         try:
@@ -202,7 +209,7 @@ def test_sftp_reconnects_after_a_drop_and_across_event_loops(
             await backend.close()
 
     asyncio.run(first())
-    asyncio.run(second())  # the same backend in a new loop opens a new connection
+    asyncio.run(second())  # the same backend object, used again from a new event loop
 
 
 def test_sftp_without_posix_rename_still_replaces_but_drops_atomic_put(
@@ -253,6 +260,10 @@ def test_sftp_listing_prefix_is_a_string_prefix(asyncssh_server: MirrorServer) -
     async def body(backend: Backend) -> None:
         for name in ("pfx/ab/1", "pfx/abc/2", "pfx/b/3", "pfx/ab.txt"):
             await backend.put(name, b"x", size=1)
+        # A temporary file left by an interrupted upload is not a mirror file.
+        settings = yaml.safe_load(asyncssh_server.settings_yaml)
+        chroot = Path(settings["known_hosts"]).parent / "root"
+        (chroot / "pfx/ab/.mirror-upload-0123456789abcdef").write_bytes(b"partial")
         listed = sorted(info.path for info in await backend.list("pfx/ab"))
         assert listed == ["pfx/ab.txt", "pfx/ab/1", "pfx/abc/2"]
         assert await backend.list("pfx/none/") == []
@@ -360,6 +371,7 @@ def test_git_one_commit_per_flush_and_none_without_changes(
     backend = git_backend(bare, tmp_path / "config")
 
     async def body(backend: Backend) -> None:
+        await backend.flush()  # nothing put yet: nothing to publish, and no error
         await backend.put("metadata/timestamp.json", b'{"v": 1}', size=8)
         await backend.put("targets/a.html", b"<p>a</p>", size=8)
         await backend.flush()
@@ -623,3 +635,60 @@ def test_git_settings_defaults_and_paths(tmp_path: Path) -> None:
     assert backend.work_dir == tmp_path / ".mirror-git" / "news"
     scp = parse(tmp_path, "git", "  repository: git@github.com:org/site.git\n  path: /news/\n")
     assert (scp.repository, scp.path) == ("git@github.com:org/site.git", "news")
+
+
+# --- the whole pipeline -----------------------------------------------------------
+def mirror_entry(server: MirrorServer, name: str) -> str:
+    block = "".join(f"      {line}\n" for line in server.settings_yaml.splitlines())
+    return (
+        f"  - name: {name}\n    type: {server.type_name}\n    public_url: {server.public_url}\n"
+        f"    limits: {{timeout_s: 20, retries: 2, deadline_s: 120}}\n"
+        f"    {server.type_name}:\n{block}"
+    )
+
+
+def test_push_to_sftp_and_git_mirrors_verifies_and_reruns_upload_nothing(
+    new_publisher: Callable[..., Publisher],
+    sftp_server: MirrorServer,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+) -> None:
+    with serve("git-bare", tmp_path_factory.mktemp("git-push")) as pages_server:
+        publisher = new_publisher()
+        # Each run publishes into a folder of its own on the shared SFTP server.
+        settings = yaml.safe_load(sftp_server.settings_yaml)
+        folder = f"push-{tmp_path.name}"
+        settings["path"] = f"{settings['path'].rstrip('/')}/{folder}"
+        sftp = MirrorServer(
+            flavour=sftp_server.flavour,
+            type_name="sftp",
+            settings_yaml=yaml.safe_dump(settings),
+            public_url=f"{sftp_server.public_url}{folder}/",
+            make_backend=sftp_server.make_backend,
+            make_bad_credentials_backend=None,
+        )
+        mirrors = mirror_entry(sftp, "ssh") + mirror_entry(pages_server, "pages")
+        config = make_config(publisher.home, mirrors=mirrors)
+        publisher = Publisher(publisher.home, config)
+        publisher.build()
+        bare = Path(urlsplit(yaml.safe_load(pages_server.settings_yaml)["repository"]).path)
+
+        code, results = push_report(publisher, tmp_path / "first.json")
+        assert code == 0, results
+        assert results["ssh"]["verified"] is True, results["ssh"]
+        assert results["pages"]["verified"] is True, results["pages"]
+        assert results["ssh"]["uploaded_files"] > 0
+        history = commits(bare)
+        assert len(history) == 3  # one commit per publishing phase: targets, metadata, pointers
+
+        code, results = push_report(publisher, tmp_path / "second.json")
+        assert code == 0, results
+        assert results["ssh"]["uploaded_files"] == 0
+        assert results["pages"]["uploaded_files"] == 0
+        assert commits(bare) == history
+
+
+def push_report(publisher: Publisher, report: Path) -> tuple[int, dict[str, dict[str, Any]]]:
+    code = main(["--config", str(publisher.config.file), "push", "--json", str(report)])
+    document = json.loads(report.read_text(encoding="utf-8"))
+    return code, {entry["mirror"]: entry for entry in document["mirrors"]}

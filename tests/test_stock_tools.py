@@ -141,4 +141,4 @@ def test_stock_tuf_updater_downloads_the_edition(
     mirrors = updater.get_targetinfo("mirrors.json")
     assert mirrors is not None
     text = Path(updater.download_target(mirrors, str(tmp_path / "m.json"))).read_text()
-    assert "https://a.example.org/news/" in text
+    assert "mirror-a/" in text

@@ -364,6 +364,12 @@ class GitBackend(Backend):
             self._lock, self._loop = asyncio.Lock(), loop
         return self._lock
 
+    async def _ready(self) -> None:
+        """For readers: the clone is synced (reads need no lock once it is)."""
+        if not self._synced:
+            async with self._lock_for_loop():
+                await self._ensure_synced()
+
     async def _ensure_synced(self) -> None:
         """On first use: claim the work dir, make it a clone, and reset it to the remote."""
         if self._synced:
@@ -482,8 +488,7 @@ class GitBackend(Backend):
 
     async def _get(self, path: str, *, max_bytes: int) -> bytes:
         target = self._local(path)
-        async with self._lock_for_loop():
-            await self._ensure_synced()
+        await self._ready()
         return await asyncio.to_thread(self._read, path, target, max_bytes)
 
     def _read(self, path: str, target: Path, max_bytes: int) -> bytes:
@@ -519,8 +524,7 @@ class GitBackend(Backend):
 
     async def _stat(self, path: str) -> ObjectInfo | None:
         target = self._local(path)
-        async with self._lock_for_loop():
-            await self._ensure_synced()
+        await self._ready()
         try:
             info = target.lstat()
         except (FileNotFoundError, NotADirectoryError):
@@ -530,8 +534,7 @@ class GitBackend(Backend):
         return ObjectInfo(path, info.st_size)
 
     async def _list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
-        async with self._lock_for_loop():
-            await self._ensure_synced()
+        await self._ready()
         found = await asyncio.to_thread(lambda: list(self._walk(prefix)))
         for info in found:
             yield info
@@ -596,6 +599,7 @@ class GitBackend(Backend):
 
     async def _commit(self) -> None:
         """Stage everything under `path` and commit it, unless nothing changed."""
+        self.root.mkdir(parents=True, exist_ok=True)  # git refuses a pathspec matching nothing
         await self._git("add", "--all", "--force", "--", self.path or ".")
         code, _, _ = await self._git("diff", "--cached", "--quiet", "--no-ext-diff", ok=(0, 1))
         if code == 0:

@@ -275,9 +275,10 @@ class S3Backend(Backend):
                     retries={"total_max_attempts": 1, "mode": "standard"},
                     connect_timeout=self.limits.timeout_s,
                     read_timeout=self.limits.timeout_s,
-                    # Newer botocore adds CRC32 trailers by default, which several
-                    # S3-compatible services reject; integrity is checked end to
-                    # end by the read-back verification instead.
+                    # Newer botocore adds CRC32 checksums (headers, or aws-chunked
+                    # trailers for streams) by default, which several S3-compatible
+                    # services reject; integrity is checked end to end by the
+                    # read-back verification instead.
                     request_checksum_calculation="when_required",
                     response_checksum_validation="when_required",
                 )

@@ -69,7 +69,7 @@ from mirror.yamlnodes import Node, required
 CHUNK_BYTES: Final = 1024 * 1024
 """Local file reads and remote reads per request batch (asyncssh pipelines within one chunk)."""
 TEMP_MARKER: Final = ".mirror-upload-"
-"""Part of every temporary upload name; `list` hides such leftovers of interrupted uploads."""
+"""Starts every temporary upload name; `list` hides such leftovers of interrupted uploads."""
 MAX_KNOWN_HOSTS_BYTES: Final = 1024 * 1024
 CLEANUP_TIMEOUT_S: Final = 5.0
 
@@ -407,9 +407,8 @@ class SFTPBackend(Backend):
         sftp = await self._client()
         target = self._remote(path)
         folder = posixpath.dirname(target)
-        temp = posixpath.join(
-            folder, f".{posixpath.basename(target)}{TEMP_MARKER}{token_source.token_hex(6)}"
-        )
+        # A short random name: "<name>.tmp" could exceed the server's name length limit.
+        temp = posixpath.join(folder, f"{TEMP_MARKER}{token_source.token_hex(8)}")
         await self._ensure_folder(sftp, folder)
         try:
             try:
@@ -518,7 +517,7 @@ class SFTPBackend(Backend):
                 elif (
                     entry.attrs.type == FILEXFER_TYPE_REGULAR
                     and relative.startswith(prefix)
-                    and TEMP_MARKER not in name
+                    and not name.startswith(TEMP_MARKER)
                 ):
                     yield ObjectInfo(relative, entry.attrs.size or 0)
 

@@ -309,12 +309,14 @@ class WebDavBackend(HttpBackendBase):
         if status == 409:
             # 409 Conflict on PUT means a parent collection is missing: someone removed
             # it after we made it. Forget what we knew, make them again, try once more.
-            self._collections.difference_update(_parents(path))
+            self._collections.difference_update(["", *_parents(path)])
             await self._make_parents(path)
             await self._upload(path, source, size=size)
 
     async def _make_parents(self, path: str) -> None:
-        parents = _parents(path)
+        # The mirror's own collection first ("" is the configured URL): an admin
+        # may point a new mirror at a folder that does not exist yet.
+        parents = ["", *_parents(path)]
         if all(collection in self._collections for collection in parents):
             return
         if self._mkcol_lock is None:
