@@ -26,16 +26,26 @@ def _files(root: Path) -> dict[str, bytes]:
     }
 
 
+FIXED_MIRRORS = (
+    "  - name: a\n    type: local\n    public_url: https://a.example.org/news/\n"
+    "    local:\n      path: /nonexistent/mirror-a\n"
+)
+"""The same signed mirror list for every rebuild (it is part of the edition)."""
+
+
 def _rebuild_elsewhere(publisher: Publisher, home: Path, extra: str = "") -> Publisher:
-    """The same articles and keys in a fresh folder with a fresh output tree."""
+    """The same articles, keys and settings in a fresh folder with a fresh output tree."""
     shutil.copytree(publisher.articles, home / "articles")
-    config = make_config(home, keys_dir=publisher.config.keys.dir, extra=extra)
+    config = make_config(
+        home, keys_dir=publisher.config.keys.dir, extra=extra, mirrors=FIXED_MIRRORS
+    )
     return Publisher(home, config)
 
 
 def test_rebuild_is_byte_identical(new_publisher: Callable[..., Publisher], tmp_path: Path) -> None:
-    first = new_publisher(5)
-    second = _rebuild_elsewhere(first, tmp_path)
+    original = new_publisher(5)
+    first = _rebuild_elsewhere(original, tmp_path / "one")
+    second = _rebuild_elsewhere(original, tmp_path / "two")
     a = first.build(version=7)
     b = second.build(version=7)
     assert a.zip_path.read_bytes() == b.zip_path.read_bytes()

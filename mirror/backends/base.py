@@ -76,7 +76,14 @@ class CallLimits:
     """Bounds on one backend call."""
 
     timeout_s: float = 60.0
+    """Longest call that moves no file data (stat, list, delete, small files)."""
+    min_rate_bytes_per_s: int = 256 * 1024
+    """Slowest acceptable transfer: a call moving N bytes may take N / rate seconds more."""
     max_get_bytes: int = 64 * 1024 * 1024
+
+    def for_size(self, size: int) -> float:
+        """Timeout for a call that moves ``size`` bytes."""
+        return self.timeout_s + size / self.min_rate_bytes_per_s
 
 
 def check_path(path: str) -> str:
@@ -142,15 +149,18 @@ class Backend(abc.ABC):
         return TransportError(f"mirror {self.name}: {error.__class__.__name__}: {error}")
 
     # --- the guarded public interface --------------------------------------------
-    async def _guard(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def _guard(
+        self, what: str, call: Callable[[], Awaitable[T]], *, timeout_s: float | None = None
+    ) -> T:
+        limit_s = self.limits.timeout_s if timeout_s is None else timeout_s
         try:
-            async with asyncio.timeout(self.limits.timeout_s):
+            async with asyncio.timeout(limit_s):
                 return await call()
         except MirrorError:
             raise
         except TimeoutError as error:
             raise TransportError(
-                f"mirror {self.name}: {what} took longer than {self.limits.timeout_s:g} s"
+                f"mirror {self.name}: {what} took longer than {limit_s:g} s"
             ) from error
         except asyncio.CancelledError:
             raise
@@ -160,13 +170,21 @@ class Backend(abc.ABC):
     async def put(self, path: str, source: Path | bytes, *, size: int) -> None:
         """Store a file; see `_put`."""
         check_path(path)
-        await self._guard(f"uploading {path}", lambda: self._put(path, source, size=size))
+        await self._guard(
+            f"uploading {path}",
+            lambda: self._put(path, source, size=size),
+            timeout_s=self.limits.for_size(size),
+        )
 
     async def get(self, path: str, *, max_bytes: int | None = None) -> bytes:
         """Fetch a file, never more than ``max_bytes`` (default: the call limit)."""
         check_path(path)
         cap = self.limits.max_get_bytes if max_bytes is None else max_bytes
-        data = await self._guard(f"downloading {path}", lambda: self._get(path, max_bytes=cap))
+        data = await self._guard(
+            f"downloading {path}",
+            lambda: self._get(path, max_bytes=cap),
+            timeout_s=self.limits.for_size(cap),
+        )
         if len(data) > cap:
             raise TransportError(f"mirror {self.name}: {path} is longer than {cap} bytes")
         return data

@@ -19,7 +19,7 @@ def serve(workdir: Path) -> Iterator[MirrorServer]:
     """A mirror folder in ``workdir``; there is no server to start."""
     root = workdir / "mirror-root"
     root.mkdir()
-    settings_yaml = "path: mirror-root\n"
+    settings_yaml = f"path: {root.resolve()}\n"  # absolute: other configs reuse it
     config = workdir / "local.yaml"
     config.write_text(settings_yaml, encoding="utf-8")
 
