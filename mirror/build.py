@@ -145,6 +145,9 @@ def build_edition(
     ``workers`` processes parse articles (default: one per CPU).
     """
     workers = workers or os.cpu_count() or 1
+    # Leftovers of a run killed mid-write (the caller holds the output lock).
+    fsutil.remove_stale_temp_files(config.editions_dir, (".*.part",))
+    fsutil.remove_stale_temp_files(config.publish_dir, (".*.tmp",))
     keyring = load_keyring(config.keys.dir, config.passphrase())
     publish_dir = config.publish_dir
     state = publish_tree.load_state(publish_dir)

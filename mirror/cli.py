@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -134,7 +135,8 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     """Ingest, render, archive, sign, and update the local publish tree."""
     config = _load_config(args)
-    result = build_edition(config, now=now_utc(), version=args.edition_version)
+    with _output_lock(config):
+        result = build_edition(config, now=now_utc(), version=args.edition_version)
     for problem in result.problems:
         print(f"skipped {problem.source}: {problem.reason}", file=sys.stderr)
     if args.json:
@@ -251,25 +253,33 @@ def _push(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _output_lock(config: Config) -> contextlib.AbstractContextManager[None]:
+    """One build/push at a time per output folder."""
+    return fsutil.exclusive_lock(config.output_dir / ".mirror.lock", what="building or pushing")
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     """Push the publish tree as it stands to every mirror, then read each back."""
-    return _push(args, _load_config(args))
+    config = _load_config(args)
+    with _output_lock(config):
+        return _push(args, config)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
     """Build a new edition, push it everywhere, read every mirror back."""
     config = _load_config(args)
-    if args.dry_run:
-        print("would build a new edition, then push:")
+    with _output_lock(config):
+        if args.dry_run:
+            print("would build a new edition, then push:")
+            return _push(args, config)
+        result = build_edition(config, now=now_utc(), version=args.edition_version)
+        for problem in result.problems:
+            print(f"skipped {problem.source}: {problem.reason}", file=sys.stderr)
+        print(
+            f"Built edition {result.eid} (version {result.version}): {result.articles} articles, "
+            f"{result.archive.length:,} bytes"
+        )
         return _push(args, config)
-    result = build_edition(config, now=now_utc(), version=args.edition_version)
-    for problem in result.problems:
-        print(f"skipped {problem.source}: {problem.reason}", file=sys.stderr)
-    print(
-        f"Built edition {result.eid} (version {result.version}): {result.articles} articles, "
-        f"{result.archive.length:,} bytes"
-    )
-    return _push(args, config)
 
 
 # --- verify / extract -------------------------------------------------------
