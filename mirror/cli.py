@@ -34,16 +34,19 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from rich.console import Console
+from rich.table import Table
 
 from mirror import __version__, fsutil, publish_tree
+from mirror.admin import add_mirror, parse_settings_arguments, probe_all
 from mirror.build import build_edition
-from mirror.config import Config, load_config
-from mirror.errors import MirrorError, QuorumError, UsageError
+from mirror.config import MIRROR_TYPES, Config, load_config
+from mirror.errors import MirrorError, QuorumError, TransportError, UsageError
 from mirror.offline import load_pinned_root, verify_edition
 from mirror.publish import ReadBackRequest, push_all
 from mirror.report import (
     BarProgress,
     PlainProgress,
+    load_mirror_states,
     print_plain,
     print_table,
     report_document,
@@ -282,6 +285,107 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return _push(args, config)
 
 
+# --- config check / mirrors ----------------------------------------------------
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    """Validate the config, then probe every mirror (reach, auth, write, public URL)."""
+    config = _load_config(args)
+    print(f"{config.file}: valid ({len(config.mirrors)} mirrors)")
+    results = asyncio.run(probe_all(config))
+    if args.json:
+        _print_json({"config": str(config.file), "mirrors": [r.as_json() for r in results]})
+    else:
+        table = Table(title="mirror config check")
+        for column in ("mirror", "type", "writable", "public", "time", "detail"):
+            table.add_column(column, overflow="fold")
+        for r in results:
+            table.add_row(
+                r.mirror,
+                r.type,
+                "yes" if r.writable else "NO",
+                "yes" if r.public else "NO",
+                f"{r.seconds:.1f} s",
+                r.detail,
+            )
+        Console(width=max(100, Console().width)).print(table)
+    failed = [r.mirror for r in results if not (r.writable and r.public)]
+    if failed:
+        raise TransportError(
+            f"{len(failed)} of {len(results)} mirrors failed the probe: {', '.join(failed)}",
+            hint="The detail column says what failed for each mirror.",
+        )
+    return 0
+
+
+def cmd_mirrors_list(args: argparse.Namespace) -> int:
+    """Every configured mirror with its last known state."""
+    config = _load_config(args)
+    states = load_mirror_states(config.output_dir / "state" / "mirrors.json")
+    rows = []
+    for m in config.mirrors:
+        state = states.get(m.name, {})
+        rows.append(
+            {
+                "mirror": m.name,
+                "type": m.type,
+                "public_url": m.public_url,
+                "announce": m.announce,
+                "enabled": m.enabled,
+                "tags": list(m.tags),
+                "last_run": state.get("when"),
+                "last_status": _last_status(state),
+                "last_error": state.get("error"),
+            }
+        )
+    if args.json:
+        _print_json({"mirrors": rows})
+        return 0
+    table = Table(title=f"mirrors in {config.file}")
+    for column in ("mirror", "type", "public URL", "listed", "enabled", "last run", "status"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["mirror"],
+            row["type"],
+            row["public_url"],
+            "yes" if row["announce"] else "secret",
+            "yes" if row["enabled"] else "no",
+            row["last_run"] or "never",
+            row["last_status"] + (f" — {row['last_error']}" if row["last_error"] else ""),
+        )
+    Console(width=max(120, Console().width)).print(table)
+    return 0
+
+
+def _last_status(state: dict[str, Any]) -> str:
+    if not state:
+        return "never pushed"
+    if state.get("error"):
+        return f"failed ({state.get('error_kind')})"
+    return "verified" if state.get("verified") else "pushed"
+
+
+def cmd_mirrors_add(args: argparse.Namespace) -> int:
+    """Append a validated mirror entry to the config file, keeping its comments."""
+    entry: dict[str, Any] = {
+        "name": args.name,
+        "type": args.type,
+        "public_url": args.public_url,
+    }
+    if args.secret:
+        entry["announce"] = False
+    if args.tag:
+        entry["tags"] = list(args.tag)
+    entry[args.type] = parse_settings_arguments(args.set or [])
+    path = _config_path(args)
+    added = add_mirror(path, entry)
+    listed = "listed in the signed mirror list" if added.announce else "kept secret"
+    print(f"Added mirror {added.name} ({added.type}, {listed}) to {path}")
+    print("Run `mirror config check` to probe it.")
+    return 0
+
+
 # --- verify / extract -------------------------------------------------------
 
 
@@ -436,6 +540,47 @@ def build_parser() -> argparse.ArgumentParser:
                 "--edition-version", type=int, metavar="N", help="version number (default: next)"
             )
         command.set_defaults(handler=handler)
+
+    config_parser = commands.add_parser("config", help="check the configuration")
+    config_commands = config_parser.add_subparsers(
+        dest="config_command", metavar="ACTION", parser_class=_Parser
+    )
+    check = config_commands.add_parser(
+        "check", help="validate the config and probe every mirror (reach, auth, write)"
+    )
+    check.add_argument("--json", action="store_true", help="print the results as JSON")
+    check.set_defaults(handler=cmd_config_check)
+    config_parser.set_defaults(handler=_needs_action(config_parser))
+
+    mirrors_parser = commands.add_parser("mirrors", help="list or add mirrors")
+    mirrors_commands = mirrors_parser.add_subparsers(
+        dest="mirrors_command", metavar="ACTION", parser_class=_Parser
+    )
+    listing = mirrors_commands.add_parser("list", help="every mirror with its last known state")
+    listing.add_argument("--json", action="store_true", help="print as JSON")
+    listing.set_defaults(handler=cmd_mirrors_list)
+    add = mirrors_commands.add_parser(
+        "add",
+        help="append a validated mirror entry to the config file (comments are kept)",
+        epilog="Example: mirror mirrors add dav2 --type webdav "
+        "--public-url https://dav.example.org/pub/ --set url=https://dav.example.org/news/ "
+        "--set username=news --set password=env:DAV_PASSWORD",
+    )
+    add.add_argument("name", metavar="NAME", help="unique mirror name")
+    add.add_argument("--type", required=True, choices=list(MIRROR_TYPES))
+    add.add_argument("--public-url", required=True, metavar="URL", help="where readers fetch")
+    add.add_argument(
+        "--secret", action="store_true", help="do not list it in the signed mirror list"
+    )
+    add.add_argument("--tag", action="append", metavar="TAG", help="a tag (repeatable)")
+    add.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a setting of the type's block (repeatable); secrets as env:NAME or file:PATH",
+    )
+    add.set_defaults(handler=cmd_mirrors_add)
+    mirrors_parser.set_defaults(handler=_needs_action(mirrors_parser))
 
     verify = commands.add_parser("verify", help="verify an edition file offline")
     verify.add_argument("file", metavar="FILE", help="the edition .zip")

@@ -134,14 +134,20 @@ def write_json_report(path: Path, document: dict[str, Any]) -> None:
     fsutil.atomic_write_bytes(path, data.encode("utf-8"))
 
 
+def load_mirror_states(path: Path) -> dict[str, Any]:
+    """Each mirror's last result, by name (empty when there is none or it is unreadable)."""
+    if not path.exists():
+        return {}
+    try:
+        states = json.loads(fsutil.read_bounded(path, max_bytes=16 * 1024 * 1024, what="state"))
+    except (ValueError, MirrorError):
+        return {}
+    return states if isinstance(states, dict) else {}
+
+
 def save_mirror_states(path: Path, results: list[PushResult], when: datetime) -> None:
     """Remember each mirror's last result, for `mirror mirrors list`; merged, atomic."""
-    states: dict[str, Any] = {}
-    if path.exists():
-        try:
-            states = json.loads(fsutil.read_bounded(path, max_bytes=16 * 1024 * 1024, what="state"))
-        except (ValueError, MirrorError):
-            states = {}
+    states = load_mirror_states(path)
     for result in results:
         states[result.mirror] = {**result.as_json(), "when": when.isoformat()}
     data = json.dumps(states, indent=2, ensure_ascii=False, sort_keys=True) + "\n"

@@ -1,0 +1,141 @@
+"""Admin commands (config check, mirrors list/add) and the rule that secrets never leak."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from mirror.cli import main
+from tests.conftest import Publisher, make_config
+from tests.servers import MirrorServer, serve
+
+
+@pytest.fixture(scope="module")
+def dav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MirrorServer]:
+    with serve("webdav-wsgidav", tmp_path_factory.mktemp("dav")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MirrorServer]:
+    with serve("s3-moto", tmp_path_factory.mktemp("s3")) as running:
+        yield running
+
+
+def entry(name: str, server: MirrorServer, settings: str | None = None) -> str:
+    block = "".join(f"      {line}\n" for line in (settings or server.settings_yaml).splitlines())
+    return (
+        f"  - name: {name}\n    type: {server.type_name}\n    public_url: {server.public_url}\n"
+        f"    {server.type_name}:\n{block}"
+    )
+
+
+def secret_values(server: MirrorServer) -> list[str]:
+    """The values behind every env: reference in the server's settings."""
+    values = []
+    for line in server.settings_yaml.splitlines():
+        if "env:" in line:
+            values.append(os.environ[line.split("env:", 1)[1].strip()])
+    return values
+
+
+def test_config_check_probes_every_mirror(
+    new_publisher: Callable[..., Publisher],
+    dav: MirrorServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    publisher = new_publisher()
+    wrong = dav.settings_yaml.replace("password: env:", "password: env:MIRROR_TEST_UNSET_")
+    os.environ["MIRROR_TEST_UNSET_" + dav.settings_yaml.split("env:", 1)[1].strip()] = "nope"
+    mirrors = entry("good", dav) + entry("denied", dav, wrong)
+    config = make_config(publisher.home, mirrors=mirrors)
+    code = main(["--config", str(config.file), "config", "check", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 7
+    assert "1 of 2 mirrors failed the probe: denied" in err
+    document = json.loads(out[out.index("{") :])
+    results = {m["mirror"]: m for m in document["mirrors"]}
+    assert results["good"]["writable"] is True
+    assert results["good"]["public"] is True
+    assert results["denied"]["writable"] is False
+    assert "auth" in results["denied"]["detail"]
+    # The probe file was removed again.
+    assert not any(p.name.startswith(".mirror-probe-") for p in Path(publisher.home).rglob("*"))
+
+
+def test_mirrors_add_keeps_comments_and_validates(
+    new_publisher: Callable[..., Publisher], capsys: pytest.CaptureFixture[str]
+) -> None:
+    publisher = new_publisher()
+    path = publisher.config.file
+    path.write_text("# Our newsroom's mirrors — keep this comment\n" + path.read_text())
+    before = path.read_text()
+
+    add = ["--config", str(path), "mirrors", "add"]
+    code = main([*add, "dav", "--type", "webdav", "--public-url", "https://d.example/pub/",
+                 "--set", "url=https://d.example/dav/", "--set", "username=u",
+                 "--set", "password=hunter2"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert "mirrors[1].webdav.password" in err
+    assert "hunter2" not in out + err
+    assert path.read_text() == before  # nothing written
+
+    code = main([*add, "dav", "--type", "webdav", "--public-url", "https://d.example/pub/",
+                 "--set", "url=https://d.example/dav/", "--set", "username=u",
+                 "--set", "password=env:DAV_PASSWORD", "--secret", "--tag", "eu"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    text = path.read_text()
+    assert text.startswith("# Our newsroom's mirrors — keep this comment\n")
+    assert "password: env:DAV_PASSWORD" in text
+    assert "announce: false" in text
+
+    code = main([*add, "dav", "--type", "local", "--public-url", "file:///x/", "--set", "path=/x"])
+    assert code == 3
+    assert "exists already" in capsys.readouterr().err
+
+    code = main(["--config", str(path), "mirrors", "list", "--json"])
+    listed = json.loads(capsys.readouterr().out)["mirrors"]
+    assert [m["mirror"] for m in listed] == ["a", "dav"]
+    assert listed[1]["announce"] is False
+    assert listed[1]["tags"] == ["eu"]
+    assert listed[1]["last_status"] == "never pushed"
+
+
+def test_secrets_appear_in_no_output_log_or_report(
+    new_publisher: Callable[..., Publisher],
+    dav: MirrorServer,
+    s3: MirrorServer,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    publisher = new_publisher()
+    wrong_dav = dav.settings_yaml.replace("password: env:", "password: env:MIRROR_TEST_WRONG_")
+    os.environ["MIRROR_TEST_WRONG_" + dav.settings_yaml.split("env:", 1)[1].strip()] = (
+        "wrong-secret-value-0x5eC12e7"
+    )
+    mirrors = entry("dav", dav) + entry("s3", s3) + entry("dav-wrong", dav, wrong_dav)
+    config = make_config(publisher.home, mirrors=mirrors)
+    report = tmp_path / "report.json"
+    base = ["--config", str(config.file)]
+    codes = [
+        main([*base, "sync", "--json", str(report)]),
+        main([*base, "push", "--dry-run"]),
+        main([*base, "config", "check"]),
+        main([*base, "mirrors", "list", "--json"]),
+    ]
+    assert codes[0] == 0  # quorum 1: the two good mirrors verified
+    out, err = capfd.readouterr()
+    secrets = [*secret_values(dav), *secret_values(s3), "wrong-secret-value-0x5eC12e7"]
+    assert len(secrets) >= 3
+    written = [report.read_text(), *(p.read_text() for p in config.output_dir.rglob("*.json"))]
+    for secret in secrets:
+        assert secret not in out
+        assert secret not in err
+        for text in written:
+            assert secret not in text
+    assert "dav-wrong" in out  # the failing mirror is reported, by name only
