@@ -42,6 +42,7 @@ from mirror.trust.repository import (
     ExpiryPolicy,
     SignedRole,
     TargetEntry,
+    editions_to_drop,
     sign_edition,
     sign_release,
 )
@@ -62,6 +63,10 @@ class BuildResult:
     problems: tuple[IngestProblem, ...]
     archive: ArchiveDigest
     targets_written: int
+    dropped_editions: tuple[str, ...] = ()
+    """Editions that left the repository under the retention policy."""
+    pruned_files: int = 0
+    """Files removed from the local publish tree because nothing references them now."""
 
 
 def iter_articles(config: Config, *, workers: int) -> Iterator[Article | IngestProblem]:
@@ -162,6 +167,13 @@ def build_edition(
     created = now.replace(microsecond=0)
     expires = created + timedelta(days=config.edition.expires_days)
     eid = layout.edition_id(created.strftime("%Y-%m-%d"), version)
+    # The new edition counts among the newest kept, so keep one fewer of the old ones.
+    dropped = editions_to_drop(
+        state,
+        now=created,
+        retention_days=config.edition.retention_days,
+        keep_newest=config.edition.keep_newest - 1,
+    )
     policy = ExpiryPolicy(
         edition_days=config.edition.expires_days,
         long_lived_days=config.trust.long_lived_expires_days,
@@ -240,6 +252,7 @@ def build_edition(
             now=created,
             policy=policy,
             bin_bits=config.trust.hash_bin_bits,
+            drop_editions=dropped,
         )
         for name, data in _embedded_metadata(keyring, signing.state.roles, eid):
             writer.add_bytes(name, data)
@@ -281,6 +294,7 @@ def build_edition(
         release_files=[zip_entry, minisig_entry],
         now=created,
         policy=policy,
+        drop_editions=dropped,
     )
     publish_tree.write_metadata(
         publish_dir,
@@ -290,6 +304,7 @@ def build_edition(
         snapshot_version=release.snapshot_version,
         timestamp=release.timestamp,
     )
+    pruned = publish_tree.prune(publish_dir, release.state)
     return BuildResult(
         eid=eid,
         version=version,
@@ -302,6 +317,8 @@ def build_edition(
         problems=tuple(problems),
         archive=archive,
         targets_written=targets_written,
+        dropped_editions=tuple(dropped),
+        pruned_files=pruned,
     )
 
 

@@ -55,6 +55,10 @@ class EditionSettings:
 
     expires_days: int = 30
     compression_level: int = 6
+    retention_days: int = 90
+    """Editions older than this leave the repository (and mirrors), with their unused content."""
+    keep_newest: int = 3
+    """Editions always kept, whatever their age."""
 
 
 @dataclass(frozen=True)
@@ -227,7 +231,7 @@ def _on_error(node: Node | None) -> OnError:
 def _edition(node: Node | None) -> EditionSettings:
     if node is None:
         return EditionSettings()
-    fields = node.mapping(("expires_days", "compression_level"))
+    fields = node.mapping(("expires_days", "compression_level", "retention_days", "keep_newest"))
     defaults = EditionSettings()
     return EditionSettings(
         expires_days=fields["expires_days"].integer(minimum=1, maximum=3650)
@@ -236,6 +240,12 @@ def _edition(node: Node | None) -> EditionSettings:
         compression_level=fields["compression_level"].integer(minimum=0, maximum=9)
         if "compression_level" in fields
         else defaults.compression_level,
+        retention_days=fields["retention_days"].integer(minimum=1, maximum=36500)
+        if "retention_days" in fields
+        else defaults.retention_days,
+        keep_newest=fields["keep_newest"].integer(minimum=1, maximum=10000)
+        if "keep_newest" in fields
+        else defaults.keep_newest,
     )
 
 

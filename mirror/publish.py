@@ -23,7 +23,7 @@ import asyncio
 import enum
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -76,6 +76,10 @@ class PushResult:
     error_kind: str | None = None
     planned: tuple[str, ...] = ()
     """With --dry-run: the paths that would be uploaded, in order."""
+    deleted_files: int = 0
+    """Old files removed under the retention policy, after the new timestamp was live."""
+    retention_note: str | None = None
+    """Why old files were kept, when they were."""
 
     @property
     def ok(self) -> bool:
@@ -97,6 +101,8 @@ class PushResult:
             "verified": self.verified,
             "error": self.error,
             "error_kind": self.error_kind,
+            "deleted_files": self.deleted_files,
+            "retention_note": self.retention_note,
         }
 
 
@@ -159,6 +165,8 @@ class _Counters:
     skipped_files: int = 0
     skipped_bytes: int = 0
     retries: int = 0
+    deleted_files: int = 0
+    retention_note: str | None = None
     planned: list[str] = field(default_factory=list)
 
 
@@ -173,7 +181,9 @@ class MirrorPush:
         *,
         progress: Progress,
         dry_run: bool,
+        max_delete: int = 1000,
     ) -> None:
+        self.max_delete = max_delete
         self.mirror = mirror
         self.backend = backend
         self.files = files
@@ -243,15 +253,60 @@ class MirrorPush:
                 for file in batch:  # strictly one after the other, timestamp last
                     await self.upload(file)
             elif batch:
-                await self._upload_all(batch)
+                await self._all(self.upload(file) for file in batch)
+            await self._call(self.backend.flush)
+        await self.retire(present)
+
+    async def retire(self, present: dict[str, int]) -> None:
+        """Delete what the publish tree no longer has, now that the new timestamp is live.
+
+        Guarded: only our own folders (``targets/``, ``metadata/``), only with a
+        listing, never more than ``max_delete`` files, and never when the local
+        tree is less than half of what the mirror holds (a source that came back
+        empty, a wrong output folder) — then nothing is deleted and the report
+        says why.
+        """
+        local = {f.path for f in self.files}
+        stale = sorted(
+            path
+            for path in present
+            if path not in local and path.startswith(("targets/", "metadata/"))
+        )
+        if not stale:
+            return
+        if Capability.LISTING not in self.backend.capabilities:
+            return  # without a listing we only know what we uploaded; keep everything
+        if len(stale) > self.max_delete:
+            self.counters.retention_note = (
+                f"{len(stale)} old files exceed push.max_delete ({self.max_delete}); none deleted"
+            )
+            return
+        if len(local) < len(present) // 2:
+            self.counters.retention_note = (
+                f"the publish tree ({len(local)} files) is less than half of the mirror "
+                f"({len(present)} files); nothing deleted"
+            )
+            return
+        # Metadata first, so no remaining metadata points at a deleted target.
+        for group in (
+            [p for p in stale if p.startswith("metadata/")],
+            [p for p in stale if p.startswith("targets/")],
+        ):
+            await self._all(self._delete(path) for path in group)
             await self._call(self.backend.flush)
 
-    async def _upload_all(self, batch: Sequence[TreeFile]) -> None:
-        """Upload a phase concurrently; the first failure stops the phase and is raised."""
+    async def _delete(self, path: str) -> None:
+        await self._call(lambda: self.backend.delete(path))
+        self.counters.deleted_files += 1
+
+    @staticmethod
+    async def _all(calls: Iterable[Coroutine[Any, Any, None]]) -> None:
+        """Run calls concurrently (each bounded by the semaphore in `_call`); the first
+        failure cancels the rest and is raised as itself."""
         try:
             async with asyncio.TaskGroup() as group:
-                for file in batch:
-                    group.create_task(self.upload(file))
+                for call in calls:
+                    group.create_task(call)
         except ExceptionGroup as group:
             first = next((e for e in group.exceptions if isinstance(e, MirrorError)), None)
             if first is None:
@@ -291,7 +346,14 @@ async def push_one(
     push: MirrorPush | None = None
     try:
         backend = create_backend(config, mirror)
-        push = MirrorPush(mirror, backend, files, progress=progress, dry_run=dry_run)
+        push = MirrorPush(
+            mirror,
+            backend,
+            files,
+            progress=progress,
+            dry_run=dry_run,
+            max_delete=config.push.max_delete,
+        )
         try:
             async with asyncio.timeout(mirror.limits.deadline_s):
                 await push.run()
@@ -334,6 +396,8 @@ async def push_one(
             skipped_bytes=counters.skipped_bytes,
             retries=counters.retries,
             planned=tuple(counters.planned),
+            deleted_files=counters.deleted_files,
+            retention_note=counters.retention_note,
         )
     result = replace(result, seconds=time.monotonic() - started)
     progress.mirror_done(result)

@@ -155,3 +155,56 @@ def write_metadata(
     fsutil.atomic_write_bytes(metadata_dir / f"{snapshot_version}.snapshot.json", snapshot)
     fsutil.fsync_dir(metadata_dir)
     fsutil.atomic_write_bytes(metadata_dir / "timestamp.json", timestamp)
+
+
+KEEP_METADATA_VERSIONS = 3
+"""Older versions of each role kept, for readers in the middle of an update."""
+
+
+def referenced_targets(state: RepositoryState) -> set[str]:
+    """Target paths (relative to ``targets/``, hash-prefixed) some current role lists.
+
+    Per-edition members that are content live under ``articles/``/``assets/``;
+    the edition roles list them under ``manifests/<id>/`` but only the
+    per-edition files are stored there (see ADR 0003).
+    """
+    files: set[str] = set()
+    for name, role in state.roles.items():
+        for path, target in role.metadata.signed.targets.items():
+            if name.startswith(layout.EDITION_ROLE_PREFIX):
+                member = path.split("/", 2)[2]
+                if layout.is_content_path(member):
+                    continue
+            sha256 = target.hashes.get("sha256", "")
+            posix = PurePosixPath(path)
+            files.add((posix.parent / f"{sha256}.{posix.name}").as_posix())
+    return files
+
+
+def prune(publish_dir: Path, state: RepositoryState) -> int:
+    """Delete targets no role lists and metadata versions too old to be asked for.
+
+    Runs after the new timestamp is written, so nothing a current reader can
+    reach is removed. Returns how many files were deleted.
+    """
+    removed = 0
+    keep = referenced_targets(state)
+    targets_dir = publish_dir / "targets"
+    for path in sorted(targets_dir.rglob("*")) if targets_dir.is_dir() else []:
+        unused = path.relative_to(targets_dir).as_posix() not in keep
+        if path.is_file() and not path.name.startswith(".") and unused:
+            path.unlink()
+            removed += 1
+    current = {name: role.version for name, role in state.roles.items()}
+    current["snapshot"] = state.snapshot_version
+    metadata_dir = publish_dir / "metadata"
+    for path in sorted(metadata_dir.glob("*.*.json")) if metadata_dir.is_dir() else []:
+        version_text, _, rest = path.name.partition(".")
+        role = rest.removesuffix(".json")
+        if not version_text.isdigit() or role == "root":
+            continue  # the root chain is kept whole: readers walk it from version 1
+        newest = current.get(role)
+        if newest is None or int(version_text) <= newest - KEEP_METADATA_VERSIONS:
+            path.unlink()
+            removed += 1
+    return removed

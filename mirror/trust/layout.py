@@ -22,6 +22,7 @@ can never be used to claim a path outside its patterns.
 from __future__ import annotations
 
 import re
+from datetime import date
 
 CONTENT_ROLE = "content"
 EDITIONS_ROLE = "editions"
@@ -49,6 +50,16 @@ EDITION_ID_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}-v[0-9]{1,12}$")
 def edition_id(created_date: str, version: int) -> str:
     """The id of an edition: its creation date and version, e.g. ``2026-11-26-v7``."""
     return f"{created_date}-v{version}"
+
+
+def edition_version(eid: str) -> int:
+    """The version number inside an edition id (``2026-11-26-v7`` -> 7)."""
+    return int(eid.rsplit("-v", 1)[1])
+
+
+def edition_date(eid: str) -> date:
+    """The creation date inside an edition id."""
+    return date.fromisoformat(eid[:10])
 
 
 def edition_role(eid: str) -> str:

@@ -19,7 +19,7 @@ re-signs about ten bins plus a handful of small roles.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -169,15 +169,22 @@ def sign_edition(
     now: datetime,
     policy: ExpiryPolicy,
     bin_bits: int = 8,
+    drop_editions: Collection[str] = (),
 ) -> EditionSigning:
     """Phase 1: sign the content bins, this edition's role, ``manifests`` and ``targets``.
 
     ``members`` are the ZIP members by member name (``index.html``,
     ``articles/x.html``…), except the embedded ``.mirror/`` metadata.
+    ``drop_editions`` (ids) leave the repository: their roles go, and content
+    no retained edition uses leaves the bins.
     """
     editor = _Editor(state, signer, now, policy)
     key = editor.key
     long_days = policy.long_lived_days
+    dropped_roles = {layout.edition_role(eid) for eid in drop_editions}
+    for name in dropped_roles:
+        editor.roles.pop(name, None)
+    referenced = _retained_content(editor.roles, members) if dropped_roles else None
 
     # Content: articles and assets, spread over succinct hash bins.
     bins = _content_bins(bin_bits, key)
@@ -202,6 +209,8 @@ def sign_edition(
     for bin_name in bins.get_roles():
         current = editor.existing(bin_name)
         wanted = dict(current.targets) if current is not None else {}
+        if referenced is not None:
+            wanted = {path: t for path, t in wanted.items() if path in referenced}
         wanted.update(additions.get(bin_name, {}))
         if current is None or wanted != current.targets or editor.stale(bin_name):
             editor.put(bin_name, Targets(targets=wanted), expires_days=long_days)
@@ -220,7 +229,9 @@ def sign_edition(
 
     # manifests: one delegation per retained edition, newest last.
     manifests = editor.existing(layout.MANIFESTS_ROLE)
-    edition_delegations = _edition_delegations(manifests, key, keep=_edition_names(state))
+    edition_delegations = _edition_delegations(
+        manifests, key, keep=_edition_names(state) - dropped_roles
+    )
     edition_delegations[edition_name] = _delegated(
         edition_name, key, layout.edition_role_patterns(eid)
     )
@@ -254,6 +265,37 @@ def sign_edition(
     )
 
 
+def _retained_content(roles: Mapping[str, SignedRole], members: Sequence[TargetEntry]) -> set[str]:
+    """Content paths used by the new edition or by any edition role still in ``roles``."""
+    used = {m.path for m in members if layout.is_content_path(m.path)}
+    for name, role in roles.items():
+        if not name.startswith(layout.EDITION_ROLE_PREFIX):
+            continue
+        prefix = f"manifests/{name.removeprefix(layout.EDITION_ROLE_PREFIX)}/"
+        for path in role.metadata.signed.targets:
+            member = path.removeprefix(prefix)
+            if layout.is_content_path(member):
+                used.add(member)
+    return used
+
+
+def editions_to_drop(
+    state: RepositoryState, *, now: datetime, retention_days: int, keep_newest: int
+) -> list[str]:
+    """Ids of editions older than the retention window, never the newest ``keep_newest``.
+
+    An edition's age is its id's date. Keeping the newest few whatever their
+    age means a publisher who stops building never empties the mirrors.
+    """
+    eids = sorted(
+        (name.removeprefix(layout.EDITION_ROLE_PREFIX) for name in _edition_names(state)),
+        key=layout.edition_version,
+    )
+    horizon = (now - timedelta(days=retention_days)).date()
+    candidates = eids[: max(len(eids) - keep_newest, 0)]
+    return [eid for eid in candidates if layout.edition_date(eid) < horizon]
+
+
 def _edition_names(state: RepositoryState) -> set[str]:
     return {name for name in state.roles if name.startswith(layout.EDITION_ROLE_PREFIX)}
 
@@ -280,11 +322,17 @@ def sign_release(
     release_files: Sequence[TargetEntry],
     now: datetime,
     policy: ExpiryPolicy,
+    drop_editions: Collection[str] = (),
 ) -> Release:
     """Phase 2: list the edition files in ``editions``, then sign snapshot and timestamp."""
     editor = _Editor(state, targets_signer, now, policy)
     editions = editor.existing(layout.EDITIONS_ROLE) or Targets()
-    wanted = dict(editions.targets)
+    dropped = {layout.edition_zip_path(eid) for eid in drop_editions}
+    wanted = {
+        path: target
+        for path, target in editions.targets.items()
+        if path.removesuffix(".minisig") not in dropped
+    }
     for entry in release_files:
         wanted[entry.path] = entry.target_file()
     editor.put(layout.EDITIONS_ROLE, Targets(targets=wanted), expires_days=policy.long_lived_days)
