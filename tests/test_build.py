@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from datetime import timedelta
@@ -191,3 +192,22 @@ def test_example_config_loads() -> None:
     config = load_config(Path(__file__).parent.parent / "config" / "example.yaml")
     assert config.publisher.name == "Example Newsroom"
     assert config.mirrors[0].announce
+
+
+def test_source_date_epoch_makes_cli_builds_reproducible(
+    new_publisher: Callable[..., Publisher],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    original = new_publisher(3)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(int(BUILD_TIME.timestamp())))
+    archives = []
+    for name in ("one", "two"):
+        copy = _rebuild_elsewhere(original, tmp_path / name)
+        assert main(["--config", str(copy.config.file), "build", "--json"]) == 0
+        archives.append(Path(json.loads(capsys.readouterr().out)["zip"]).read_bytes())
+    assert archives[0] == archives[1]
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    assert main(["--config", str(original.config.file), "build"]) == 2
+    assert "SOURCE_DATE_EPOCH" in capsys.readouterr().err

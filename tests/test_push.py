@@ -1,0 +1,81 @@
+"""`mirror push`/`sync` on local mirrors: dry runs, the signed mirror list, re-runs, reports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mirror.cli import main
+from tests.conftest import Publisher, make_config
+
+
+def two_mirrors(publisher: Publisher) -> tuple[Publisher, Path, Path]:
+    listed, secret = publisher.home / "listed", publisher.home / "secret"
+    mirrors = (
+        f"  - name: listed\n    type: local\n    public_url: file://{listed}/\n"
+        f"    local:\n      path: {listed}\n"
+        f"  - name: secret\n    type: local\n    public_url: file://{secret}/\n"
+        f"    announce: false\n    local:\n      path: {secret}\n"
+    )
+    config = make_config(publisher.home, mirrors=mirrors)
+    return Publisher(publisher.home, config), listed, secret
+
+
+def test_dry_run_prints_the_plan_and_touches_nothing(
+    new_publisher: Callable[..., Publisher], capsys: pytest.CaptureFixture[str]
+) -> None:
+    publisher, listed, _ = two_mirrors(new_publisher())
+    publisher.build()
+    capsys.readouterr()
+    assert main(["--config", str(publisher.config.file), "push", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "listed: would upload" in out
+    block = out.split("listed: would upload", 1)[1].split("secret: would upload", 1)[0]
+    planned = [line.strip() for line in block.splitlines()[1:] if line.startswith("  ")]
+    # The plan is in publishing order: targets, versioned metadata, timestamp last.
+    first_metadata = next(i for i, p in enumerate(planned) if p.startswith("metadata/"))
+    assert all(p.startswith("targets/") for p in planned[:first_metadata])
+    assert all(p.startswith("metadata/") for p in planned[first_metadata:])
+    assert planned[-1] == "metadata/timestamp.json"
+    assert not listed.exists() or not any(listed.iterdir())
+    assert not (publisher.config.output_dir / "state" / "mirrors.json").exists()
+
+
+def test_sync_pushes_everywhere_and_the_signed_list_names_only_announced_mirrors(
+    new_publisher: Callable[..., Publisher], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    publisher, listed, _ = two_mirrors(new_publisher())
+    report = tmp_path / "r.json"
+    assert main(["--config", str(publisher.config.file), "sync", "--json", str(report)]) == 0
+    results = {m["mirror"]: m for m in json.loads(report.read_text())["mirrors"]}
+    assert results["listed"]["verified"] is True
+    assert results["secret"]["verified"] is True
+    mirror_list = next((listed / "targets").glob("*.mirrors.json")).read_text()
+    assert f"file://{listed}/" in mirror_list
+    assert "secret" not in mirror_list
+
+    # A second push finds nothing to do.
+    assert main(["--config", str(publisher.config.file), "push", "--json", str(report)]) == 0
+    again = {m["mirror"]: m for m in json.loads(report.read_text())["mirrors"]}
+    assert again["listed"]["uploaded_files"] == 0
+    assert again["listed"]["skipped_files"] == results["listed"]["uploaded_files"]
+
+    capsys.readouterr()
+    assert main(["--config", str(publisher.config.file), "mirrors", "list", "--json"]) == 0
+    states = {m["mirror"]: m for m in json.loads(capsys.readouterr().out)["mirrors"]}
+    assert states["listed"]["last_status"] == "verified"
+    assert states["secret"]["announce"] is False
+
+
+def test_unknown_mirror_name_and_empty_tree_are_usage_errors(
+    new_publisher: Callable[..., Publisher], capsys: pytest.CaptureFixture[str]
+) -> None:
+    publisher, _, _ = two_mirrors(new_publisher())
+    assert main(["--config", str(publisher.config.file), "push"]) == 2
+    assert "no edition" in capsys.readouterr().err
+    publisher.build()
+    assert main(["--config", str(publisher.config.file), "push", "--mirror", "nope"]) == 2
+    assert "no mirror called 'nope'" in capsys.readouterr().err
