@@ -30,7 +30,9 @@ MUTATION = st.one_of(
 def mutate(data: bytes, mutations: list[tuple[str, int, object]]) -> bytes:
     buffer = bytearray(data)
     for kind, position, argument in mutations:
-        at = position % max(len(buffer), 1)
+        if not buffer:
+            break  # truncated to nothing: later mutations have nothing to act on
+        at = position % len(buffer)
         if kind == "flip" and isinstance(argument, int):
             buffer[at] ^= 1 << argument
         elif kind == "overwrite" and isinstance(argument, bytes):
