@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -40,6 +40,7 @@ from mirror.trust import layout, minisign
 from mirror.trust.keys import Keyring, load_keyring
 from mirror.trust.repository import (
     ExpiryPolicy,
+    RepositoryState,
     SignedRole,
     TargetEntry,
     editions_to_drop,
@@ -63,6 +64,8 @@ class BuildResult:
     problems: tuple[IngestProblem, ...]
     archive: ArchiveDigest
     targets_written: int
+    archive_published: bool = True
+    """Whether the ZIP went into the publish tree (see `publish_archive`)."""
     dropped_editions: tuple[str, ...] = ()
     """Editions that left the repository under the retention policy."""
     pruned_files: int = 0
@@ -135,6 +138,31 @@ def edition_info(
 
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def publish_archive(
+    config: Config,
+    state: RepositoryState,
+    *,
+    created: datetime,
+    size: int,
+    dropped: Collection[str] = (),
+) -> bool:
+    """Whether this edition's ZIP goes to the mirrors, or only its members do.
+
+    Every edition is always published member by member (readers update
+    incrementally). The whole ZIP — for new readers and people without
+    `mirror` — goes too when it is small, or when the newest published ZIP is
+    ``archive_every_days`` old: re-uploading a 300 MB archive for ten new
+    articles would make every update cost a full push.
+    """
+    if size <= config.edition.archive_small_mb * 1024 * 1024:
+        return True
+    archives = [eid for eid in publish_tree.published_archives(state) if eid not in dropped]
+    if not archives:
+        return True
+    newest = layout.edition_date(archives[-1])
+    return (created.date() - newest).days >= config.edition.archive_every_days
 
 
 def _published_path(eid: str, member: str) -> str:
@@ -276,11 +304,21 @@ def build_edition(
         hashlib.sha256(signature).hexdigest(),
     )
     zip_entry = TargetEntry(layout.edition_zip_path(eid), archive.length, archive.sha256)
+    archive_published = publish_archive(
+        config, state, created=created, size=archive.length, dropped=dropped
+    )
+    release_files = [zip_entry, minisig_entry] if archive_published else []
     targets_written += publish_tree.write_targets(
         publish_dir,
         [
-            PublishedTarget(zip_entry.path, zip_entry.sha256, source=zip_path),
-            PublishedTarget(minisig_entry.path, minisig_entry.sha256, data=signature),
+            *(
+                [
+                    PublishedTarget(zip_entry.path, zip_entry.sha256, source=zip_path),
+                    PublishedTarget(minisig_entry.path, minisig_entry.sha256, data=signature),
+                ]
+                if archive_published
+                else []
+            ),
             PublishedTarget(
                 mirrors_entry.path, mirrors_entry.sha256, data=extra[layout.MIRROR_LIST_PATH]
             ),
@@ -291,7 +329,7 @@ def build_edition(
         targets_signer=keyring.signer("targets"),
         snapshot_signer=keyring.signer("snapshot"),
         timestamp_signer=keyring.signer("timestamp"),
-        release_files=[zip_entry, minisig_entry],
+        release_files=release_files,
         now=created,
         policy=policy,
         drop_editions=dropped,
@@ -317,6 +355,7 @@ def build_edition(
         problems=tuple(problems),
         archive=archive,
         targets_written=targets_written,
+        archive_published=archive_published,
         dropped_editions=tuple(dropped),
         pruned_files=pruned,
     )

@@ -59,6 +59,11 @@ class EditionSettings:
     """Editions older than this leave the repository (and mirrors), with their unused content."""
     keep_newest: int = 3
     """Editions always kept, whatever their age."""
+    archive_every_days: int = 7
+    """A large edition ZIP goes to the mirrors at most this often; editions in between are
+    published article by article (readers update incrementally; the ZIP stays local)."""
+    archive_small_mb: int = 64
+    """An edition ZIP up to this size always goes to the mirrors."""
 
 
 @dataclass(frozen=True)
@@ -231,7 +236,16 @@ def _on_error(node: Node | None) -> OnError:
 def _edition(node: Node | None) -> EditionSettings:
     if node is None:
         return EditionSettings()
-    fields = node.mapping(("expires_days", "compression_level", "retention_days", "keep_newest"))
+    fields = node.mapping(
+        (
+            "expires_days",
+            "compression_level",
+            "retention_days",
+            "keep_newest",
+            "archive_every_days",
+            "archive_small_mb",
+        )
+    )
     defaults = EditionSettings()
     return EditionSettings(
         expires_days=fields["expires_days"].integer(minimum=1, maximum=3650)
@@ -246,6 +260,12 @@ def _edition(node: Node | None) -> EditionSettings:
         keep_newest=fields["keep_newest"].integer(minimum=1, maximum=10000)
         if "keep_newest" in fields
         else defaults.keep_newest,
+        archive_every_days=fields["archive_every_days"].integer(minimum=0, maximum=3650)
+        if "archive_every_days" in fields
+        else defaults.archive_every_days,
+        archive_small_mb=fields["archive_small_mb"].integer(minimum=0, maximum=1_000_000)
+        if "archive_small_mb" in fields
+        else defaults.archive_small_mb,
     )
 
 

@@ -168,6 +168,7 @@ class _Counters:
     deleted_files: int = 0
     retention_note: str | None = None
     planned: list[str] = field(default_factory=list)
+    uploaded: list[str] = field(default_factory=list)
 
 
 class MirrorPush:
@@ -229,6 +230,7 @@ class MirrorPush:
     async def upload(self, file: TreeFile) -> None:
         """One file, with retries."""
         await self._call(lambda: self.backend.put(file.path, file.local, size=file.size))
+        self.counters.uploaded.append(file.path)
         self.counters.uploaded_files += 1
         self.counters.uploaded_bytes += file.size
         self.progress.file_uploaded(self.mirror.name, file.size)
@@ -368,6 +370,7 @@ async def push_one(
                 expected_timestamp_version=verify.timestamp_version,
                 now=verify.now,
                 timeout_s=mirror.limits.deadline_s,
+                uploaded=push.counters.uploaded,
             )
             result = replace(result, verified=True)
     except TimeoutError:

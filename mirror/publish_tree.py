@@ -18,7 +18,6 @@ record of what was published: `load_state` reads it back.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from collections.abc import Iterable
@@ -74,29 +73,41 @@ def load_state(publish_dir: Path) -> RepositoryState:
     )
 
 
+def edition_ids(state: RepositoryState) -> list[str]:
+    """Ids of the editions in the repository (one role each), oldest first."""
+    eids = [
+        name.removeprefix(layout.EDITION_ROLE_PREFIX)
+        for name in state.roles
+        if name.startswith(layout.EDITION_ROLE_PREFIX)
+    ]
+    return sorted(eids, key=layout.edition_version)
+
+
 def last_edition_version(state: RepositoryState) -> int:
-    """Highest edition version listed in the ``editions`` role (0 when there is none)."""
-    role = state.roles.get(layout.EDITIONS_ROLE)
-    if role is None:
-        return 0
-    versions = [0]
-    for path in role.metadata.signed.targets:
-        name = PurePosixPath(path).name
-        if name.endswith(".zip") and "-v" in name:
-            with contextlib.suppress(ValueError):
-                versions.append(int(name.removesuffix(".zip").rsplit("-v", 1)[1]))
-    return max(versions)
+    """Highest edition version in the repository (0 when there is none)."""
+    eids = edition_ids(state)
+    return layout.edition_version(eids[-1]) if eids else 0
 
 
 def latest_edition_id(state: RepositoryState) -> str:
-    """Id of the newest edition listed in ``editions`` (highest version)."""
-    version = last_edition_version(state)
-    role = state.roles[layout.EDITIONS_ROLE]
-    for path in role.metadata.signed.targets:
-        name = PurePosixPath(path).name
-        if name.endswith(f"-v{version}.zip"):
-            return name.removesuffix(".zip")
-    raise StorageError("the publish tree lists no edition archive")
+    """Id of the newest edition."""
+    eids = edition_ids(state)
+    if not eids:
+        raise StorageError("the publish tree holds no edition")
+    return eids[-1]
+
+
+def published_archives(state: RepositoryState) -> list[str]:
+    """Ids of the editions whose ZIP is published, oldest first."""
+    role = state.roles.get(layout.EDITIONS_ROLE)
+    if role is None:
+        return []
+    eids = [
+        PurePosixPath(path).name.removesuffix(".zip")
+        for path in role.metadata.signed.targets
+        if path.endswith(".zip")
+    ]
+    return sorted(eids, key=layout.edition_version)
 
 
 def _read(path: Path) -> bytes:

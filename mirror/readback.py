@@ -2,19 +2,21 @@
 
 A stock python-tuf `Updater` bootstrapped from the publisher's first root
 walks the root chain, refreshes timestamp → snapshot → targets, looks the
-edition up through the delegations and downloads it (length and hash
-checked); the downloaded ZIP is then verified offline like `mirror verify`
-does. The mirror counts as verified only if it serves the timestamp version
-we just published and all of that passes.
+newest edition up through the delegations, and downloads every file this
+run uploaded (length and hash checked); an edition ZIP among them is then
+verified offline like `mirror verify` does. The mirror counts as verified
+only if it serves the timestamp version we just published and all of that
+passes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from tuf.api import exceptions as tuf_errors
 from tuf.api.metadata import Metadata, Root, Timestamp
@@ -31,6 +33,7 @@ from mirror.fetcher import MirrorFetcher
 from mirror.offline import verify_edition
 from mirror.state import ReaderState
 from mirror.trust import layout
+from mirror.trust.verify import parse_edition_info
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,12 @@ class StaleMirrorError(VerificationError):
     default_hint = "The mirror or a cache in front of it still serves the previous version."
 
 
+def target_path_of(tree_path: str) -> str:
+    """The TUF target path of a publish-tree file (``targets/a/<sha>.x`` -> ``a/x``)."""
+    relative = PurePosixPath(tree_path.removeprefix("targets/"))
+    return (relative.parent / relative.name.split(".", 1)[1]).as_posix().removeprefix("./")
+
+
 def read_back_sync(
     public_url: str,
     *,
@@ -57,9 +66,16 @@ def read_back_sync(
     eid: str,
     expected_timestamp_version: int,
     now: datetime,
+    uploaded: Sequence[str] = (),
     proxy: str | None = None,
 ) -> ReadBack:
-    """Blocking read-back of one mirror (run it in a thread)."""
+    """Blocking read-back of one mirror (run it in a thread).
+
+    Checks, as a reader would: the whole metadata chain up to the timestamp
+    just published; the newest edition's signed ``edition.json``; every file
+    uploaded in this run (each by its signed length and hash); and any
+    edition ZIP among them, verified in full offline.
+    """
     fetcher = MirrorFetcher(proxy=proxy)
     try:
         with tempfile.TemporaryDirectory(prefix="mirror-readback-") as folder:
@@ -73,6 +89,7 @@ def read_back_sync(
                 fetcher=fetcher,
                 bootstrap=bootstrap_root,
             )
+            archives: list[Path] = []
             try:
                 updater.refresh()
                 served = Metadata[Timestamp].from_file(str(work / "metadata" / "timestamp.json"))
@@ -81,10 +98,28 @@ def read_back_sync(
                         f"serves timestamp version {served.signed.version}, "
                         f"not {expected_timestamp_version}"
                     )
-                info = updater.get_targetinfo(layout.edition_zip_path(eid))
-                if info is None:
+                info_path = layout.manifest_path(eid, layout.EDITION_INFO_MEMBER)
+                info_target = updater.get_targetinfo(info_path)
+                if info_target is None:
                     raise TamperedError(f"its metadata does not list edition {eid}")
-                path = Path(updater.download_target(info, str(work / "edition.zip")))
+                info = parse_edition_info(
+                    Path(
+                        updater.download_target(info_target, str(work / "edition.json"))
+                    ).read_bytes()
+                )
+                if info.eid != eid:
+                    raise TamperedError(f"its newest edition is {info.eid}, not {eid}")
+                for index, tree_path in enumerate(uploaded):
+                    if not tree_path.startswith("targets/"):
+                        continue
+                    target = updater.get_targetinfo(target_path_of(tree_path))
+                    if target is None:
+                        raise TamperedError(f"its metadata does not list {tree_path}")
+                    local = Path(updater.download_target(target, str(work / f"t{index}")))
+                    if tree_path.endswith(".zip"):
+                        archives.append(local)
+                    else:
+                        local.unlink()
             except tuf_errors.DownloadHTTPError as error:
                 raise TransportError(f"answered HTTP {error.status_code} ({error})") from error
             except tuf_errors.DownloadError as error:
@@ -97,13 +132,18 @@ def read_back_sync(
             except tuf_errors.RepositoryError as error:
                 raise TamperedError(f"{error.__class__.__name__}: {error}") from error
             pinned = Metadata[Root].from_bytes(bootstrap_root)
-            verdict = verify_edition(
-                path, pinned=pinned, state=ReaderState(work / "state"), now=now
-            )
+            edition_bytes = 0
+            for archive in archives:
+                verify_edition(
+                    archive,
+                    pinned=pinned,
+                    state=ReaderState(work / f"state-{archive.name}"),
+                    now=now,
+                    allow_expired=True,  # an older edition's ZIP may be past its date
+                )
+                edition_bytes += archive.stat().st_size
             return ReadBack(
-                timestamp_version=served.signed.version,
-                eid=verdict.eid,
-                edition_bytes=path.stat().st_size,
+                timestamp_version=served.signed.version, eid=eid, edition_bytes=edition_bytes
             )
     finally:
         fetcher.close()
@@ -117,6 +157,7 @@ async def read_back(
     expected_timestamp_version: int,
     now: datetime,
     timeout_s: float,
+    uploaded: Sequence[str] = (),
 ) -> ReadBack:
     """Read one mirror back without blocking the event loop; bounded by ``timeout_s``."""
     try:
@@ -128,6 +169,7 @@ async def read_back(
                 eid=eid,
                 expected_timestamp_version=expected_timestamp_version,
                 now=now,
+                uploaded=uploaded,
             )
     except TimeoutError as error:
         raise TransportError(f"reading it back took longer than {timeout_s:g} s") from error

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from mirror.cli import main
-from tests.conftest import Publisher, make_config
+from tests.conftest import BUILD_TIME, Publisher, make_config
 
 
 def two_mirrors(publisher: Publisher) -> tuple[Publisher, Path, Path]:
@@ -79,3 +80,34 @@ def test_unknown_mirror_name_and_empty_tree_are_usage_errors(
     publisher.build()
     assert main(["--config", str(publisher.config.file), "push", "--mirror", "nope"]) == 2
     assert "no mirror called 'nope'" in capsys.readouterr().err
+
+
+def test_large_archives_go_to_mirrors_at_most_every_few_days(
+    new_publisher: Callable[..., Publisher], tmp_path: Path
+) -> None:
+    publisher = new_publisher()
+    mirror = publisher.home / "m"
+    config = make_config(
+        publisher.home,
+        mirrors=f"  - name: m\n    type: local\n    public_url: file://{mirror}/\n"
+        f"    local:\n      path: {mirror}\n",
+        extra="edition:\n  archive_small_mb: 0\n  archive_every_days: 7\n",
+    )
+    publisher = Publisher(publisher.home, config)
+    start = BUILD_TIME - timedelta(days=9)
+    first = publisher.build(when=start)
+    second = publisher.build(when=start + timedelta(hours=1))
+    third = publisher.build(when=start + timedelta(days=8))
+    assert (first.archive_published, second.archive_published) == (True, False)
+    assert third.archive_published
+    archives = {p.name for p in (config.publish_dir / "targets" / "editions").glob("*.zip")}
+    assert {name.split(".", 1)[1] for name in archives} == {f"{first.eid}.zip", f"{third.eid}.zip"}
+    assert second.zip_path.exists()  # the local copy for USB sticks and messengers is always made
+
+    fourth = publisher.build(when=BUILD_TIME)
+    assert not fourth.archive_published
+    report = tmp_path / "r.json"
+    # Read-back checks the newest edition and every file uploaded, not a ZIP.
+    assert main(["--config", str(config.file), "push", "--json", str(report)]) == 0
+    (result,) = json.loads(report.read_text())["mirrors"]
+    assert result["verified"] is True
