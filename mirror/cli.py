@@ -36,13 +36,14 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.table import Table
 
-from mirror import __version__, fsutil, publish_tree
+from mirror import __version__, fsutil, publish_tree, verdicts
 from mirror.admin import add_mirror, parse_settings_arguments, probe_all
 from mirror.build import build_edition
 from mirror.config import MIRROR_TYPES, Config, load_config
 from mirror.errors import MirrorError, QuorumError, TransportError, UsageError
 from mirror.offline import load_pinned_root, verify_edition
 from mirror.publish import ReadBackRequest, push_all
+from mirror.reader import Fetcher, FetchFailure
 from mirror.report import (
     BarProgress,
     PlainProgress,
@@ -55,6 +56,7 @@ from mirror.report import (
 )
 from mirror.state import ReaderState, default_state_dir
 from mirror.trust.keys import init_keys, rotate_role
+from mirror.verdicts import Language, default_language
 
 DEFAULT_CONFIG = "mirror.yaml"
 
@@ -386,6 +388,83 @@ def cmd_mirrors_add(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- fetch --------------------------------------------------------------------
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    """Fetch the newest edition from the mirrors that still work, verified."""
+    language: Language = args.lang or default_language()
+    pinned = load_pinned_root(Path(args.root))
+    state = ReaderState(Path(args.state) if args.state else default_state_dir())
+    quiet = args.json or not sys.stderr.isatty()
+    fetcher = Fetcher(
+        pinned=pinned,
+        state=state,
+        now=reader_now(),
+        connect_timeout_s=args.connect_timeout,
+        timeout_s=args.timeout,
+        progress=None if quiet else (lambda text: print(text, file=sys.stderr)),
+    )
+    try:
+        result = fetcher.run(args.mirror or [])
+    except FetchFailure as failure:
+        sentence, hint = verdicts.failure(
+            failure.verdict,
+            language,
+            count=sum(1 for o in failure.outcomes if o.verdict == failure.verdict)
+            if failure.verdict == "tampered"
+            else len(failure.outcomes),
+            now=reader_now().strftime("%Y-%m-%d %H:%M UTC"),
+        )
+        if args.json:
+            _print_json(
+                {
+                    "verdict": "stale" if failure.verdict == "rollback" else failure.verdict,
+                    "publisher": fetcher.publisher.name,
+                    "mirrors": [o.as_json() for o in failure.outcomes],
+                }
+            )
+        else:
+            for outcome in failure.outcomes:
+                print(verdicts.mirror_line(outcome.url, outcome.verdict, outcome.detail, language))
+        raise type(failure)(MirrorError(sentence, hint=hint), failure.outcomes) from failure
+    if args.json:
+        _print_json(
+            {
+                "verdict": "verified",
+                "publisher": result.publisher,
+                "edition": result.eid,
+                "version": result.version,
+                "date": result.created.isoformat(),
+                "mirror": result.mirror,
+                "updated": result.updated,
+                "mirrors": [o.as_json() for o in result.outcomes],
+                "downloaded_bytes": result.downloaded_bytes,
+                "received_bytes": result.received_bytes,
+                "path": str(result.edition.path),
+            }
+        )
+        return 0
+    print(
+        verdicts.say(
+            "verified",
+            language,
+            publisher=result.publisher,
+            eid=result.eid,
+            version=result.version,
+            date=result.created.strftime("%Y-%m-%d"),
+            mirror=result.mirror,
+        )
+    )
+    if not result.updated:
+        print(f"  {verdicts.say('already', language)}")
+    for outcome in result.outcomes:
+        if outcome.verdict != "ok":
+            print(verdicts.mirror_line(outcome.url, outcome.verdict, outcome.detail, language))
+    print(f"  {verdicts.say('open', language, url=result.edition.index.as_uri())}")
+    return 0
+
+
 # --- verify / extract -------------------------------------------------------
 
 
@@ -581,6 +660,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.set_defaults(handler=cmd_mirrors_add)
     mirrors_parser.set_defaults(handler=_needs_action(mirrors_parser))
+
+    fetch = commands.add_parser(
+        "fetch", help="fetch the newest edition from whichever mirrors work, verified"
+    )
+    fetch.add_argument("--root", required=True, metavar="ROOT.json", help="the pinned root.json")
+    fetch.add_argument(
+        "--mirror", action="append", metavar="URL", help="a mirror's address (repeatable)"
+    )
+    fetch.add_argument("--state", metavar="DIR", help="reader state folder")
+    fetch.add_argument("--lang", choices=list(verdicts.LANGUAGES), help="language of the verdict")
+    fetch.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    fetch.add_argument(
+        "--connect-timeout", type=float, default=5.0, metavar="S", help="per connection (5 s)"
+    )
+    fetch.add_argument(
+        "--timeout", type=float, default=30.0, metavar="S", help="per read and per file (30 s)"
+    )
+    fetch.set_defaults(handler=cmd_fetch)
 
     verify = commands.add_parser("verify", help="verify an edition file offline")
     verify.add_argument("file", metavar="FILE", help="the edition .zip")

@@ -33,6 +33,8 @@ class MirrorFetcher(FetcherInterface):
         proxy: str | None = None,
     ) -> None:
         self.download_budget_s = download_budget_s
+        self.bytes_received = 0
+        """Everything this fetcher received, metadata and targets (for reports)."""
         self._client = httpx.Client(
             timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
             follow_redirects=False,
@@ -69,14 +71,15 @@ class MirrorFetcher(FetcherInterface):
                     raise exceptions.SlowRetrievalError(
                         f"{url} took longer than {self.download_budget_s:g} s"
                     )
+                self.bytes_received += len(chunk)
                 yield chunk
 
-    @staticmethod
-    def _fetch_file(path: Path) -> Iterator[bytes]:
+    def _fetch_file(self, path: Path) -> Iterator[bytes]:
         try:
             handle = path.open("rb")
         except FileNotFoundError as error:
             raise exceptions.DownloadHTTPError(f"{path} does not exist", 404) from error
         with handle:
             while chunk := handle.read(CHUNK_BYTES):
+                self.bytes_received += len(chunk)
                 yield chunk

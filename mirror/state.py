@@ -47,6 +47,17 @@ class ReaderState:
 
     directory: Path
 
+    def publishers(self) -> list[str]:
+        """Ids of the publishers this reader has state for."""
+        folder = self.directory / "publishers"
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if _SAFE_ID.match(p.name))
+
+    def publisher_dir(self, publisher_id: str) -> Path:
+        """The folder holding everything about one publisher."""
+        return self._publisher_dir(publisher_id)
+
     def _publisher_dir(self, publisher_id: str) -> Path:
         if not _SAFE_ID.match(publisher_id):
             raise StorageError(f"publisher id {publisher_id[:40]!r} cannot name a state folder")

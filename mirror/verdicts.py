@@ -1,0 +1,105 @@
+"""Reader verdicts in plain language, in English and Russian.
+
+A reader in a censored country must understand at a glance whether what
+they got is genuine and current, and if not, who is to blame: a mirror that
+lags, a mirror that forges, a clock that is wrong, or a network that blocks.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+Language = Literal["en", "ru"]
+LANGUAGES: tuple[Language, ...] = ("en", "ru")
+
+_TEXT: dict[str, dict[Language, str]] = {
+    "verified": {
+        "en": "verified: {publisher}, edition {eid} (version {version}) of {date}, from {mirror}",
+        "ru": (
+            "проверено: {publisher}, выпуск {eid} (версия {version}) от {date}, с зеркала {mirror}"
+        ),
+    },
+    "already": {
+        "en": "you already had this edition; nothing new was published",
+        "ru": "этот выпуск у вас уже был; новых нет",
+    },
+    "open": {"en": "open: {url}", "ru": "открыть: {url}"},
+    "mirror.stale": {"en": "behind the others ({detail})", "ru": "отстаёт от других ({detail})"},
+    "mirror.rollback": {
+        "en": "serves an older edition than you already have",
+        "ru": "отдаёт более старый выпуск, чем уже есть у вас",
+    },
+    "mirror.tampered": {
+        "en": "FORGED data, rejected ({detail})",
+        "ru": "ПОДДЕЛЬНЫЕ данные, отклонены ({detail})",
+    },
+    "mirror.expired": {
+        "en": "serves expired data, or your clock is wrong",
+        "ru": "отдаёт просроченные данные, или у вас неверные часы",
+    },
+    "mirror.unreachable": {"en": "unreachable ({detail})", "ru": "недоступно ({detail})"},
+    "fail.tampered": {
+        "en": "no mirror served a genuine edition: forged data from {count} of them was rejected",
+        "ru": (
+            "ни одно зеркало не отдало подлинный выпуск: "
+            "поддельные данные с {count} зеркал отклонены"
+        ),
+    },
+    "fail.rollback": {
+        "en": "every mirror serves an older edition than the one you already have",
+        "ru": "все зеркала отдают более старый выпуск, чем уже есть у вас",
+    },
+    "fail.expired": {
+        "en": "every mirror serves expired data; your clock says {now}",
+        "ru": "все зеркала отдают просроченные данные; ваши часы показывают {now}",
+    },
+    "fail.unreachable": {
+        "en": "no mirror could be reached ({count} tried)",
+        "ru": "ни одно зеркало недоступно (проверено: {count})",
+    },
+    "hint.tampered": {
+        "en": "Someone between you and the mirrors is altering data; try other mirrors or a VPN.",
+        "ru": "Кто-то между вами и зеркалами подменяет данные; попробуйте другие зеркала или VPN.",
+    },
+    "hint.rollback": {
+        "en": "You may be shown an old edition on purpose; try other mirrors later.",
+        "ru": "Возможно, вам намеренно показывают старый выпуск; попробуйте другие зеркала позже.",
+    },
+    "hint.expired": {
+        "en": "Check your clock and time zone; if they are right, the mirrors are frozen.",
+        "ru": "Проверьте часы и часовой пояс; если они верны, зеркала «заморожены».",
+    },
+    "hint.unreachable": {
+        "en": "Try again later, from another network, or ask for another mirror address.",
+        "ru": "Попробуйте позже, из другой сети, или узнайте адрес другого зеркала.",
+    },
+}
+
+
+def default_language() -> Language:
+    """Russian when the locale says so, English otherwise."""
+    for variable in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
+        value = os.environ.get(variable, "")
+        if value:
+            return "ru" if value.lower().startswith("ru") else "en"
+    return "en"
+
+
+def say(key: str, language: Language, **values: object) -> str:
+    """The text ``key`` in ``language`` with ``values`` filled in."""
+    return _TEXT[key][language].format(**values)
+
+
+def mirror_line(url: str, verdict: str, detail: str, language: Language) -> str:
+    """One line about one mirror that did not give the edition."""
+    return f"  {url}: {say(f'mirror.{verdict}', language, detail=detail)}"
+
+
+def failure(verdict: str, language: Language, *, count: int, now: str) -> tuple[str, str]:
+    """(sentence, hint) when no mirror gave a verified edition."""
+    key = verdict if verdict in ("tampered", "rollback", "expired") else "unreachable"
+    return (
+        say(f"fail.{key}", language, count=count, now=now),
+        say(f"hint.{key}", language),
+    )
