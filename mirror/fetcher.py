@@ -9,6 +9,7 @@ mirror trickling one byte a second cannot hold a reader forever), and
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,8 @@ from tuf.api import exceptions
 from tuf.ngclient import FetcherInterface
 
 CHUNK_BYTES = 256 * 1024
+MAX_RESUMES = 3
+"""How many times one download may resume after its connection broke."""
 
 
 class MirrorFetcher(FetcherInterface):
@@ -44,6 +47,16 @@ class MirrorFetcher(FetcherInterface):
             headers={"User-Agent": "mirror-reader", "Accept-Encoding": "identity"},
         )
 
+    @contextlib.contextmanager
+    def budget_for(self, length: int, *, min_rate_bytes_per_s: int = 256 * 1024) -> Iterator[None]:
+        """Raise the time budget while downloading a file of ``length`` signed bytes."""
+        saved = self.download_budget_s
+        self.download_budget_s = saved + length / min_rate_bytes_per_s
+        try:
+            yield
+        finally:
+            self.download_budget_s = saved
+
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()
@@ -51,28 +64,68 @@ class MirrorFetcher(FetcherInterface):
     def _fetch(self, url: str) -> Iterator[bytes]:
         parts = urlsplit(url)
         if parts.scheme == "file":
-            return self._fetch_file(Path(unquote(parts.path)))
+            return self._guarded(url, self._fetch_file(Path(unquote(parts.path))))
         if parts.scheme not in ("http", "https"):
             raise exceptions.DownloadError(f"unsupported URL scheme in {url}")
-        return self._fetch_http(url)
+        return self._guarded(url, self._fetch_http(url))
+
+    @staticmethod
+    def _guarded(url: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """Turn any error met while streaming into python-tuf's `DownloadError`.
+
+        python-tuf wraps only errors raised when ``_fetch`` is called; ours
+        stream lazily, so they are wrapped here, as the fetcher contract says.
+        """
+        try:
+            yield from chunks
+        except exceptions.DownloadError:
+            raise
+        except Exception as error:
+            raise exceptions.DownloadError(f"failed to download {url}: {error}") from error
 
     def _fetch_http(self, url: str) -> Iterator[bytes]:
+        """Stream ``url``; if the connection drops mid-way, resume with an HTTP Range request.
+
+        A resumed answer is used only if it is a 206 starting exactly where we
+        stopped; anything else ends the download with the original error.
+        Every byte is still checked by python-tuf against the signed hash.
+        """
         deadline = time.monotonic() + self.download_budget_s
-        with self._client.stream("GET", url) as response:
-            if response.status_code != 200:
-                raise exceptions.DownloadHTTPError(
-                    f"{url} answered HTTP {response.status_code}", response.status_code
-                )
-            encoding = response.headers.get("Content-Encoding", "identity").lower()
-            if encoding != "identity":
-                raise exceptions.DownloadError(f"{url} was sent {encoding}-encoded; refused")
-            for chunk in response.iter_raw(CHUNK_BYTES):
-                if time.monotonic() > deadline:
-                    raise exceptions.SlowRetrievalError(
-                        f"{url} took longer than {self.download_budget_s:g} s"
-                    )
-                self.bytes_received += len(chunk)
-                yield chunk
+        received = 0
+        for attempt in range(MAX_RESUMES + 1):
+            headers = {"Range": f"bytes={received}-"} if received else {}
+            try:
+                with self._client.stream("GET", url, headers=headers) as response:
+                    self._check_answer(url, response, resumed_at=received)
+                    for chunk in response.iter_raw():  # as received: the budget is checked often
+                        if time.monotonic() > deadline:
+                            raise exceptions.SlowRetrievalError(
+                                f"{url} took longer than {self.download_budget_s:g} s"
+                            )
+                        self.bytes_received += len(chunk)
+                        received += len(chunk)
+                        yield chunk
+                    return
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                if received == 0 or attempt == MAX_RESUMES:
+                    raise
+                # The connection broke mid-file: ask for the rest.
+
+    @staticmethod
+    def _check_answer(url: str, response: httpx.Response, *, resumed_at: int) -> None:
+        if resumed_at:
+            expected = f"bytes {resumed_at}-"
+            if response.status_code != 206 or not response.headers.get(
+                "Content-Range", ""
+            ).startswith(expected):
+                raise exceptions.DownloadError(f"{url} cannot resume at byte {resumed_at}")
+        elif response.status_code != 200:
+            raise exceptions.DownloadHTTPError(
+                f"{url} answered HTTP {response.status_code}", response.status_code
+            )
+        encoding = response.headers.get("Content-Encoding", "identity").lower()
+        if encoding != "identity":
+            raise exceptions.DownloadError(f"{url} was sent {encoding}-encoded; refused")
 
     def _fetch_file(self, path: Path) -> Iterator[bytes]:
         try:

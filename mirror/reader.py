@@ -310,9 +310,12 @@ class Fetcher:
             self.downloads += 1
             destination = best.folder / f".download-{self.downloads}"
             try:
-                path = best.updater.download_target(
-                    info, str(destination), target_base_url=f"{probe.url}targets/"
-                )
+                # Through the best mirror's updater (its verified metadata checks the
+                # hash), from this mirror's address.
+                with best.fetcher.budget_for(info.length):
+                    path = best.updater.download_target(
+                        info, str(destination), target_base_url=f"{probe.url}targets/"
+                    )
             except (tuf_errors.DownloadError, tuf_errors.RepositoryError) as error:
                 # This mirror failed for this file (and was not believed): try the next.
                 failures.append(f"{probe.url}: {classify(error)[1]}")

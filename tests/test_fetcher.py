@@ -1,0 +1,150 @@
+"""`MirrorFetcher` meets python-tuf's expectations of a fetcher, and resumes broken downloads."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tuf.api import exceptions
+
+from mirror.fetcher import MirrorFetcher
+
+BODY = bytes(range(256)) * 4096  # 1 MiB
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """Serves /ok, /endless, /trickle, /gzip, /missing, /flaky (drops once), /norange."""
+
+    flaky_calls = 0
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        route = self.path
+        if route == "/ok":
+            self._send(200, BODY)
+        elif route == "/missing":
+            self._send(404, b"no")
+        elif route == "/gzip":
+            self._send(200, b"x" * 10, extra={"Content-Encoding": "gzip"})
+        elif route == "/endless":
+            self.send_response(200)
+            self.end_headers()
+            for _ in range(10_000):  # bounded: ~640 MB at most, the client stops far earlier
+                try:
+                    self.wfile.write(b"z" * 65536)
+                except OSError:
+                    return
+        elif route == "/trickle":
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            for _ in range(100):
+                try:
+                    self.wfile.write(b"t")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.2)
+        elif route in ("/flaky", "/norange"):
+            self._partial(allow_range=route == "/flaky")
+
+    def _partial(self, *, allow_range: bool) -> None:
+        wanted = self.headers.get("Range")
+        if wanted and allow_range:
+            start = int(wanted.removeprefix("bytes=").rstrip("-"))
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(BODY) - 1}/{len(BODY)}")
+            self.send_header("Content-Length", str(len(BODY) - start))
+            self.end_headers()
+            self.wfile.write(BODY[start:])
+            return
+        # First answer: promise everything, send a third, then drop the connection.
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY[: len(BODY) // 3])
+        self.wfile.flush()
+        self.connection.shutdown(2)
+
+    def _send(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def fetcher() -> Iterator[MirrorFetcher]:
+    f = MirrorFetcher(connect_timeout_s=2, read_timeout_s=2, download_budget_s=3)
+    yield f
+    f.close()
+
+
+def test_download_within_length(server: str, fetcher: MirrorFetcher) -> None:
+    assert fetcher.download_bytes(f"{server}/ok", len(BODY)) == BODY
+    assert fetcher.bytes_received == len(BODY)
+
+
+def test_length_cap_is_enforced(server: str, fetcher: MirrorFetcher) -> None:
+    with pytest.raises(exceptions.DownloadLengthMismatchError):
+        fetcher.download_bytes(f"{server}/ok", 1000)
+
+
+def test_endless_answer_stops_at_the_cap(server: str, fetcher: MirrorFetcher) -> None:
+    with pytest.raises(exceptions.DownloadLengthMismatchError):
+        fetcher.download_bytes(f"{server}/endless", 5_000_000)
+    assert fetcher.bytes_received < 6_000_000
+
+
+def test_trickle_is_cut_by_the_time_budget(server: str, fetcher: MirrorFetcher) -> None:
+    with pytest.raises(exceptions.SlowRetrievalError):
+        fetcher.download_bytes(f"{server}/trickle", 1000)
+
+
+def test_http_errors_and_refused_connections(server: str, fetcher: MirrorFetcher) -> None:
+    with pytest.raises(exceptions.DownloadHTTPError) as error:
+        fetcher.download_bytes(f"{server}/missing", 1000)
+    assert error.value.status_code == 404
+    with pytest.raises(exceptions.DownloadError):
+        fetcher.download_bytes("http://127.0.0.1:9/x", 1000)
+    with pytest.raises(exceptions.DownloadError):
+        fetcher.download_bytes(f"{server}/gzip", 1000)
+    with pytest.raises(exceptions.DownloadError):
+        fetcher.download_bytes("ftp://127.0.0.1/x", 1000)
+
+
+def test_broken_download_resumes_with_range(server: str, fetcher: MirrorFetcher) -> None:
+    assert fetcher.download_bytes(f"{server}/flaky", len(BODY)) == BODY
+
+
+def test_resume_is_not_faked_when_the_server_ignores_range(
+    server: str, fetcher: MirrorFetcher
+) -> None:
+    with pytest.raises(exceptions.DownloadError):
+        fetcher.download_bytes(f"{server}/norange", len(BODY))
+
+
+def test_file_urls(tmp_path: Path, fetcher: MirrorFetcher) -> None:
+    (tmp_path / "a.json").write_bytes(b"{}")
+    assert fetcher.download_bytes((tmp_path / "a.json").as_uri(), 10) == b"{}"
+    with pytest.raises(exceptions.DownloadHTTPError):
+        fetcher.download_bytes((tmp_path / "nope").as_uri(), 10)
