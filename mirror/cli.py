@@ -177,22 +177,20 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def _read_back_request(config: Config) -> ReadBackRequest:
     """What every mirror must serve after this push: the local tree's newest state."""
-    state = publish_tree.load_state(config.publish_dir)
-    version = publish_tree.last_edition_version(state)
-    if version == 0:
+    release = publish_tree.current_release(config.publish_dir)
+    if release is None or not release.eids:
         raise UsageError(
             f"there is no edition in {config.publish_dir} to push",
             hint="Run `mirror build` (or `mirror sync`) first.",
         )
-    eid = publish_tree.latest_edition_id(state)
     return ReadBackRequest(
         bootstrap_root=fsutil.read_bounded(
             config.publish_dir / "metadata" / "1.root.json",
             max_bytes=1024 * 1024,
             what="root metadata",
         ),
-        eid=eid,
-        timestamp_version=state.timestamp_version,
+        eid=release.eids[-1],
+        timestamp_version=release.timestamp_version,
         now=reader_now(),
     )
 

@@ -83,18 +83,37 @@ def edition_ids(state: RepositoryState) -> list[str]:
     return sorted(eids, key=layout.edition_version)
 
 
+@dataclass(frozen=True)
+class Release:
+    """What the tree currently publishes, read from timestamp and snapshot only."""
+
+    timestamp_version: int
+    eids: tuple[str, ...]
+    """Edition ids, oldest first."""
+
+
+def current_release(publish_dir: Path) -> Release | None:
+    """The published timestamp version and editions, without loading every role."""
+    metadata_dir = publish_dir / "metadata"
+    timestamp_path = metadata_dir / "timestamp.json"
+    if not timestamp_path.exists():
+        return None
+    timestamp = Metadata[Timestamp].from_bytes(_read(timestamp_path))
+    snapshot = Metadata[Snapshot].from_bytes(
+        _read(metadata_dir / f"{timestamp.signed.snapshot_meta.version}.snapshot.json")
+    )
+    eids = [
+        name.removesuffix(".json").removeprefix(layout.EDITION_ROLE_PREFIX)
+        for name in snapshot.signed.meta
+        if name.startswith(layout.EDITION_ROLE_PREFIX)
+    ]
+    return Release(timestamp.signed.version, tuple(sorted(eids, key=layout.edition_version)))
+
+
 def last_edition_version(state: RepositoryState) -> int:
     """Highest edition version in the repository (0 when there is none)."""
     eids = edition_ids(state)
     return layout.edition_version(eids[-1]) if eids else 0
-
-
-def latest_edition_id(state: RepositoryState) -> str:
-    """Id of the newest edition."""
-    eids = edition_ids(state)
-    if not eids:
-        raise StorageError("the publish tree holds no edition")
-    return eids[-1]
 
 
 def published_archives(state: RepositoryState) -> list[str]:

@@ -332,6 +332,11 @@ class CensorMirror:
         with self._lock:
             self.bytes_sent[top] = self.bytes_sent.get(top, 0) + sent
 
+    def sent(self, top: str) -> int:
+        """Bytes sent so far for paths under the top folder ``top``."""
+        with self._lock:
+            return self.bytes_sent.get(top, 0)
+
     def served(self) -> list[Served]:
         """The requests so far (a copy)."""
         with self._lock:
