@@ -43,6 +43,16 @@ from mirror.config import MIRROR_TYPES, Config, load_config
 from mirror.errors import MirrorError, QuorumError, TransportError, UsageError
 from mirror.offline import load_pinned_root, verify_edition
 from mirror.publish import ReadBackRequest, push_all
+from mirror.read import (
+    EditionServer,
+    EditionSummary,
+    Shelf,
+    choose_shelf,
+    iter_summaries,
+    read_index,
+    select_edition,
+    summarize,
+)
 from mirror.reader import Fetcher, FetchFailure
 from mirror.report import (
     BarProgress,
@@ -56,6 +66,7 @@ from mirror.report import (
 )
 from mirror.state import ReaderState, default_state_dir
 from mirror.trust.keys import init_keys, rotate_role
+from mirror.tufclient import TufClientUsageError
 from mirror.verdicts import Language, default_language
 
 DEFAULT_CONFIG = "mirror.yaml"

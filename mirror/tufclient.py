@@ -43,7 +43,7 @@ from urllib.parse import quote
 
 from tuf.api import exceptions as tuf_errors
 from tuf.api.metadata import Metadata, Root, TargetFile
-from tuf.ngclient import Updater, UpdaterConfig
+from tuf.ngclient import Updater
 
 from mirror import fsutil
 from mirror.errors import (
@@ -56,8 +56,9 @@ from mirror.errors import (
     UsageError,
 )
 from mirror.fetcher import MirrorFetcher
+from mirror.reader import UPDATER_CONFIG
 
-MAX_ROOT_BYTES = UpdaterConfig().root_max_length
+MAX_ROOT_BYTES = UPDATER_CONFIG.root_max_length
 
 
 class TufClientUsageError(UsageError):
@@ -149,7 +150,7 @@ def target_url(base_url: str, info: TargetFile, *, consistent_snapshot: bool) ->
 
 def _download_verified(fetcher: MirrorFetcher, url: str, info: TargetFile, path: Path) -> None:
     """Fetch at most the signed length, check length and hashes, then write atomically."""
-    with fetcher.download_file(url, info.length) as temporary:
+    with fetcher.budget_for(info.length), fetcher.download_file(url, info.length) as temporary:
         info.verify_length_and_hashes(temporary)
         temporary.seek(0)
         with fsutil.atomic_writer(path) as out:
@@ -175,6 +176,7 @@ def _updater(
         target_dir=None if target_dir is None else str(target_dir),
         target_base_url=base,
         fetcher=fetcher,
+        config=UPDATER_CONFIG,  # the same caps as `mirror fetch`
         # The protocol's trust anchor is the root `init` stored (and its verified successors).
         bootstrap=None,
     )
@@ -187,7 +189,7 @@ def _trusted_root(metadata_dir: Path) -> Metadata[Root]:
 
 def _trusted_version(metadata_dir: Path, role: str) -> int:
     data = fsutil.read_bounded(
-        metadata_dir / f"{role}.json", max_bytes=UpdaterConfig().snapshot_max_length, what=role
+        metadata_dir / f"{role}.json", max_bytes=UPDATER_CONFIG.snapshot_max_length, what=role
     )
     return Metadata.from_bytes(data).signed.version
 
