@@ -26,8 +26,10 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,21 +38,33 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.table import Table
 
-from mirror import __version__, fsutil, publish_tree, verdicts
+from mirror import (
+    __version__,
+    fsutil,
+    logs,
+    metrics,
+    monitor,
+    publish_tree,
+    runlocks,
+    secrets,
+    shards,
+    verdicts,
+    webhook,
+)
 from mirror.admin import add_mirror, parse_settings_arguments, probe_all
 from mirror.build import build_edition
-from mirror.config import MIRROR_TYPES, Config, load_config
+from mirror.config import MIRROR_TYPES, Config, MirrorSettings, load_config
 from mirror.errors import MirrorError, QuorumError, TransportError, UsageError
+from mirror.library import LibraryEdition
 from mirror.offline import load_pinned_root, verify_edition
-from mirror.publish import ReadBackRequest, push_all
+from mirror.publish import PushResult, ReadBackRequest, SilentProgress, push_all
 from mirror.read import (
     EditionServer,
     EditionSummary,
     Shelf,
-    choose_shelf,
     iter_summaries,
+    open_edition,
     read_index,
-    select_edition,
     summarize,
 )
 from mirror.reader import Fetcher, FetchFailure
@@ -67,6 +81,9 @@ from mirror.report import (
 from mirror.state import ReaderState, default_state_dir
 from mirror.trust.keys import init_keys, rotate_role
 from mirror.tufclient import TufClientUsageError
+from mirror.tufclient import download as tuf_download
+from mirror.tufclient import init as tuf_init
+from mirror.tufclient import refresh as tuf_refresh
 from mirror.verdicts import Language, default_language
 
 DEFAULT_CONFIG = "mirror.yaml"
@@ -206,20 +223,19 @@ def _read_back_request(config: Config) -> ReadBackRequest:
     )
 
 
-def _push(args: argparse.Namespace, config: Config) -> int:
-    mirrors = config.mirrors
-    if args.mirror:
-        known = {m.name: m for m in config.mirrors}
-        unknown = [name for name in args.mirror if name not in known]
-        if unknown:
-            raise UsageError(
-                f"there is no mirror called {unknown[0]!r} in {config.file}",
-                hint=f"Known mirrors: {', '.join(known) or 'none'}.",
-            )
-        mirrors = tuple(known[name] for name in args.mirror)
+def _push(
+    args: argparse.Namespace,
+    config: Config,
+    mirrors: Sequence[MirrorSettings] | None = None,
+    *,
+    build_s: float | None = None,
+) -> int:
+    if mirrors is None:
+        mirrors = _selected_mirrors(args, config)
     verify = None if args.dry_run or args.no_read_back else _read_back_request(config)
     console = Console(stderr=False)
     interactive = sys.stdout.isatty()
+    started = time.monotonic()
     if interactive:
         with BarProgress(console) as bars:
             results = asyncio.run(
@@ -231,12 +247,15 @@ def _push(args: argparse.Namespace, config: Config) -> int:
         results = asyncio.run(
             push_all(
                 config,
-                progress=PlainProgress(sys.stderr),
+                progress=SilentProgress()
+                if logs.current_format() == "json"
+                else PlainProgress(sys.stderr),
                 dry_run=args.dry_run,
                 verify=verify,
                 mirrors=mirrors,
             )
         )
+    push_s = time.monotonic() - started
     if args.dry_run:
         for result in results:
             print(f"{result.mirror}: would upload {len(result.planned)} files")
@@ -247,24 +266,94 @@ def _push(args: argparse.Namespace, config: Config) -> int:
         print_table(results, console)
     else:
         print_plain(results)
+    _log_push_results(results, edition=verify.eid if verify else None, shard=args.shard)
     good = sum(1 for r in results if r.ok)
+    quorum = _shard_quorum(args, config, len(results))
     if args.json:
         write_json_report(
             Path(args.json),
             report_document(
                 results,
                 edition=verify.eid if verify else None,
-                quorum=config.push.quorum,
+                quorum=quorum,
                 verified=good,
             ),
         )
-    save_mirror_states(config.output_dir / "state" / "mirrors.json", results, reader_now())
-    if good < config.push.quorum:
+    state_file = config.output_dir / "state" / "mirrors.json"
+    # Push shards run at once: merge their results into the shared state file one at a time.
+    with runlocks.exclusive(state_file.with_name("mirrors.json.lock"), wait_s=60):
+        save_mirror_states(state_file, results, reader_now())
+    if args.metrics_textfile:
+        metrics.write_push_textfile(
+            Path(args.metrics_textfile),
+            results,
+            times=metrics.SyncTimes(finished_at=time.time(), push_s=push_s, build_s=build_s),
+            quorum_reached=good >= quorum,
+            shard=args.shard,
+        )
+    if good < quorum:
         raise QuorumError(
             f"only {good} of {len(results)} mirrors {'verified' if verify else 'were pushed'}; "
-            f"the quorum is {config.push.quorum}"
+            f"the quorum is {quorum}"
+            + (f" (this shard's share of push.quorum {config.push.quorum})" if args.shard else "")
         )
     return 0
+
+
+# --- push / sync: shards, tags, logs (ops) ------------------------------------
+
+SHARD_BUILD_WAIT_S = 900.0
+"""How long a sharded push waits for a running build (and a sharded build for running pushes)."""
+
+
+def _shard(args: argparse.Namespace) -> shards.Shard | None:
+    return shards.parse_shard(args.shard) if args.shard else None
+
+
+def _selected_mirrors(args: argparse.Namespace, config: Config) -> tuple[MirrorSettings, ...]:
+    return shards.select_mirrors(
+        config.mirrors,
+        names=args.mirror,
+        tags=args.tag,
+        shard=_shard(args),
+        config_file=str(config.file),
+    )
+
+
+def _shard_quorum(args: argparse.Namespace, config: Config, selected: int) -> int:
+    """The whole quorum, or with --shard this shard's proportional share of it (rounded up).
+
+    The shares add up to at least push.quorum, so every shard meeting its share
+    means the run as a whole met the quorum.
+    """
+    if not args.shard:
+        return config.push.quorum
+    enabled = sum(1 for m in config.mirrors if m.enabled)
+    if enabled == 0:
+        return config.push.quorum
+    return -(-config.push.quorum * selected // enabled)
+
+
+def _log_push_results(
+    results: Sequence[PushResult], *, edition: str | None, shard: str | None
+) -> None:
+    for result in results:
+        logs.log_event(
+            "mirror.pushed",
+            f"{result.mirror}: "
+            + ("ok" if result.ok else f"failed ({result.error_kind}): {result.error}"),
+            level=logging.INFO if result.ok else logging.WARNING,
+            mirror=result.mirror,
+            edition=edition,
+            shard=shard,
+            duration_s=round(result.seconds, 3),
+            error_class=None if result.ok else result.error_kind,
+            pushed=result.pushed,
+            verified=result.verified,
+            uploaded_files=result.uploaded_files,
+            uploaded_bytes=result.uploaded_bytes,
+            retries=result.retries,
+        )
 
 
 def _output_lock(config: Config) -> contextlib.AbstractContextManager[None]:
@@ -273,27 +362,159 @@ def _output_lock(config: Config) -> contextlib.AbstractContextManager[None]:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    """Push the publish tree as it stands to every mirror, then read each back."""
+    """Push the publish tree as it stands to every mirror, then read each back.
+
+    Pushing only reads the tree: it holds the tree lock shared (several push
+    shards at once) and each pushed mirror's own lock (see `mirror.runlocks`).
+    """
     config = _load_config(args)
-    with _output_lock(config):
-        return _push(args, config)
+    mirrors = _selected_mirrors(args, config)
+    wait_s = SHARD_BUILD_WAIT_S if args.shard else 0.0
+    with runlocks.pushing(config.output_dir, [m.name for m in mirrors if m.enabled], wait_s=wait_s):
+        return _push(args, config, mirrors)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    """Build a new edition, push it everywhere, read every mirror back."""
+    """Build a new edition, push it everywhere, read every mirror back.
+
+    With ``--shard I/N``: shard 0 builds and signs (tree lock exclusive), then
+    downgrades the lock to shared and pushes its mirrors; other shards only
+    push the shared tree, waiting for shard 0's build if it is running.
+    """
     config = _load_config(args)
-    with _output_lock(config):
+    shard = _shard(args)
+    mirrors = _selected_mirrors(args, config)
+    names = [m.name for m in mirrors if m.enabled]
+    wait_s = SHARD_BUILD_WAIT_S if shard else 0.0
+    if shard is not None and not shard.builds:
+        with runlocks.pushing(config.output_dir, names, wait_s=wait_s):
+            print(f"shard {shard}: pushing the current publish tree (shard 0 builds)")
+            return _push(args, config, mirrors)
+    with runlocks.building_then_pushing(config.output_dir, names, wait_s=wait_s) as now_pushing:
         if args.dry_run:
+            now_pushing()
             print("would build a new edition, then push:")
-            return _push(args, config)
+            return _push(args, config, mirrors)
+        started = time.monotonic()
         result = build_edition(config, now=now_utc(), version=args.edition_version)
+        build_s = time.monotonic() - started
         for problem in result.problems:
             print(f"skipped {problem.source}: {problem.reason}", file=sys.stderr)
         print(
             f"Built edition {result.eid} (version {result.version}): {result.articles} articles, "
             f"{result.archive.length:,} bytes"
         )
-        return _push(args, config)
+        logs.log_event(
+            "edition.built",
+            f"built edition {result.eid}",
+            edition=result.eid,
+            version=result.version,
+            articles=result.articles,
+            skipped=len(result.problems),
+            bytes=result.archive.length,
+            duration_s=round(build_s, 3),
+        )
+        now_pushing()
+        return _push(args, config, mirrors, build_s=build_s)
+
+
+# --- status (monitor) ------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Check every mirror from every vantage point as a reader would; metrics, alerts."""
+    config = _load_config(args)
+    settings = config.monitor
+    if args.watch is not None and args.watch <= 0:
+        raise UsageError("--watch needs a positive number of seconds", hint="e.g. --watch 60")
+    alerting = args.watch is not None or args.webhook_once
+    secret = None
+    if alerting and settings.webhook is not None:
+        secret = secrets.resolve_secret(
+            settings.webhook.secret_ref, base_dir=config.base_dir, what="webhook secret"
+        )
+    served: metrics.MonitorMetrics | None = None
+    try:
+        if args.watch is not None:
+            served = metrics.MonitorMetrics()
+            listen = args.metrics_listen or settings.metrics.listen
+            port = served.serve(
+                settings.metrics.port if args.metrics_port is None else args.metrics_port, listen
+            )
+            logs.log_event(
+                "metrics.serving",
+                f"serving metrics on http://{listen}:{port}/metrics",
+                level=logging.WARNING,  # shown in text logs too: the operator needs the port
+                listen=listen,
+                port=port,
+            )
+        while True:
+            checks = monitor.check_all(config, now=reader_now())
+            if served is not None:
+                served.update(checks)
+            if alerting:
+                webhook.announce(
+                    checks,
+                    state_file=monitor.state_path(config),
+                    settings=settings.webhook,
+                    secret=secret,
+                )
+            _print_status(checks, as_json=args.json, one_line=args.watch is not None)
+            if args.watch is None:
+                monitor.require_quorum(checks, config.push.quorum)
+                return 0
+            try:
+                monitor.require_quorum(checks, config.push.quorum)
+            except QuorumError as error:
+                logs.log_event(
+                    "quorum.lost", error.message, level=logging.WARNING, error_class="quorum"
+                )
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C ends --watch: that is the normal way out
+    finally:
+        if served is not None:
+            served.close()
+
+
+def _print_status(checks: Sequence[monitor.MirrorCheck], *, as_json: bool, one_line: bool) -> None:
+    if as_json:
+        document = {
+            "checked_at": reader_now().isoformat(),
+            "healthy_per_vantage_point": monitor.healthy_counts(checks),
+            "mirrors": [c.as_json() for c in checks],
+        }
+        if one_line:
+            print(json.dumps(document, ensure_ascii=False, default=str), flush=True)
+        else:
+            _print_json(document)
+        return
+    table = Table(title="mirror status")
+    for column in ("mirror", "via", "verdict", "serves", "behind", "time", "detail"):
+        table.add_column(column, overflow="fold")
+    for c in checks:
+        serves = (
+            f"ts v{c.served_timestamp_version}"
+            + (f", {c.served_edition}" if c.served_edition else "")
+            if c.served_timestamp_version is not None
+            else "—"
+        )
+        behind = "—"
+        if c.lag_versions is not None:
+            behind = f"{c.lag_versions} versions"
+            if c.lag_minutes:
+                behind += f", {c.lag_minutes:.0f} min"
+        table.add_row(
+            c.mirror,
+            c.vantage_point,
+            c.verdict if c.healthy else c.verdict.upper(),
+            serves,
+            behind,
+            f"{c.response_seconds:.2f} s",
+            c.detail,
+        )
+    Console(width=max(120, Console().width)).print(table)
+    sys.stdout.flush()
 
 
 # --- config check / mirrors ----------------------------------------------------
@@ -436,7 +657,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         else:
             for outcome in failure.outcomes:
                 print(verdicts.mirror_line(outcome.url, outcome.verdict, outcome.detail, language))
-        raise type(failure)(MirrorError(sentence, hint=hint), failure.outcomes) from failure
+        raise failure.relabelled(sentence, hint) from failure
     if args.json:
         _print_json(
             {
@@ -540,6 +761,237 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return _verify(args, extract_to=Path(args.dest))
 
 
+# --- read / tuf-client (reader commands) -------------------------------------
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    """Open an edition from the reader's library: print its URL, list it, or serve it."""
+    if args.serve and args.list:
+        raise UsageError("--serve and --list do not go together", hint="Use one of them.")
+    state = ReaderState(Path(args.state) if args.state else default_state_dir())
+    pinned = load_pinned_root(Path(args.root)) if args.root else None
+    now = reader_now()
+    shelf, edition = open_edition(
+        state, args.edition, pinned=pinned, now=now, allow_expired=args.allow_expired
+    )
+    summary = summarize(edition)
+    if args.list:
+        return _print_read_list(shelf, edition, summary, as_json=args.json)
+    if args.serve:
+        return _serve_edition(summary, port=args.port)
+    if args.json:
+        _print_json({**_edition_document(summary), "publisher_id": shelf.publisher_id})
+        return 0
+    expired = (
+        f"; expired {summary.expires:%Y-%m-%d}, may be out of date"
+        if summary.expires <= now
+        else ""
+    )
+    print(
+        f"{summary.publisher}: edition {summary.eid} of {summary.created:%Y-%m-%d}, "
+        f"{summary.articles} articles{expired}",
+        file=sys.stderr,
+    )
+    print(summary.index_url)
+    return 0
+
+
+def _edition_document(summary: EditionSummary) -> dict[str, Any]:
+    return {
+        "publisher": summary.publisher,
+        "edition": summary.eid,
+        "version": summary.version,
+        "title": summary.title,
+        "created": summary.created.isoformat(),
+        "expires": summary.expires.isoformat(),
+        "article_count": summary.articles,
+        "path": str(summary.path),
+        "url": summary.index_url,
+    }
+
+
+def _print_read_list(
+    shelf: Shelf, edition: LibraryEdition, selected: EditionSummary, *, as_json: bool
+) -> int:
+    summaries = list(iter_summaries(shelf))
+    articles = read_index(edition)
+    if as_json:
+        _print_json(
+            {
+                "publisher": selected.publisher,
+                "publisher_id": shelf.publisher_id,
+                "library": str(shelf.library.editions_dir),
+                "editions": [_edition_document(s) for s in summaries],
+                "selected": selected.eid,
+                "articles": [
+                    {
+                        "title": a.title,
+                        "date": a.date,
+                        "language": a.language,
+                        "direction": a.direction,
+                        "author": a.author,
+                        "summary": a.summary,
+                        "file": a.file,
+                    }
+                    for a in articles
+                ],
+            }
+        )
+        return 0
+    plural = "" if len(summaries) == 1 else "s"
+    print(f"{selected.publisher}: {len(summaries)} edition{plural} in {shelf.library.editions_dir}")
+    print(f"  {'EDITION':<16} {'VERSION':>7}  {'DATE':<10}  {'ARTICLES':>8}")
+    for s in summaries:
+        mark = "*" if s.eid == selected.eid else " "
+        print(f"{mark} {s.eid:<16} {s.version:>7}  {s.created:%Y-%m-%d}  {s.articles:>8}")
+    print(f"Articles in edition {selected.eid} ({selected.title}):")
+    print(f"  {'DATE':<10}  {'LANG':<5} {'FILE':<40} TITLE")
+    for a in articles:
+        print(f"  {a.date[:10]:<10}  {a.language:<5} {a.file:<40} {a.title}")
+    return 0
+
+
+def _serve_edition(summary: EditionSummary, *, port: int) -> int:
+    server = EditionServer(summary.path, port=port)
+    try:
+        print(
+            f"{summary.publisher}: serving edition {summary.eid} read-only on {server.url} "
+            "(127.0.0.1 only); Ctrl-C stops",
+            file=sys.stderr,
+        )
+        print(server.url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
+class _TufClientParser(_Parser):
+    """The conformance protocol's parser: every usage mistake exits 1, unknown arguments too."""
+
+    def error(self, message: str) -> NoReturn:
+        raise TufClientUsageError(f"tuf-client: {message}", hint="")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:  # argparse would leave these for the top-level parser (exit 2)
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
+def cmd_tuf_client(args: argparse.Namespace) -> int:
+    """The TUF conformance suite's client protocol: init, refresh, download; failures exit 1."""
+    try:
+        return _tuf_client(args)
+    except MirrorError as error:
+        print(f"mirror tuf-client: {error.message}", file=sys.stderr)
+        return 1
+
+
+def _tuf_client(args: argparse.Namespace) -> int:
+    metadata_dir = Path(args.metadata_dir)
+    if args.action == "init":
+        if args.trusted_root is None:
+            raise TufClientUsageError("init needs the TRUSTED_ROOT file", hint="")
+        print(f"trusted root stored in {tuf_init(metadata_dir, Path(args.trusted_root))}")
+        return 0
+    if args.trusted_root is not None:
+        raise TufClientUsageError(f"{args.action} takes no file argument", hint="")
+    if not args.metadata_url:
+        raise TufClientUsageError(f"{args.action} needs --metadata-url", hint="")
+    if args.action == "refresh":
+        version = tuf_refresh(metadata_dir, args.metadata_url)
+        print(f"metadata in {metadata_dir} refreshed (timestamp version {version})")
+        return 0
+    missing = [
+        option
+        for option, value in (
+            ("--target-name", args.target_name),
+            ("--target-base-url", args.target_base_url),
+            ("--target-dir", args.target_dir),
+        )
+        if not value
+    ]
+    if missing:
+        raise TufClientUsageError(f"download needs {', '.join(missing)}", hint="")
+    for result in tuf_download(
+        metadata_dir,
+        args.metadata_url,
+        target_names=args.target_name,
+        target_base_url=args.target_base_url,
+        target_dir=Path(args.target_dir),
+    ):
+        verb = "already present" if result.cached else "downloaded"
+        print(f"{result.target}: {verb} at {result.path}")
+    return 0
+
+
+def _add_read_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """Parsers of `mirror read` and `mirror tuf-client`."""
+    read = commands.add_parser(
+        "read",
+        help="open an edition from your library (or verify an edition file into it)",
+        description="Print the file:// URL of an edition's index.html (the newest by default), "
+        "list the library and an edition's articles, or serve the edition on 127.0.0.1.",
+    )
+    read.add_argument(
+        "edition",
+        nargs="?",
+        metavar="EDITION",
+        help="an edition id in your library, or an edition .zip to verify and add "
+        "(default: the newest edition in the library)",
+    )
+    read.add_argument(
+        "--root",
+        metavar="ROOT.json",
+        help="the publisher's root.json you pinned (needed for a .zip, or with several publishers)",
+    )
+    read.add_argument(
+        "--state", metavar="DIR", help="reader state folder (default: per-user state dir)"
+    )
+    read.add_argument(
+        "--serve", action="store_true", help="serve the edition read-only on 127.0.0.1 until Ctrl-C"
+    )
+    read.add_argument(
+        "--port", type=int, default=0, metavar="N", help="port for --serve (default 0: any free)"
+    )
+    read.add_argument(
+        "--list", action="store_true", help="list the editions and the chosen edition's articles"
+    )
+    read.add_argument("--json", action="store_true", help="print as JSON")
+    read.add_argument(
+        "--allow-expired",
+        action="store_true",
+        help="add an expired edition .zip anyway (it is then marked expired)",
+    )
+    read.set_defaults(handler=cmd_read)
+
+    tuf_client = commands.add_parser(
+        "tuf-client",
+        help="TUF client speaking the tuf-conformance CLI protocol (exit 1 on any failure)",
+        description="init stores TRUSTED_ROOT as METADATA_DIR/root.json; refresh updates the "
+        "metadata; download fetches --target-name into --target-dir (skipped when an intact "
+        "copy is there). Exit 0 on success, 1 on any failure.",
+    )
+    # add_parser builds every subcommand with the shared _Parser; this one needs exit code 1.
+    tuf_client.__class__ = _TufClientParser
+    tuf_client.add_argument("--metadata-dir", required=True, metavar="DIR")
+    tuf_client.add_argument("--metadata-url", metavar="URL")
+    tuf_client.add_argument(
+        "--target-name", action="append", metavar="PATH", help="target path (repeatable)"
+    )
+    tuf_client.add_argument("--target-base-url", metavar="URL")
+    tuf_client.add_argument("--target-dir", metavar="DIR")
+    tuf_client.add_argument("action", choices=["init", "refresh", "download"])
+    tuf_client.add_argument(
+        "trusted_root", nargs="?", metavar="TRUSTED_ROOT", help="for init: the root.json to trust"
+    )
+    tuf_client.set_defaults(handler=cmd_tuf_client)
+
+
 # --- parser -----------------------------------------------------------------
 
 
@@ -574,6 +1026,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         metavar="FILE",
         help=f"configuration file (default: $MIRROR_CONFIG or {DEFAULT_CONFIG})",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=list(logs.LOG_FORMATS),
+        default=os.environ.get("MIRROR_LOG_FORMAT") or "text",
+        help="logs on stderr as text, or one JSON object per line "
+        "(default: $MIRROR_LOG_FORMAT or text)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -627,7 +1086,53 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument(
                 "--edition-version", type=int, metavar="N", help="version number (default: next)"
             )
+        command.add_argument(
+            "--tag", action="append", metavar="TAG", help="only mirrors with this tag (repeatable)"
+        )
+        command.add_argument(
+            "--shard",
+            metavar="I/N",
+            help="only the mirrors of shard I of N (stable hash of the name); "
+            + ("shard 0 builds, the others only push" if name == "sync" else "run N at once"),
+        )
+        command.add_argument(
+            "--metrics-textfile",
+            metavar="PATH",
+            help="write Prometheus metrics of this run to PATH (node-exporter textfile, atomic)",
+        )
         command.set_defaults(handler=handler)
+
+    status = commands.add_parser(
+        "status",
+        help="check every mirror as a reader would, from every vantage point",
+        epilog="Exit 8 when, from some vantage point, fewer mirrors than push.quorum are "
+        "healthy. Verdicts: healthy, stale, tampered, expired, unreachable.",
+    )
+    status.add_argument("--json", action="store_true", help="print the results as JSON")
+    status.add_argument(
+        "--watch",
+        type=float,
+        metavar="SECONDS",
+        help="check again every SECONDS, serving metrics and sending alerts; Ctrl-C stops",
+    )
+    status.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="with --watch: serve metrics on PORT (default monitor.metrics.port, 9464; 0: any)",
+    )
+    status.add_argument(
+        "--metrics-listen",
+        metavar="ADDR",
+        help="with --watch: address to serve metrics on (default monitor.metrics.listen, "
+        "127.0.0.1)",
+    )
+    status.add_argument(
+        "--webhook-once",
+        action="store_true",
+        help="without --watch: still send webhook alerts for state changes (for cron)",
+    )
+    status.set_defaults(handler=cmd_status)
 
     config_parser = commands.add_parser("config", help="check the configuration")
     config_commands = config_parser.add_subparsers(
@@ -703,6 +1208,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reader_options(extract)
     extract.set_defaults(handler=cmd_extract)
 
+    _add_read_commands(commands)
+
     parser.set_defaults(handler=_needs_action(parser))
     return parser
 
@@ -716,8 +1223,11 @@ def _needs_action(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespa
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code. Never lets a traceback reach the user."""
+    # Until the arguments are parsed (a usage error), only the environment says the format.
+    logs.configure("json" if os.environ.get("MIRROR_LOG_FORMAT") == "json" else "text")
     try:
         args = build_parser().parse_args(argv)
+        logs.configure(args.log_format)
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except MirrorError as error:
@@ -742,6 +1252,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(message: str, hint: str) -> None:
+    if logs.current_format() == "json":
+        logs.log_event(
+            "command.failed",
+            message,
+            level=logging.ERROR,
+            hint=hint or None,
+            error_class=_error_class(),
+        )
+        return
     print(f"mirror: {message}", file=sys.stderr)
     if hint:
         print(f"hint: {hint}", file=sys.stderr)
+
+
+def _error_class() -> str | None:
+    """The verdict of the exception being handled (for JSON error logs)."""
+    error = sys.exc_info()[1]
+    if isinstance(error, MirrorError):
+        return error.verdict
+    return error.__class__.__name__ if error is not None else None

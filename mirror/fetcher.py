@@ -1,27 +1,124 @@
-"""A python-tuf fetcher over httpx (and ``file://``), bounded in time and size.
+"""A python-tuf fetcher for hostile mirrors: bounded in size, bounded in *total* time.
 
 python-tuf's `FetcherInterface` caps lengths and wraps errors in
-`DownloadError`; this adds what a hostile mirror needs on top: a connect
-and read timeout on every request, a total time budget per download (a
-mirror trickling one byte a second cannot hold a reader forever), and
-``file://`` URLs so local mirrors and USB copies are read the same way.
+`DownloadError`. A censor has more tricks than a long answer: it can accept a
+connection and say nothing (black hole), or send one byte every half second,
+headers included, so that no single read ever times out (trickle). So every
+download here runs under a wall-clock deadline enforced at the socket: each
+connect, read and write gets ``min(its own timeout, time left)``, and the
+download fails with `SlowRetrievalError` when the budget is spent, wherever
+it is — in the TLS handshake, the status line, the headers or the body.
+
+HTTP is spoken with httpcore (the engine under httpx), because only its
+network-backend hook lets us put that deadline under every socket call.
+``file://`` URLs are read the same way, so a local mirror or a USB copy is
+just another mirror. A download whose connection breaks mid-file resumes
+with an HTTP Range request (only if the answer is a 206 starting exactly
+where we stopped); every byte is still checked by python-tuf against the
+signed hash.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import httpx
+import certifi
+import httpcore
 from tuf.api import exceptions
 from tuf.ngclient import FetcherInterface
 
 CHUNK_BYTES = 256 * 1024
 MAX_RESUMES = 3
 """How many times one download may resume after its connection broke."""
+USER_AGENT = b"mirror-reader"
+
+
+class _Deadline:
+    """The wall-clock limit of the download in progress (None between downloads)."""
+
+    def __init__(self) -> None:
+        self.until: float | None = None
+
+    def bound(self, timeout: float | None) -> float | None:
+        """``timeout`` shortened to the time left; raise when none is left."""
+        if self.until is None:
+            return timeout
+        left = self.until - time.monotonic()
+        if left <= 0:
+            raise httpcore.ReadTimeout("the download's time budget is spent")
+        return left if timeout is None else min(timeout, left)
+
+    @property
+    def passed(self) -> bool:
+        """True once the deadline is behind us."""
+        return self.until is not None and time.monotonic() >= self.until
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A network stream whose every call respects the download's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: _Deadline) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._deadline.bound(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._deadline.bound(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(ssl_context, server_hostname, self._deadline.bound(timeout))
+        return _DeadlineStream(inner, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's sync backend with the deadline under every connect, read and write."""
+
+    def __init__(self, deadline: _Deadline) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._deadline = deadline
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(
+            host, port, self._deadline.bound(timeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream, self._deadline)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_unix_socket(
+            path, self._deadline.bound(timeout), socket_options
+        )
+        return _DeadlineStream(stream, self._deadline)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
 
 
 class MirrorFetcher(FetcherInterface):
@@ -38,14 +135,14 @@ class MirrorFetcher(FetcherInterface):
         self.download_budget_s = download_budget_s
         self.bytes_received = 0
         """Everything this fetcher received, metadata and targets (for reports)."""
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
-            follow_redirects=False,
-            proxy=proxy,
-            # Ask for the bytes as stored: hashes are over them, and a compressed
-            # answer could inflate without bound inside one chunk.
-            headers={"User-Agent": "mirror-reader", "Accept-Encoding": "identity"},
-        )
+        self._timeouts = {
+            "connect": connect_timeout_s,
+            "read": read_timeout_s,
+            "write": read_timeout_s,
+            "pool": connect_timeout_s,
+        }
+        self._deadline = _Deadline()
+        self._pool = _pool(proxy, _DeadlineBackend(self._deadline))
 
     @contextlib.contextmanager
     def budget_for(self, length: int, *, min_rate_bytes_per_s: int = 256 * 1024) -> Iterator[None]:
@@ -59,7 +156,7 @@ class MirrorFetcher(FetcherInterface):
 
     def close(self) -> None:
         """Close the connection pool."""
-        self._client.close()
+        self._pool.close()
 
     def _fetch(self, url: str) -> Iterator[bytes]:
         parts = urlsplit(url)
@@ -69,62 +166,66 @@ class MirrorFetcher(FetcherInterface):
             raise exceptions.DownloadError(f"unsupported URL scheme in {url}")
         return self._guarded(url, self._fetch_http(url))
 
-    @staticmethod
-    def _guarded(url: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    def _guarded(self, url: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
         """Turn any error met while streaming into python-tuf's `DownloadError`.
 
         python-tuf wraps only errors raised when ``_fetch`` is called; ours
         stream lazily, so they are wrapped here, as the fetcher contract says.
+        A timeout after the deadline is a `SlowRetrievalError`.
         """
+        self._deadline.until = time.monotonic() + self.download_budget_s
         try:
             yield from chunks
         except exceptions.DownloadError:
             raise
+        except httpcore.TimeoutException as error:
+            if self._deadline.passed:
+                raise exceptions.SlowRetrievalError(
+                    f"{url} took longer than {self.download_budget_s:g} s"
+                ) from error
+            raise exceptions.DownloadError(f"{url}: timed out ({error})") from error
         except Exception as error:
             raise exceptions.DownloadError(f"failed to download {url}: {error}") from error
+        finally:
+            self._deadline.until = None
 
     def _fetch_http(self, url: str) -> Iterator[bytes]:
-        """Stream ``url``; if the connection drops mid-way, resume with an HTTP Range request.
-
-        A resumed answer is used only if it is a 206 starting exactly where we
-        stopped; anything else ends the download with the original error.
-        Every byte is still checked by python-tuf against the signed hash.
-        """
-        deadline = time.monotonic() + self.download_budget_s
+        """Stream ``url``; if the connection drops mid-way, resume with an HTTP Range request."""
         received = 0
         for attempt in range(MAX_RESUMES + 1):
-            headers = {"Range": f"bytes={received}-"} if received else {}
+            headers = [(b"User-Agent", USER_AGENT), (b"Accept-Encoding", b"identity")]
+            if received:
+                headers.append((b"Range", f"bytes={received}-".encode("ascii")))
             try:
-                with self._client.stream("GET", url, headers=headers) as response:
+                with self._pool.stream(
+                    "GET", url, headers=headers, extensions={"timeout": self._timeouts}
+                ) as response:
                     self._check_answer(url, response, resumed_at=received)
-                    for chunk in response.iter_raw():  # as received: the budget is checked often
-                        if time.monotonic() > deadline:
-                            raise exceptions.SlowRetrievalError(
-                                f"{url} took longer than {self.download_budget_s:g} s"
-                            )
+                    for chunk in response.iter_stream():
                         self.bytes_received += len(chunk)
                         received += len(chunk)
                         yield chunk
                     return
-            except (httpx.ReadError, httpx.RemoteProtocolError):
-                if received == 0 or attempt == MAX_RESUMES:
+            except (httpcore.ReadError, httpcore.RemoteProtocolError):
+                if received == 0 or attempt == MAX_RESUMES or self._deadline.passed:
                     raise
                 # The connection broke mid-file: ask for the rest.
 
     @staticmethod
-    def _check_answer(url: str, response: httpx.Response, *, resumed_at: int) -> None:
+    def _check_answer(url: str, response: httpcore.Response, *, resumed_at: int) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers}
         if resumed_at:
-            expected = f"bytes {resumed_at}-"
-            if response.status_code != 206 or not response.headers.get(
-                "Content-Range", ""
-            ).startswith(expected):
+            content_range = headers.get("content-range", "")
+            if response.status != 206 or not content_range.startswith(f"bytes {resumed_at}-"):
                 raise exceptions.DownloadError(f"{url} cannot resume at byte {resumed_at}")
-        elif response.status_code != 200:
+        elif response.status != 200:
             raise exceptions.DownloadHTTPError(
-                f"{url} answered HTTP {response.status_code}", response.status_code
+                f"{url} answered HTTP {response.status}", response.status
             )
-        encoding = response.headers.get("Content-Encoding", "identity").lower()
+        encoding = headers.get("content-encoding", "identity").lower()
         if encoding != "identity":
+            # Hashes are over the stored bytes, and a compressed answer could
+            # inflate without bound inside one chunk: refuse it.
             raise exceptions.DownloadError(f"{url} was sent {encoding}-encoded; refused")
 
     def _fetch_file(self, path: Path) -> Iterator[bytes]:
@@ -136,3 +237,13 @@ class MirrorFetcher(FetcherInterface):
             while chunk := handle.read(CHUNK_BYTES):
                 self.bytes_received += len(chunk)
                 yield chunk
+
+
+def _pool(proxy: str | None, backend: httpcore.NetworkBackend) -> httpcore.ConnectionPool:
+    """A connection pool, direct or through an HTTP or SOCKS5 proxy."""
+    context = ssl.create_default_context(cafile=certifi.where())
+    if proxy is None:
+        return httpcore.ConnectionPool(ssl_context=context, network_backend=backend)
+    if proxy.startswith(("socks5://", "socks5h://")):
+        return httpcore.SOCKSProxy(proxy_url=proxy, ssl_context=context, network_backend=backend)
+    return httpcore.HTTPProxy(proxy_url=proxy, ssl_context=context, network_backend=backend)

@@ -115,6 +115,13 @@ class FetchFailure(MirrorError):
         self.verdict = error.verdict
         self.outcomes = tuple(outcomes)
 
+    def relabelled(self, message: str, hint: str) -> FetchFailure:
+        """The same failure (verdict, exit code, outcomes) in other words, e.g. translated."""
+        failure = FetchFailure(MirrorError(message, hint=hint), self.outcomes)
+        failure.exit_code = self.exit_code
+        failure.verdict = self.verdict
+        return failure
+
 
 @dataclass
 class _Probe:
