@@ -125,6 +125,45 @@ class MirrorSettings:
 
 
 @dataclass(frozen=True)
+class VantagePoint:
+    """Where monitor checks come from: directly, or through a proxy (Tor, a VPS abroad)."""
+
+    name: str
+    proxy: str | None = None
+    """``http://``, ``https://``, ``socks5://`` URL, or a secret reference (``env:NAME``) to one
+    that carries credentials; never printed (only ``name`` is)."""
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Where monitor state changes are POSTed, signed with HMAC-SHA256."""
+
+    url: str
+    secret_ref: str
+    timeout_s: float = 5.0
+    retries: int = 3
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Where `mirror status --watch` serves Prometheus metrics."""
+
+    port: int = 9464
+    listen: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """The optional ``monitor:`` block (see config/README.md)."""
+
+    vantage_points: tuple[VantagePoint, ...] = (VantagePoint("direct"),)
+    webhook: WebhookSettings | None = None
+    metrics: MetricsSettings = MetricsSettings()
+    timeout_s: float = 30.0
+    """Longest one check of one mirror from one vantage point may take."""
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything `mirror` reads from the configuration file."""
 
@@ -138,6 +177,7 @@ class Config:
     output_dir: Path
     mirrors: tuple[MirrorSettings, ...]
     push: PushSettings
+    monitor: MonitorSettings = MonitorSettings()
 
     @property
     def base_dir(self) -> Path:
@@ -172,6 +212,7 @@ TOP_KEYS = (
     "limits",
     "push",
     "mirrors",
+    "monitor",
 )
 LIMIT_KEYS = ("concurrency", "timeout_s", "retries", "deadline_s")
 
@@ -192,6 +233,7 @@ def load_config(path: Path) -> Config:
         output_dir=_path(required(top, "output", root), base),
         mirrors=_mirrors(top.get("mirrors"), base, _limits(top.get("limits"), MirrorLimits())),
         push=_push(top.get("push")),
+        monitor=parse_monitor(top.get("monitor")),
     )
 
 
@@ -388,4 +430,90 @@ def parse_mirror(item: Node, base: Path, limits: MirrorLimits) -> MirrorSettings
         tags=tags,
         settings=kind.parse_settings(settings_node, base),
         limits=_limits(fields.get("limits"), limits),
+    )
+
+
+MONITOR_KEYS = ("vantage_points", "webhook", "metrics", "timeout_s")
+
+
+def parse_monitor(node: Node | None) -> MonitorSettings:
+    """Validate the optional ``monitor:`` block; every error names file, line and key."""
+    defaults = MonitorSettings()
+    if node is None or node.value is None:
+        return defaults
+    fields = node.mapping(MONITOR_KEYS)
+    vantage_points = defaults.vantage_points
+    if "vantage_points" in fields:
+        vantage_points = tuple(_vantage_point(item) for item in fields["vantage_points"].items())
+        if not vantage_points:
+            raise fields["vantage_points"].fail("needs at least one vantage point")
+        names = [v.name for v in vantage_points]
+        for item, name in zip(fields["vantage_points"].items(), names, strict=True):
+            if names.count(name) > 1:
+                raise item.fail(f"the vantage point name {name!r} is used twice")
+    return MonitorSettings(
+        vantage_points=vantage_points,
+        webhook=_webhook(fields["webhook"]) if "webhook" in fields else None,
+        metrics=_metrics(fields["metrics"]) if "metrics" in fields else defaults.metrics,
+        timeout_s=fields["timeout_s"].number(minimum=0.5, maximum=3600)
+        if "timeout_s" in fields
+        else defaults.timeout_s,
+    )
+
+
+def _vantage_point(node: Node) -> VantagePoint:
+    fields = node.mapping(("name", "proxy"))
+    name = required(fields, "name", node).text()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+        raise fields["name"].fail("must be letters, digits, '.', '_' or '-' (at most 64)")
+    if "proxy" not in fields:
+        return VantagePoint(name)
+    proxy = fields["proxy"].text()
+    if secrets.is_reference(proxy):
+        return VantagePoint(name, proxy)
+    parts = urlsplit(proxy)
+    if parts.scheme not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
+        raise fields["proxy"].fail(
+            "must be an http://, https:// or socks5:// URL (or env:NAME / file:PATH)"
+        )
+    if parts.password is not None:
+        raise fields["proxy"].fail(
+            "carries a password inline",
+            hint="Put the whole proxy URL in an environment variable and write proxy: env:NAME.",
+        )
+    return VantagePoint(name, proxy)
+
+
+def _webhook(node: Node) -> WebhookSettings:
+    fields = node.mapping(("url", "secret", "timeout_s", "retries"))
+    url = required(fields, "url", node).text()
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+        raise fields["url"].fail("must be an http:// or https:// URL")
+    secret = required(fields, "secret", node)
+    if not secrets.is_reference(secret.text()):
+        raise secret.fail(
+            "must be a reference like env:NAME or file:PATH, never the secret itself",
+            hint="Put the webhook secret in an environment variable or a file only you can read.",
+        )
+    defaults = WebhookSettings(url, secret.text())
+    return WebhookSettings(
+        url=url,
+        secret_ref=secret.text(),
+        timeout_s=fields["timeout_s"].number(minimum=0.1, maximum=300)
+        if "timeout_s" in fields
+        else defaults.timeout_s,
+        retries=fields["retries"].integer(minimum=0, maximum=10)
+        if "retries" in fields
+        else defaults.retries,
+    )
+
+
+def _metrics(node: Node) -> MetricsSettings:
+    fields = node.mapping(("port", "listen"))
+    defaults = MetricsSettings()
+    return MetricsSettings(
+        port=fields["port"].integer(minimum=0, maximum=65535)
+        if "port" in fields
+        else defaults.port,
+        listen=fields["listen"].text() if "listen" in fields else defaults.listen,
     )

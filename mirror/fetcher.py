@@ -240,10 +240,21 @@ class MirrorFetcher(FetcherInterface):
 
 
 def _pool(proxy: str | None, backend: httpcore.NetworkBackend) -> httpcore.ConnectionPool:
-    """A connection pool, direct or through an HTTP or SOCKS5 proxy."""
+    """A connection pool, direct or through an HTTP or SOCKS5 proxy.
+
+    Credentials in the proxy URL (``http://user:pass@host:port``) are passed
+    as proxy authentication, never sent to the mirrors.
+    """
     context = ssl.create_default_context(cafile=certifi.where())
     if proxy is None:
         return httpcore.ConnectionPool(ssl_context=context, network_backend=backend)
-    if proxy.startswith(("socks5://", "socks5h://")):
-        return httpcore.SOCKSProxy(proxy_url=proxy, ssl_context=context, network_backend=backend)
-    return httpcore.HTTPProxy(proxy_url=proxy, ssl_context=context, network_backend=backend)
+    parts = urlsplit(proxy)
+    auth = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
+    bare = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    if parts.scheme in ("socks5", "socks5h"):
+        return httpcore.SOCKSProxy(
+            proxy_url=bare, proxy_auth=auth, ssl_context=context, network_backend=backend
+        )
+    return httpcore.HTTPProxy(
+        proxy_url=bare, proxy_auth=auth, ssl_context=context, network_backend=backend
+    )

@@ -31,7 +31,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,7 +41,7 @@ from datetime import datetime
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from tuf.api.metadata import Metadata, Root
@@ -150,7 +152,38 @@ def choose_shelf(state: ReaderState, pinned: Metadata[Root] | None) -> Shelf:
 
 def no_library_error(where: Path) -> UsageError:
     """The error for a reader who has no edition yet."""
-    return UsageError(f"there is no edition in your library ({where}) yet", hint=GET_AN_EDITION_HINT)
+    return UsageError(
+        f"there is no edition in your library ({where}) yet", hint=GET_AN_EDITION_HINT
+    )
+
+
+def open_edition(
+    state: ReaderState,
+    edition: str | None,
+    *,
+    pinned: Metadata[Root] | None,
+    now: datetime,
+    allow_expired: bool = False,
+) -> tuple[Shelf, LibraryEdition]:
+    """Publisher and edition for `mirror read` (see `choose_shelf` and `select_edition`)."""
+    if (
+        edition is not None
+        and pinned is None
+        and not layout.EDITION_ID_RE.match(edition)
+        and Path(edition).is_file()
+    ):
+        raise _needs_root(Path(edition))
+    shelf = choose_shelf(state, pinned)
+    return shelf, select_edition(
+        shelf, edition, state=state, pinned=pinned, now=now, allow_expired=allow_expired
+    )
+
+
+def _needs_root(path: Path) -> UsageError:
+    return UsageError(
+        f"reading the edition file {path} needs the publisher's root.json to verify it",
+        hint=f"Run `mirror read {path} --root ROOT.json` with the root.json you pinned.",
+    )
 
 
 def select_edition(
@@ -176,11 +209,7 @@ def select_edition(
             have = [e.eid for e in shelf.editions()]
             raise UsageError(
                 f"edition {edition} is not in your library",
-                hint=(
-                    f"Your editions: {', '.join(have)}."
-                    if have
-                    else GET_AN_EDITION_HINT
-                ),
+                hint=(f"Your editions: {', '.join(have)}." if have else GET_AN_EDITION_HINT),
             )
     path = Path(edition)
     if not path.is_file():
@@ -189,10 +218,7 @@ def select_edition(
             hint="`mirror read --list` shows your editions; a file must be an edition .zip.",
         )
     if pinned is None:
-        raise UsageError(
-            f"reading the edition file {path} needs the publisher's root.json to verify it",
-            hint=f"Run `mirror read {path} --root ROOT.json` with the root.json you pinned.",
-        )
+        raise _needs_root(path)
     installed, _ = add_edition_file(
         path, shelf=shelf, state=state, pinned=pinned, now=now, allow_expired=allow_expired
     )
@@ -221,7 +247,9 @@ def add_edition_file(
     try:
         staging = Path(tempfile.mkdtemp(prefix=".read-", dir=editions_dir))
     except OSError as error:
-        raise StorageError(f"cannot create a folder in {editions_dir} ({error.strerror})") from error
+        raise StorageError(
+            f"cannot create a folder in {editions_dir} ({error.strerror})"
+        ) from error
     try:
         extracted = staging / "edition"
         try:
@@ -449,6 +477,13 @@ class EditionServer(ThreadingHTTPServer):
     def url(self) -> str:
         """Where a browser opens the edition."""
         return f"http://127.0.0.1:{self.port}/"
+
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
+        """A browser that hangs up mid-answer is normal; anything else is worth a traceback."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
     def allowed_host(self, host: str | None) -> bool:
         """Whether a request's ``Host`` header names this server (no DNS rebinding)."""

@@ -23,8 +23,6 @@ from tuf.api.metadata import Metadata, Root, Timestamp
 from tuf.ngclient import Updater
 
 from mirror.errors import (
-    ExpiredError,
-    RollbackError,
     TamperedError,
     TransportError,
     VerificationError,
@@ -34,6 +32,7 @@ from mirror.offline import verify_edition
 from mirror.state import ReaderState
 from mirror.trust import layout
 from mirror.trust.verify import parse_edition_info
+from mirror.tuferrors import translate
 
 
 @dataclass(frozen=True)
@@ -120,17 +119,8 @@ def read_back_sync(
                         archives.append(local)
                     else:
                         local.unlink()
-            except tuf_errors.DownloadHTTPError as error:
-                raise TransportError(f"answered HTTP {error.status_code} ({error})") from error
-            except tuf_errors.DownloadError as error:
-                cause = error.__cause__ or error
-                raise TransportError(f"download failed: {cause}") from error
-            except tuf_errors.ExpiredMetadataError as error:
-                raise ExpiredError(f"serves expired metadata ({error})") from error
-            except tuf_errors.BadVersionNumberError as error:
-                raise RollbackError(f"serves older metadata ({error})") from error
-            except tuf_errors.RepositoryError as error:
-                raise TamperedError(f"{error.__class__.__name__}: {error}") from error
+            except (tuf_errors.DownloadError, tuf_errors.RepositoryError) as error:
+                raise translate(error) from error
             pinned = Metadata[Root].from_bytes(bootstrap_root)
             edition_bytes = 0
             for archive in archives:

@@ -55,6 +55,7 @@ from mirror.state import ReaderState
 from mirror.trust import layout, verify
 from mirror.trust.keys import publisher_of
 from mirror.trust.metadata import parse_metadata
+from mirror.tuferrors import translate
 
 UPDATER_CONFIG = UpdaterConfig(
     max_root_rotations=256,
@@ -146,24 +147,8 @@ def normalize_url(url: str) -> str:
 
 def classify(error: BaseException) -> tuple[str, str]:
     """(verdict, detail) for an exception raised while reading a mirror."""
-    if isinstance(error, tuf_errors.DownloadLengthMismatchError):
-        return "tampered", "sent more data than the signed length allows"
-    if isinstance(error, tuf_errors.SlowRetrievalError):
-        return "unreachable", "too slow (trickling data)"
-    if isinstance(error, tuf_errors.DownloadHTTPError):
-        return "unreachable", f"answered HTTP {error.status_code}"
-    if isinstance(error, tuf_errors.DownloadError):
-        cause = error.__cause__ or error
-        return "unreachable", f"{cause.__class__.__name__}: {cause}"[:200]
-    if isinstance(error, tuf_errors.ExpiredMetadataError):
-        return "expired", str(error)[:200]
-    if isinstance(error, tuf_errors.BadVersionNumberError):
-        return "rollback", f"serves older data than you already trust ({error})"[:200]
-    if isinstance(error, tuf_errors.RepositoryError):
-        return "tampered", f"{error.__class__.__name__}: {error}"[:200]
-    if isinstance(error, MirrorError):
-        return error.verdict, error.message
-    return "unreachable", f"{error.__class__.__name__}: {error}"[:200]
+    translated = translate(error)
+    return translated.verdict, translated.message
 
 
 class Fetcher:
@@ -189,6 +174,8 @@ class Fetcher:
         self.progress = progress or (lambda _: None)
         self.downloaded = 0
         """Target bytes downloaded (edition files)."""
+        self.download_failures: dict[str, tuple[str, str]] = {}
+        """Mirrors whose metadata verified but whose files did not: url -> (verdict, detail)."""
         self.received = 0
         """Every byte received from any mirror, metadata included (closed fetchers)."""
         self.downloads = 0
@@ -313,6 +300,7 @@ class Fetcher:
         if expect_sha256 is not None and info.hashes.get("sha256") != expect_sha256:
             raise TamperedError(f"{target_path} is signed with two different hashes")
         failures = []
+        forged = False
         for probe in probes:
             self.downloads += 1
             destination = best.folder / f".download-{self.downloads}"
@@ -325,12 +313,38 @@ class Fetcher:
                     )
             except (tuf_errors.DownloadError, tuf_errors.RepositoryError) as error:
                 # This mirror failed for this file (and was not believed): try the next.
-                failures.append(f"{probe.url}: {classify(error)[1]}")
+                verdict, detail = classify(error)
+                forged = forged or verdict == "tampered"
+                self._note_download_failure(probe.url, verdict, f"{target_path}: {detail}")
+                failures.append(f"{probe.url}: {detail}")
                 destination.unlink(missing_ok=True)
                 continue
             self.downloaded += info.length
             return Path(path)
-        raise TransportError(f"no mirror could deliver {target_path} ({'; '.join(failures)})")
+        summary = "; ".join(failures)
+        if forged:
+            raise TamperedError(f"no mirror delivered a genuine {target_path} ({summary})")
+        raise TransportError(f"no mirror could deliver {target_path} ({summary})")
+
+    def _note_download_failure(self, url: str, verdict: str, detail: str) -> None:
+        """Remember the worst thing a verified mirror did while files were downloaded."""
+        previous = self.download_failures.get(url)
+        if previous is None or (verdict == "tampered" and previous[0] != "tampered"):
+            self.download_failures[url] = (verdict, detail)
+
+    def with_download_verdicts(self, outcomes: Sequence[MirrorOutcome]) -> list[MirrorOutcome]:
+        """Outcomes, with mirrors whose files failed (forged or missing) named as such."""
+        result = []
+        for outcome in outcomes:
+            failure = self.download_failures.get(outcome.url)
+            if failure is not None and outcome.verdict == "ok":
+                verdict, detail = failure
+                result.append(
+                    MirrorOutcome(outcome.url, verdict, detail, outcome.timestamp_version)
+                )
+            else:
+                result.append(outcome)
+        return result
 
     def seed_cache_from_archive(self, probes: Sequence[_Probe], eid: str) -> None:
         """A reader with an empty cache starts from the newest published edition ZIP."""
@@ -389,7 +403,12 @@ class Fetcher:
                 outcomes.append(probe.outcome)
             current = [p for p in good if p.outcome.verdict == "ok"]
             outcomes += bad
-            result = self._finish(current, best, outcomes)
+            try:
+                result = self._finish(current, best, outcomes)
+            except FetchFailure:
+                raise
+            except MirrorError as error:
+                raise FetchFailure(error, self.with_download_verdicts(outcomes)) from error
         finally:
             for probe in good:
                 self.received += probe.fetcher.bytes_received
@@ -443,8 +462,9 @@ class Fetcher:
             eid=eid,
             version=info.version,
             created=info.created,
-            mirror=best.url,
-            outcomes=tuple(outcomes),
+            # Where the edition came from: the best mirror, unless its files failed.
+            mirror=next((p.url for p in current if p.url not in self.download_failures), best.url),
+            outcomes=tuple(self.with_download_verdicts(outcomes)),
             downloaded_bytes=self.downloaded,
             received_bytes=0,  # filled in by `run` once every fetcher is closed
             edition=edition,

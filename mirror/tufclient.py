@@ -95,7 +95,7 @@ def refresh(metadata_dir: Path, metadata_url: str, *, fetcher: MirrorFetcher | N
     with _fetching(fetcher) as active, translated_errors():
         updater = _updater(metadata_dir, metadata_url, active)
         updater.refresh()
-    return _trusted_version(metadata_dir, "timestamp")
+        return _trusted_version(metadata_dir, "timestamp")
 
 
 def download(
@@ -128,7 +128,7 @@ def download(
             if updater.find_cached_target(info, str(path)) is not None:
                 results.append(Downloaded(name, path, cached=True))
                 continue
-            consistent = _trusted_root(metadata_dir).signed.consistent_snapshot
+            consistent = bool(_trusted_root(metadata_dir).signed.consistent_snapshot)
             url = target_url(target_base_url, info, consistent_snapshot=consistent)
             _download_verified(active, url, info, path)
             results.append(Downloaded(name, path, cached=False))
@@ -215,7 +215,9 @@ def translated_errors() -> Iterator[None]:
     except MirrorError:
         raise
     except tuf_errors.DownloadHTTPError as error:
-        raise TransportError(f"the repository answered HTTP {error.status_code} ({error})") from error
+        raise TransportError(
+            f"the repository answered HTTP {error.status_code} ({error})"
+        ) from error
     except tuf_errors.DownloadLengthMismatchError as error:
         raise TamperedError(f"the repository sent more than the signed length ({error})") from error
     except tuf_errors.DownloadError as error:

@@ -38,6 +38,7 @@ import pytest
 from tuf.api import exceptions as tuf_errors
 from tuf.ngclient import Updater
 
+from mirror.config import Config
 from mirror.fetcher import MirrorFetcher
 from mirror.trust.keys import init_keys
 from tests.censor import (
@@ -95,6 +96,20 @@ HOSTILE = (
 # --- the trees ------------------------------------------------------------------------
 
 
+def secret_mirror_config(home: Path) -> Config:
+    """A publisher config whose one mirror is secret.
+
+    The signed mirror list is then empty, so a reader tries exactly the
+    mirrors a test gives it (and no ``file://`` folder that never existed).
+    """
+    folder = home / "mirror-a"
+    mirrors = (
+        f"  - name: a\n    type: local\n    announce: false\n    public_url: file://{folder}/\n"
+        f"    local:\n      path: {folder}\n"
+    )
+    return make_config(home, mirrors=mirrors)
+
+
 @dataclass(frozen=True)
 class Trees:
     """Publish trees of one publisher at three moments, and what readers pin."""
@@ -124,7 +139,7 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> Trees:
     """Build editions 1, 2 and an expired 3, keeping a copy of the tree after each."""
     home = tmp_path_factory.mktemp("censored")
     write_articles(home / "articles", 3)
-    config = make_config(home)
+    config = secret_mirror_config(home)
     init_keys(config.keys.dir, config.passphrase(), publisher_name="Test Newsroom", now=BUILD_TIME)
     publisher = Publisher(home, config)
     saved = home / "trees"
@@ -551,15 +566,61 @@ def test_expired_newer_data_after_edition_2_exits_11(
     assert_complete_edition(library_edition(reader_with_edition_2, trees.new_eid), trees.new_zip)
 
 
-def test_json_names_each_mirror_when_all_fail(trees: Trees, tmp_path: Path) -> None:
-    behaviours = ["tamper", "blackhole", "mixandmatch", "reset"]
+@pytest.mark.parametrize(
+    ("behaviours", "code", "verdict"),
+    [
+        (["tamper", "blackhole", "mixandmatch", "reset"], 10, "tampered"),
+        (["tamper-targets"], 10, "tampered"),
+        (["blackhole", "refused"], 7, "unreachable"),
+        (["expired"], 11, "expired"),
+    ],
+    ids=lambda value: "+".join(value) if isinstance(value, list) else str(value),
+)
+def test_json_names_each_mirror_when_all_fail(
+    trees: Trees, tmp_path: Path, behaviours: list[str], code: int, verdict: str
+) -> None:
     with censor_mirrors([trees.spec(b) for b in behaviours]) as urls:
         run = fetch(trees.root_json, urls, tmp_path / "state")
-    assert run.code == 10, f"exit {run.code}\n{run.stdout}\n{run.stderr}"
-    assert run.document["verdict"] == "tampered"
+    assert run.code == code, f"exit {run.code}\n{run.stdout}\n{run.stderr}"
+    assert run.document["verdict"] == verdict
     verdicts = run.verdicts()
-    assert [verdicts[url] for url in urls] == ["tampered", "unreachable", "tampered", "unreachable"]
+    wrong = {
+        f"{behaviour} (#{i})": verdicts.get(url)
+        for i, (behaviour, url) in enumerate(zip(behaviours, urls, strict=True))
+        if verdicts.get(url) not in EXPECTED_VERDICTS[behaviour]
+    }
+    assert wrong == {}, f"mirrors with the wrong verdict: {wrong}"
     assert "Traceback" not in run.stderr
+
+
+def test_trickle_alone_cannot_hold_the_reader(trees: Trees, tmp_path: Path) -> None:
+    """``--timeout 3`` is per read *and per file*: one byte every 0.5 s must not beat it."""
+    with censor_mirrors([trees.spec("trickle")]) as urls:
+        run = fetch(trees.root_json, urls, tmp_path / "state")
+    assert run.code == 7, f"exit {run.code}\n{run.stdout}\n{run.stderr}"
+    assert run.seconds < 6 * READ_TIMEOUT_S, (
+        f"one trickling mirror held the reader {run.seconds:.0f} s"
+    )
+
+
+@pytest.mark.parametrize("forged_at", [0, 1])
+def test_forged_content_beside_an_honest_mirror(
+    trees: Trees, tmp_path: Path, forged_at: int
+) -> None:
+    """Signed metadata, forged files: the reader falls back, and names the forger if it saw it."""
+    specs = [trees.spec("honest")]
+    specs.insert(forged_at, trees.spec("tamper-targets"))
+    with running_mirrors(specs) as mirrors:
+        run = fetch(trees.root_json, [m.url for m in mirrors], tmp_path / "state")
+    assert run.code == 0, f"exit {run.code}\n{run.stdout}\n{run.stderr}"
+    assert run.document["mirror"] == mirrors[1 - forged_at].url
+    assert_complete_edition(Path(run.document["path"]), trees.new_zip)
+    forger = mirrors[forged_at]
+    if any(s.path.startswith("targets/") for s in forger.served()):
+        assert run.verdicts()[forger.url] == "tampered", (
+            f"the reader downloaded forged files from {forger.url} and called it "
+            f"{run.verdicts()[forger.url]!r}"
+        )
 
 
 # --- rollback across runs ----------------------------------------------------------------

@@ -22,13 +22,14 @@ import pytest
 from mirror.trust import layout
 from mirror.trust.keys import init_keys
 from tests.censor import CensorMirror, MirrorSpec, censor_mirrors, running_mirrors, snapshot_tree
-from tests.conftest import BUILD_TIME, Publisher, make_config, write_articles
+from tests.conftest import BUILD_TIME, Publisher, write_articles
 from tests.test_fetch_censor import (
     assert_complete_edition,
     fetch,
     fetch_command,
     library_edition,
     reader_env,
+    secret_mirror_config,
     tree_digest,
 )
 
@@ -54,7 +55,7 @@ def editions(tmp_path_factory: pytest.TempPathFactory) -> TwoEditions:
     """Edition 1 (3 articles), then edition 2 (403 articles), each tree kept."""
     home = tmp_path_factory.mktemp("kill9")
     write_articles(home / "articles", 3)
-    config = make_config(home)
+    config = secret_mirror_config(home)
     init_keys(config.keys.dir, config.passphrase(), publisher_name="Test Newsroom", now=BUILD_TIME)
     publisher = Publisher(home, config)
     first = publisher.build(when=BUILD_TIME - timedelta(minutes=30))
