@@ -24,11 +24,13 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
 import json
+import queue
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -251,12 +253,65 @@ class Fetcher:
             return MirrorOutcome(url, verdict, detail)
 
     def probe_all(self, urls: Sequence[str]) -> tuple[list[_Probe], list[MirrorOutcome]]:
-        """Refresh every mirror at once; (verified probes, failed outcomes)."""
-        workers = min(MAX_PARALLEL_MIRRORS, len(urls))
-        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(self.probe, urls))
-        good = [r for r in results if isinstance(r, _Probe)]
-        bad = [r for r in results if isinstance(r, MirrorOutcome)]
+        """Refresh every mirror at once; (verified probes, failed outcomes).
+
+        A censor's black holes and tricklers must not set the pace: once one
+        mirror has verified, the others get a grace period (twice the time the
+        first took, at least one second, at most the timeout) and whoever is
+        still silent then is reported unreachable and left behind. Probes run
+        in daemon threads, so an abandoned one cannot hold the program open; it
+        ends at its own deadline and cleans up after itself.
+        """
+        results: queue.Queue[tuple[str, _Probe | MirrorOutcome]] = queue.Queue()
+        abandoned = threading.Event()
+        handover = threading.Lock()  # "still wanted?" and "hand it over" happen together
+        gate = threading.Semaphore(MAX_PARALLEL_MIRRORS)
+
+        def work(url: str) -> None:
+            with gate:
+                result = self.probe(url)
+            with handover:
+                if not abandoned.is_set():
+                    results.put((url, result))
+                    return
+            if isinstance(result, _Probe):  # nobody waits for it any more
+                result.fetcher.close()
+                shutil.rmtree(result.folder, ignore_errors=True)
+
+        started = time.monotonic()
+        for url in urls:
+            threading.Thread(target=work, args=(url,), daemon=True, name="probe").start()
+        answers: dict[str, _Probe | MirrorOutcome] = {}
+        deadline: float | None = None
+        while len(answers) < len(urls):
+            wait_s = None if deadline is None else deadline - time.monotonic()
+            if wait_s is not None and wait_s <= 0:
+                break
+            try:
+                url, result = results.get(timeout=wait_s)
+            except queue.Empty:
+                break
+            answers[url] = result
+            if deadline is None and isinstance(result, _Probe):
+                elapsed = time.monotonic() - started
+                grace_s = min(self.timeout_s, max(1.0, 2 * elapsed))
+                deadline = time.monotonic() + grace_s
+        with handover:
+            abandoned.set()
+            # A probe may have finished between the last wait and now: take it.
+            while True:
+                try:
+                    url, result = results.get_nowait()
+                except queue.Empty:
+                    break
+                answers[url] = result
+        good = [r for r in answers.values() if isinstance(r, _Probe)]
+        bad = [r for r in answers.values() if isinstance(r, MirrorOutcome)]
+        bad += [
+            MirrorOutcome(url, "unreachable", "too slow: others answered long before")
+            for url in urls
+            if url not in answers
+        ]
         return good, bad
 
     # --- phase 2: the edition -----------------------------------------------------
