@@ -16,6 +16,7 @@ so tests and several runs in one process do not collide.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -199,5 +200,8 @@ def write_push_textfile(
     try:
         fsutil.ensure_dir(path.parent)
         write_to_textfile(str(path), registry)
+        # Readable by node-exporter whatever the service's umask (systemd units use 0077);
+        # the file holds only counts and names, never a secret.
+        os.chmod(path, 0o644)
     except OSError as error:
         raise StorageError(f"cannot write the metrics file {path} ({error.strerror})") from error
