@@ -79,7 +79,7 @@ from mirror.report import (
     write_json_report,
 )
 from mirror.state import ReaderState, default_state_dir
-from mirror.trust.keys import init_keys, rotate_role
+from mirror.trust.keys import import_root, init_keys, propose_root, rotate_role, sign_root
 from mirror.tufclient import TufClientUsageError
 from mirror.tufclient import download as tuf_download
 from mirror.tufclient import init as tuf_init
@@ -159,6 +159,34 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
             f"Rotated the {args.role} keys; root is now version {root.version} "
             f"({config.keys.dir / 'root.json'}). Rebuild to publish it."
         )
+    return 0
+
+
+def cmd_keys_propose_root(args: argparse.Namespace) -> int:
+    """Online: new keys for an online role (or a renewal) as an unsigned next root."""
+    config = _load_config(args)
+    role = "" if args.role == "renew" else args.role
+    path = propose_root(config.keys.dir, config.passphrase(), role, now=now_utc())
+    print(f"Wrote the unsigned root proposal {path}")
+    print("Carry it to the offline machine and run `mirror keys sign-root` there.")
+    return 0
+
+
+def cmd_keys_sign_root(args: argparse.Namespace) -> int:
+    """Offline: sign a root proposal with the root keys kept on this machine."""
+    config = _load_config(args)
+    keys_dir = Path(args.keys_dir) if args.keys_dir else config.keys.dir
+    signed = sign_root(Path(args.proposal), keys_dir, config.passphrase())
+    print(f"Wrote the signed root {signed}")
+    print("Carry it back to the online host and run `mirror keys import-root` there.")
+    return 0
+
+
+def cmd_keys_import_root(args: argparse.Namespace) -> int:
+    """Online: accept a root signed offline, after the checks every reader makes."""
+    config = _load_config(args)
+    root = import_root(config.keys.dir, Path(args.signed))
+    print(f"Root is now version {root.version}; the next build publishes it.")
     return 0
 
 
@@ -1060,6 +1088,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rotate.add_argument("role", choices=["root", "targets", "snapshot", "timestamp", "minisign"])
     rotate.set_defaults(handler=cmd_keys_rotate)
+    propose = keys_commands.add_parser(
+        "propose-root",
+        help="online: new keys for an online role (or 'renew') as an unsigned root proposal",
+    )
+    propose.add_argument("role", choices=["targets", "snapshot", "timestamp", "renew"])
+    propose.set_defaults(handler=cmd_keys_propose_root)
+    sign = keys_commands.add_parser(
+        "sign-root", help="offline: sign a root proposal with the root keys on this machine"
+    )
+    sign.add_argument("proposal", metavar="PROPOSAL", help="the N.root.json proposal file")
+    sign.add_argument(
+        "--keys-dir", metavar="DIR", help="the offline key store (default: keys.dir of the config)"
+    )
+    sign.set_defaults(handler=cmd_keys_sign_root)
+    imported = keys_commands.add_parser(
+        "import-root", help="online: accept a root signed offline (checked like readers do)"
+    )
+    imported.add_argument("signed", metavar="SIGNED", help="the N.root.signed.json file")
+    imported.set_defaults(handler=cmd_keys_import_root)
     keys.set_defaults(handler=_needs_action(keys))
 
     build = commands.add_parser("build", help="ingest, render, archive and sign an edition")

@@ -27,8 +27,8 @@ from mirror.edition import ArchiveLimits, ArchiveMember, EditionArchive
 from mirror.errors import StorageError, TamperedError, UsageError
 from mirror.state import ReaderState
 from mirror.trust import layout, verify
-from mirror.trust.keys import publisher_of
 from mirror.trust.metadata import parse_metadata
+from mirror.trust.publisher import publisher_of
 
 MAX_EMBEDDED_METADATA_BYTES = 32 * 1024 * 1024
 MAX_PINNED_ROOT_BYTES = 1024 * 1024

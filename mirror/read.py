@@ -53,7 +53,7 @@ from mirror.offline import Verdict, verify_edition
 from mirror.render import CONTENT_SECURITY_POLICY
 from mirror.state import ReaderState
 from mirror.trust import layout
-from mirror.trust.keys import publisher_of
+from mirror.trust.publisher import publisher_of
 from mirror.trust.verify import EditionInfo, parse_edition_info
 
 MAX_INDEX_BYTES = 64 * 1024 * 1024

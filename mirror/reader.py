@@ -55,8 +55,8 @@ from mirror.library import Library, LibraryEdition
 from mirror.offline import verify_edition
 from mirror.state import ReaderState
 from mirror.trust import layout, verify
-from mirror.trust.keys import publisher_of
 from mirror.trust.metadata import parse_metadata
+from mirror.trust.publisher import publisher_of
 from mirror.tuferrors import translate
 
 UPDATER_CONFIG = UpdaterConfig(

@@ -37,25 +37,17 @@ from mirror import fsutil
 from mirror.errors import KeyStoreError, StorageError
 from mirror.secrets import Secret
 from mirror.trust import layout, minisign, strictjson
+from mirror.trust.metadata import parse_metadata
+from mirror.trust.publisher import PUBLISHER_FIELD, Publisher, publisher_of
+from mirror.trust.verify import walk_root_chain
 
 KEYS_INDEX = "keys.json"
 MAX_KEY_FILE_BYTES = 64 * 1024
 MAX_ROOT_BYTES = 1024 * 1024
-PUBLISHER_FIELD = "x-mirror-publisher"
-"""Field added to root metadata: the publisher's name and stable id (signed with root)."""
-
 KDF_ROUNDS = 16
 """bcrypt-pbkdf rounds protecting each private key file (ssh-keygen's default; ~0.2 s a key)."""
 
 ROTATABLE_ROLES = ("root", "targets", "snapshot", "timestamp", "minisign")
-
-
-@dataclass(frozen=True)
-class Publisher:
-    """Who signs: a display name and a random id that stays the same across key rotations."""
-
-    name: str
-    publisher_id: str
 
 
 @dataclass(frozen=True)
@@ -76,18 +68,6 @@ class Keyring:
 def serializer() -> JSONSerializer:
     """How all metadata is written: compact JSON, deterministic for the same content."""
     return JSONSerializer(compact=True)
-
-
-def publisher_of(root: Root) -> Publisher:
-    """Read the publisher name and id out of signed root metadata."""
-    field = root.unrecognized_fields.get(PUBLISHER_FIELD)
-    if (
-        not isinstance(field, dict)
-        or not isinstance(field.get("name"), str)
-        or not isinstance(field.get("id"), str)
-    ):
-        return Publisher(name="unknown publisher", publisher_id="unknown")
-    return Publisher(name=field["name"], publisher_id=field["id"])
 
 
 def init_keys(
@@ -173,6 +153,36 @@ def minisign_public_key(keys_dir: Path) -> minisign.MinisignPublicKey:
     return minisign.MinisignPublicKey.from_file(text.decode("utf-8", "replace"))
 
 
+def _next_root(
+    keys_dir: Path, passphrase: Secret, role: str, *, now: datetime, root_expires_days: int
+) -> tuple[Metadata[Root], list[CryptoSigner], list[str]]:
+    """Root N+1 (unsigned) with new keys for ``role``; (metadata, new signers, retired key ids).
+
+    ``role`` may be empty: then only the version and expiry change (a renewal).
+    """
+    old_md = Metadata[Root].from_bytes(load_root_chain(keys_dir)[-1])
+    new_root = Root.from_dict(old_md.signed.to_dict())
+    new_root.version = old_md.signed.version + 1
+    new_root.expires = now + timedelta(days=root_expires_days)
+    if not role:
+        return Metadata(new_root), [], []
+    retired_ids = list(new_root.roles[role].keyids)
+    for keyid in retired_ids:
+        new_root.revoke_key(keyid, role)
+    new_signers = [_new_key(keys_dir, role, passphrase) for _ in retired_ids]
+    for signer in new_signers:
+        new_root.add_key(signer.public_key, role)
+    return Metadata(new_root), new_signers, retired_ids
+
+
+def _check_role(role: str) -> None:
+    if role not in ROTATABLE_ROLES:
+        raise KeyStoreError(
+            f"there is no role called {role!r}",
+            hint=f"Rotatable roles: {', '.join(ROTATABLE_ROLES)}.",
+        )
+
+
 def rotate_role(
     keys_dir: Path,
     passphrase: Secret,
@@ -186,43 +196,121 @@ def rotate_role(
     For ``minisign`` only the minisign key changes (it is not part of TUF) and
     None is returned. For TUF roles a new root version N+1 is signed by a
     threshold of root N's keys and a threshold of its own, so every reader's
-    chain walk accepts it. Replaced private keys move to ``retired/``.
+    chain walk accepts it. This needs the root keys in ``keys_dir``; where they
+    are kept offline, use `propose_root`, `sign_root` and `import_root`.
+    Replaced private keys move to ``retired/``.
     """
-    if role not in ROTATABLE_ROLES:
-        raise KeyStoreError(
-            f"there is no role called {role!r}",
-            hint=f"Rotatable roles: {', '.join(ROTATABLE_ROLES)}.",
-        )
-    chain = load_root_chain(keys_dir)
-    old_md = Metadata[Root].from_bytes(chain[-1])
+    _check_role(role)
     if role == "minisign":
         for path in sorted(keys_dir.glob("minisign-*.key")):
             _retire(keys_dir, path)
         _new_minisign_key(keys_dir, passphrase)
         return None
-    old_root = old_md.signed
     old_root_signers = load_root_signers(keys_dir, passphrase)
-    new_root = Root.from_dict(old_md.signed.to_dict())
-    new_root.version = old_root.version + 1
-    new_root.expires = now + timedelta(days=root_expires_days)
-    retired_ids = list(new_root.roles[role].keyids)
-    count = len(retired_ids)
-    for keyid in retired_ids:
-        new_root.revoke_key(keyid, role)
-    new_signers = [_new_key(keys_dir, role, passphrase) for _ in range(count)]
-    for signer in new_signers:
-        new_root.add_key(signer.public_key, role)
-    metadata = Metadata(new_root)
+    metadata, new_signers, retired_ids = _next_root(
+        keys_dir, passphrase, role, now=now, root_expires_days=root_expires_days
+    )
     for signer in old_root_signers:
         metadata.sign(signer, append=True)
     if role == "root":
         for signer in new_signers:
             metadata.sign(signer, append=True)
     _save_root(keys_dir, metadata)
-    for keyid in retired_ids:
+    _retire_unlisted(keys_dir, role, retired_ids)
+    return metadata.signed
+
+
+PROPOSALS_DIR = "proposals"
+
+
+def propose_root(
+    keys_dir: Path,
+    passphrase: Secret,
+    role: str,
+    *,
+    now: datetime,
+    root_expires_days: int = 365,
+) -> Path:
+    """On the online host: new keys for an online role (or none, to renew), as an
+    *unsigned* root N+1 written to ``proposals/`` for the offline root keys to sign.
+
+    The new private keys are created here (they are online keys); the old ones
+    keep signing until the signed root is imported.
+    """
+    if role not in ("", *layout.ONLINE_ROLES):
+        raise KeyStoreError(
+            f"only the online roles ({', '.join(layout.ONLINE_ROLES)}) can be proposed online",
+            hint="Root keys are rotated on the offline machine with `mirror keys rotate root`.",
+        )
+    metadata, _, _ = _next_root(
+        keys_dir, passphrase, role, now=now, root_expires_days=root_expires_days
+    )
+    path = keys_dir / PROPOSALS_DIR / f"{metadata.signed.version}.root.json"
+    fsutil.atomic_write_bytes(path, metadata.to_bytes(serializer()))
+    return path
+
+
+def sign_root(proposal: Path, offline_keys_dir: Path, passphrase: Secret) -> Path:
+    """On the offline machine: sign a proposed root with every root key present there.
+
+    The proposal must be the next version of the root chain held offline.
+    Writes ``<N>.root.signed.json`` next to the proposal and returns its path.
+    """
+    data = fsutil.read_bounded(proposal, max_bytes=MAX_ROOT_BYTES, what="root proposal")
+    metadata = parse_metadata(data, Root, what=f"the root proposal {proposal}")
+    current = Metadata[Root].from_bytes(load_root_chain(offline_keys_dir)[-1])
+    if metadata.signed.version != current.signed.version + 1:
+        raise KeyStoreError(
+            f"{proposal.name} is root version {metadata.signed.version}, but the offline "
+            f"chain is at version {current.signed.version}",
+            hint="Copy the newest roots/ from the online host to the offline key store first.",
+        )
+    if publisher_of(metadata.signed) != publisher_of(current.signed):
+        raise KeyStoreError(f"{proposal.name} names a different publisher")
+    signers = [
+        _load_signer(offline_keys_dir, "root", keyid, passphrase)
+        for keyid in current.signed.roles["root"].keyids
+        if (offline_keys_dir / f"root-{keyid[:16]}.key").is_file()
+    ]
+    if not signers:
+        raise KeyStoreError(f"there are no root keys in {offline_keys_dir}")
+    metadata.signatures.clear()
+    for signer in signers:
+        metadata.sign(signer, append=True)
+    signed = proposal.with_name(f"{metadata.signed.version}.root.signed.json")
+    fsutil.atomic_write_bytes(signed, metadata.to_bytes(serializer()))
+    return signed
+
+
+def import_root(keys_dir: Path, signed: Path) -> Root:
+    """On the online host: accept a root signed offline, after the checks readers make.
+
+    Root N+1 must carry a threshold of root N's keys and of its own, exactly
+    as every reader's chain walk will demand; then it becomes current and the
+    keys it no longer lists move to ``retired/``.
+    """
+    data = fsutil.read_bounded(signed, max_bytes=MAX_ROOT_BYTES, what="signed root")
+    current = Metadata[Root].from_bytes(load_root_chain(keys_dir)[-1])
+    candidate = parse_metadata(data, Root, what=f"the signed root {signed}")
+    chain = walk_root_chain(current, {candidate.signed.version: data})
+    new_root = chain.root
+    _save_root(keys_dir, new_root)
+    for role in layout.ONLINE_ROLES:
+        _retire_unlisted(keys_dir, role, current.signed.roles[role].keyids)
+    proposal = keys_dir / PROPOSALS_DIR / f"{new_root.signed.version}.root.json"
+    proposal.unlink(missing_ok=True)
+    return new_root.signed
+
+
+def _retire_unlisted(keys_dir: Path, role: str, keyids: list[str]) -> None:
+    """Move the private keys of ``keyids`` to retired/ unless the current root lists them."""
+    current = Metadata[Root].from_bytes(load_root_chain(keys_dir)[-1]).signed
+    listed = set(current.roles[role].keyids)
+    for keyid in keyids:
+        if keyid in listed:
+            continue
         for path in keys_dir.glob(f"{role}-{keyid[:16]}.key"):
             _retire(keys_dir, path)
-    return new_root
 
 
 def load_root_signers(keys_dir: Path, passphrase: Secret) -> list[CryptoSigner]:
@@ -292,7 +380,8 @@ def _load_signer(keys_dir: Path, role: str, keyid: str, passphrase: Secret) -> C
     if not path.is_file():
         raise KeyStoreError(
             f"the {role} key {keyid[:16]} is not in {keys_dir}",
-            hint="Root keys may be kept offline; copy them in for this operation.",
+            hint="Root keys kept offline? Use `mirror keys propose-root`, `sign-root` on the "
+            "offline machine, then `import-root` (docs/key-custody.md).",
         )
     private_key = _decrypt(path, passphrase)
     public = SSlibKey.from_crypto(private_key.public_key())

@@ -39,8 +39,8 @@ from mirror.errors import (
     TamperedError,
 )
 from mirror.trust import layout, strictjson
-from mirror.trust.keys import Publisher, publisher_of
 from mirror.trust.metadata import parse_metadata
+from mirror.trust.publisher import Publisher, publisher_of
 
 MAX_ROOT_CHAIN = 1000
 CLOCK_SKEW = timedelta(minutes=10)
