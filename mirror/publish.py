@@ -20,20 +20,24 @@ deadline. The result of each mirror is a `PushResult`, never an exception.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import os
 import time
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from mirror.backends import Backend, CallLimits, Capability, ObjectInfo, backend_type
 from mirror.config import Config, MirrorSettings
 from mirror.errors import MirrorError, TransportError
 from mirror.readback import read_back
 from mirror.retry import RetryPolicy, with_retries
+
+T = TypeVar("T")
+READ_BACKS_AT_ONCE = 1
 
 POINTER_ORDER = ("metadata/root.json", "metadata/timestamp.json")
 """Mutable files, uploaded last in this order: ``timestamp.json`` is the switch readers see."""
@@ -168,7 +172,8 @@ class _Counters:
     deleted_files: int = 0
     retention_note: str | None = None
     planned: list[str] = field(default_factory=list)
-    uploaded: list[str] = field(default_factory=list)
+    uploaded: list[tuple[str, int]] = field(default_factory=list)
+    """(path, size) of each file uploaded in this run, for the read-back."""
 
 
 class MirrorPush:
@@ -207,13 +212,15 @@ class MirrorPush:
             listed: list[ObjectInfo] = await self._call(lambda: self.backend.list(""))
             return {info.path: info.size for info in listed}
 
-        async def stat(path: str) -> tuple[str, ObjectInfo | None]:
-            return path, await self._call(lambda: self.backend.stat(path))
+        present: dict[str, int] = {}
 
-        found = await asyncio.gather(
-            *(stat(f.path) for f in self.files if f.phase is not Phase.POINTERS)
-        )
-        return {path: info.size for path, info in found if info is not None}
+        async def stat(file: TreeFile) -> None:
+            info: ObjectInfo | None = await self._call(lambda: self.backend.stat(file.path))
+            if info is not None:
+                present[file.path] = info.size
+
+        await self._each([f for f in self.files if f.phase is not Phase.POINTERS], stat)
+        return present
 
     async def needs_upload(self, file: TreeFile, present: dict[str, int]) -> bool:
         """Content-addressed and versioned files are immutable: same size, same file."""
@@ -230,7 +237,7 @@ class MirrorPush:
     async def upload(self, file: TreeFile) -> None:
         """One file, with retries."""
         await self._call(lambda: self.backend.put(file.path, file.local, size=file.size))
-        self.counters.uploaded.append(file.path)
+        self.counters.uploaded.append((file.path, file.size))
         self.counters.uploaded_files += 1
         self.counters.uploaded_bytes += file.size
         self.progress.file_uploaded(self.mirror.name, file.size)
@@ -255,7 +262,7 @@ class MirrorPush:
                 for file in batch:  # strictly one after the other, timestamp last
                     await self.upload(file)
             elif batch:
-                await self._all(self.upload(file) for file in batch)
+                await self._each(batch, self.upload)
             await self._call(self.backend.flush)
         await self.retire(present)
 
@@ -294,21 +301,32 @@ class MirrorPush:
             [p for p in stale if p.startswith("metadata/")],
             [p for p in stale if p.startswith("targets/")],
         ):
-            await self._all(self._delete(path) for path in group)
+            await self._each(group, self._delete)
             await self._call(self.backend.flush)
 
     async def _delete(self, path: str) -> None:
         await self._call(lambda: self.backend.delete(path))
         self.counters.deleted_files += 1
 
-    @staticmethod
-    async def _all(calls: Iterable[Coroutine[Any, Any, None]]) -> None:
-        """Run calls concurrently (each bounded by the semaphore in `_call`); the first
-        failure cancels the rest and is raised as itself."""
+    async def _each(
+        self, items: Sequence[T], action: Callable[[T], Coroutine[Any, Any, None]]
+    ) -> None:
+        """Apply ``action`` to every item with ``concurrency`` workers; the first failure
+        cancels the rest and is raised as itself.
+
+        A fixed pool of workers, not a task per file: 12,000 files to eight mirrors
+        would otherwise be 96,000 suspended coroutines in memory at once.
+        """
+        pending = iter(items)
+
+        async def worker() -> None:
+            for item in pending:  # shared iterator: each item is taken exactly once
+                await action(item)
+
         try:
             async with asyncio.TaskGroup() as group:
-                for call in calls:
-                    group.create_task(call)
+                for _ in range(min(self.mirror.limits.concurrency, len(items))):
+                    group.create_task(worker())
         except ExceptionGroup as group:
             first = next((e for e in group.exceptions if isinstance(e, MirrorError)), None)
             if first is None:
@@ -341,6 +359,7 @@ async def push_one(
     progress: Progress,
     dry_run: bool,
     verify: ReadBackRequest | None,
+    read_back_gate: asyncio.Semaphore | None = None,
 ) -> PushResult:
     """Push to one mirror and read it back; every failure becomes part of the result."""
     started = time.monotonic()
@@ -363,15 +382,16 @@ async def push_one(
             await backend.close()
         result = replace(result, pushed=not dry_run)
         if verify is not None and not dry_run:
-            await read_back(
-                mirror.public_url,
-                bootstrap_root=verify.bootstrap_root,
-                eid=verify.eid,
-                expected_timestamp_version=verify.timestamp_version,
-                now=verify.now,
-                timeout_s=mirror.limits.deadline_s,
-                uploaded=push.counters.uploaded,
-            )
+            async with read_back_gate or contextlib.nullcontext():
+                await read_back(
+                    mirror.public_url,
+                    bootstrap_root=verify.bootstrap_root,
+                    eid=verify.eid,
+                    expected_timestamp_version=verify.timestamp_version,
+                    now=verify.now,
+                    timeout_s=mirror.limits.deadline_s,
+                    uploaded=push.counters.uploaded,
+                )
             result = replace(result, verified=True)
     except TimeoutError:
         result = replace(
@@ -420,11 +440,20 @@ async def push_all(
     chosen = [m for m in (mirrors if mirrors is not None else config.mirrors) if m.enabled]
     reporter = progress or SilentProgress()
     gate = asyncio.Semaphore(config.push.mirrors_at_once)
+    # Read-backs hold a reader's verified metadata in memory: one at a time keeps a
+    # large archive's push within its memory budget; uploads are not held back.
+    read_back_gate = asyncio.Semaphore(READ_BACKS_AT_ONCE)
 
     async def one(mirror: MirrorSettings) -> PushResult:
         async with gate:
             return await push_one(
-                config, mirror, files, progress=reporter, dry_run=dry_run, verify=verify
+                config,
+                mirror,
+                files,
+                progress=reporter,
+                dry_run=dry_run,
+                verify=verify,
+                read_back_gate=read_back_gate,
             )
 
     async with asyncio.TaskGroup() as group:

@@ -2,8 +2,10 @@
 
 A stock python-tuf `Updater` bootstrapped from the publisher's first root
 walks the root chain, refreshes timestamp → snapshot → targets, looks the
-newest edition up through the delegations, and downloads every file this
-run uploaded (length and hash checked); an edition ZIP among them is then
+newest edition up through the delegations and downloads its signed
+``edition.json``; every file this run uploaded is then downloaded through
+the public URL and checked against its signed length and the signed hash in
+its consistent-snapshot name; an edition ZIP among them is then
 verified offline like `mirror verify` does. The mirror counts as verified
 only if it serves the timestamp version we just published and all of that
 passes.
@@ -12,6 +14,7 @@ passes.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,6 +61,33 @@ def target_path_of(tree_path: str) -> str:
     return (relative.parent / relative.name.split(".", 1)[1]).as_posix().removeprefix("./")
 
 
+def _fetch_by_hash(
+    fetcher: MirrorFetcher, url: str, tree_path: str, size: int, local: Path
+) -> Path:
+    """Download a published target and check it against the hash in its own name.
+
+    Targets are published under consistent-snapshot names, ``<sha256>.<name>``,
+    with the hash the signed metadata gives them: a reader requesting that
+    name checks exactly this. Checking by name keeps memory flat, where asking
+    the updater about 12,000 targets would load every bin and edition role.
+    """
+    expected = PurePosixPath(tree_path).name.split(".", 1)[0]
+    digest = hashlib.sha256()
+    with (
+        fetcher.budget_for(size),
+        fetcher.download_file(url, size) as data,
+        local.open("wb") as out,
+    ):
+        length = 0
+        while chunk := data.read(1024 * 1024):
+            digest.update(chunk)
+            length += len(chunk)
+            out.write(chunk)
+    if length != size or digest.hexdigest() != expected:
+        raise TamperedError(f"serves a {tree_path} that does not match its signed hash")
+    return local
+
+
 def read_back_sync(
     public_url: str,
     *,
@@ -65,7 +95,7 @@ def read_back_sync(
     eid: str,
     expected_timestamp_version: int,
     now: datetime,
-    uploaded: Sequence[str] = (),
+    uploaded: Sequence[tuple[str, int]] = (),
     proxy: str | None = None,
 ) -> ReadBack:
     """Blocking read-back of one mirror (run it in a thread).
@@ -108,17 +138,15 @@ def read_back_sync(
                 )
                 if info.eid != eid:
                     raise TamperedError(f"its newest edition is {info.eid}, not {eid}")
-                for index, tree_path in enumerate(uploaded):
-                    if not tree_path.startswith("targets/"):
-                        continue
-                    target = updater.get_targetinfo(target_path_of(tree_path))
-                    if target is None:
-                        raise TamperedError(f"its metadata does not list {tree_path}")
-                    local = Path(updater.download_target(target, str(work / f"t{index}")))
-                    if tree_path.endswith(".zip"):
-                        archives.append(local)
-                    else:
-                        local.unlink()
+                for index, (tree_path, size) in enumerate(uploaded):
+                    if tree_path.startswith("targets/"):
+                        local = _fetch_by_hash(
+                            fetcher, public_url + tree_path, tree_path, size, work / f"t{index}"
+                        )
+                        if tree_path.endswith(".zip"):
+                            archives.append(local)
+                        else:
+                            local.unlink()
             except (tuf_errors.DownloadError, tuf_errors.RepositoryError) as error:
                 raise translate(error) from error
             pinned = Metadata[Root].from_bytes(bootstrap_root)
@@ -147,7 +175,7 @@ async def read_back(
     expected_timestamp_version: int,
     now: datetime,
     timeout_s: float,
-    uploaded: Sequence[str] = (),
+    uploaded: Sequence[tuple[str, int]] = (),
 ) -> ReadBack:
     """Read one mirror back without blocking the event loop; bounded by ``timeout_s``."""
     try:
