@@ -102,6 +102,11 @@ INDEX_PAGE = """\
 </html>
 """
 
+INDEX_BRIEF_ENTRY = """\
+<li><article lang="{lang}" dir="{dir}"><a href="articles/{slug}.html">{title}</a> \
+<time datetime="{datetime}">{human_date}</time></article></li>
+"""
+
 INDEX_ENTRY = """\
 <li>
 <article lang="{lang}" dir="{dir}">
@@ -143,12 +148,14 @@ _UI_TEXT: dict[str, dict[str, str]] = {
         "edition": "Edition",
         "feed": "Atom feed",
         "no_articles": "This edition has no articles.",
+        "earlier": "Earlier articles",
     },
     "ru": {
         "all_articles": "Все статьи",  # noqa: RUF001 (Cyrillic, on purpose)
         "edition": "Выпуск",
         "feed": "Лента Atom",
         "no_articles": "В этом выпуске нет статей.",  # noqa: RUF001
+        "earlier": "Более ранние статьи",
     },
 }
 
@@ -273,26 +280,30 @@ def _article_page(article: Article, site_title: str, body: str) -> bytes:
     return page.encode("utf-8")
 
 
+INDEX_FULL_ENTRIES = 100
+"""Newest articles listed with author and summary; older ones get one short line each,
+so the page every edition replaces stays small for readers who update."""
+
+
 def render_index(articles: Sequence[Article], site: SiteInfo) -> bytes:
-    """``index.html``: every article newest first, with edition id and date and the feed link."""
-    entries = "".join(
-        INDEX_ENTRY.format(
-            lang=_text(article.language),
-            dir=article.direction,
-            slug=article.slug,
-            title=_text(article.title),
-            datetime=_timestamp(article.date),
-            human_date=_text(_human_date(article.date, article.language)),
-            author=_author_span(article.author),
-            summary=_text(article.summary),
-        )
-        for article in sort_articles(articles)
-    )
+    """``index.html``: every article newest first, with edition id and date and the feed link.
+
+    The newest `INDEX_FULL_ENTRIES` carry author and summary; the rest are
+    listed briefly (title and date) under "Earlier articles".
+    """
+    ordered = sort_articles(articles)
+    entries = "".join(_index_entry(a, brief=False) for a in ordered[:INDEX_FULL_ENTRIES])
+    earlier = "".join(_index_entry(a, brief=True) for a in ordered[INDEX_FULL_ENTRIES:])
     listing = (
         f'<ol class="articles">\n{entries}</ol>'
         if entries
         else f"<p>{_text(_ui(site.language, 'no_articles'))}</p>"
     )
+    if earlier:
+        listing += (
+            f'\n<h2 class="earlier">{_text(_ui(site.language, "earlier"))}</h2>\n'
+            f'<ol class="articles brief">\n{earlier}</ol>'
+        )
     page = INDEX_PAGE.format(
         lang=_text(site.language),
         dir=_direction(site.language),
@@ -307,6 +318,22 @@ def render_index(articles: Sequence[Article], site: SiteInfo) -> bytes:
         articles=listing,
     )
     return page.encode("utf-8")
+
+
+def _index_entry(article: Article, *, brief: bool) -> str:
+    common = {
+        "lang": _text(article.language),
+        "dir": article.direction,
+        "slug": article.slug,
+        "title": _text(article.title),
+        "datetime": _timestamp(article.date),
+        "human_date": _text(_human_date(article.date, article.language)),
+    }
+    if brief:
+        return INDEX_BRIEF_ENTRY.format(**common)
+    return INDEX_ENTRY.format(
+        **common, author=_author_span(article.author), summary=_text(article.summary)
+    )
 
 
 def _check_unique_slugs(articles: Sequence[Article]) -> None:

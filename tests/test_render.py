@@ -403,3 +403,21 @@ def test_chromium_loads_styles_and_images_under_the_csp_from_file_urls(
     page_text = (tmp_path / "articles" / "how-mirrors-work.html").read_text(encoding="utf-8")
     broken.write_text(page_text.replace("style-src 'self'", "style-src 'none'"), encoding="utf-8")
     assert "Content Security Policy" in chromium_console(broken)
+
+
+def test_index_lists_older_articles_briefly_so_updates_stay_small() -> None:
+    from mirror.read import parse_index
+    from mirror.render import INDEX_FULL_ENTRIES
+
+    count = INDEX_FULL_ENTRIES + 5
+    articles = [make_article(f"a{i:03d}", 1 + i % 28, summary=f"Summary {i}") for i in range(count)]
+    page = render_index(articles, SITE)
+    text = page.decode("utf-8")
+    assert text.count('class="summary"') == INDEX_FULL_ENTRIES
+    assert "Более ранние статьи" in text
+    entries = parse_index(page)
+    assert len(entries) == count  # every article is still listed and linked
+    assert all(e.file.startswith("articles/a") for e in entries)
+    # The brief entries cost a fraction of the full ones.
+    full = render_index(articles[:INDEX_FULL_ENTRIES], SITE)
+    assert len(page) - len(full) < 5 * 400
