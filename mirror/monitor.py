@@ -47,7 +47,7 @@ from tuf.ngclient import Updater
 
 from mirror import fsutil, publish_tree, secrets
 from mirror.config import Config, MirrorSettings, VantagePoint
-from mirror.errors import ExpiredError, QuorumError, StorageError, TamperedError, UsageError
+from mirror.errors import ExpiredError, QuorumError, TamperedError, UsageError
 from mirror.fetcher import MirrorFetcher
 from mirror.logs import log_event
 from mirror.reader import UPDATER_CONFIG, classify
@@ -330,11 +330,3 @@ def require_quorum(checks: Sequence[MirrorCheck], quorum: int) -> None:
 def state_path(config: Config) -> Path:
     """Where the monitor keeps the last known state of each mirror and vantage point."""
     return config.output_dir / "state" / "monitor.json"
-
-
-def ensure_state_dir(config: Config) -> None:
-    """Create the state folder (a clear error if it cannot be)."""
-    try:
-        fsutil.ensure_dir(state_path(config).parent)
-    except OSError as error:  # pragma: no cover - ensure_dir maps its own errors
-        raise StorageError(f"cannot create {state_path(config).parent}") from error

@@ -55,12 +55,6 @@ class StaleMirrorError(VerificationError):
     default_hint = "The mirror or a cache in front of it still serves the previous version."
 
 
-def target_path_of(tree_path: str) -> str:
-    """The TUF target path of a publish-tree file (``targets/a/<sha>.x`` -> ``a/x``)."""
-    relative = PurePosixPath(tree_path.removeprefix("targets/"))
-    return (relative.parent / relative.name.split(".", 1)[1]).as_posix().removeprefix("./")
-
-
 def _fetch_by_hash(
     fetcher: MirrorFetcher, url: str, tree_path: str, size: int, local: Path
 ) -> Path:

@@ -142,3 +142,25 @@ def test_stock_tuf_updater_downloads_the_edition(
     assert mirrors is not None
     text = Path(updater.download_target(mirrors, str(tmp_path / "m.json"))).read_text()
     assert "mirror-a/" in text
+
+
+def test_our_minisign_check_agrees_with_the_stock_tool(
+    built: tuple[Publisher, BuildResult], tmp_path: Path
+) -> None:
+    import hashlib
+
+    from mirror.errors import TamperedError
+    from mirror.trust.keys import minisign_public_key
+    from mirror.trust.minisign import verify_prehashed
+
+    publisher, result = built
+    key = minisign_public_key(publisher.config.keys.dir)
+    signature = result.minisig_path.read_text()
+    digest = hashlib.blake2b(result.zip_path.read_bytes(), digest_size=64).digest()
+    comment = verify_prehashed(signature, digest, key)
+    assert f"edition:{result.eid}" in comment
+    with pytest.raises(TamperedError):
+        verify_prehashed(signature, hashlib.blake2b(b"other", digest_size=64).digest(), key)
+    forged = signature.replace("trusted comment: edition:", "trusted comment: edition:X")
+    with pytest.raises(TamperedError):
+        verify_prehashed(forged, digest, key)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from tuf.api.metadata import Metadata, Root, Signed, Targets
+from tuf.api.metadata import Metadata, Root, Targets
 
 from mirror.errors import (
     ExpiredError,
@@ -301,8 +301,3 @@ def judge_edition(
 
 def _show(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def signed_expiry(signed: Signed) -> datetime:
-    """Expiry of any signed document (small helper for reports)."""
-    return signed.expires
