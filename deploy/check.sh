@@ -256,7 +256,7 @@ drop_option() { # drop_option NAME: remove NAME and its value from "${command[@]
 sandbox_for() { # sandbox_for UNIT: the command prefix that runs a command in UNIT's sandbox
   sandbox=(unshare --mount --propagation private -- /usr/bin/python3
     "$repo/deploy/checks/sandbox.py" --unit "$repo/deploy/systemd/$1"
-    --writable "$state" --writable "$textfile" --writable "$www"
+    --writable "$state" --writable "$textfile" --writable "$www" --visible "$repo"
     --setenv "HOME=$state" --setenv "CREDENTIALS_DIRECTORY=$credentials"
     --setenv "MIRROR_PASSPHRASE_FILE=$credentials/passphrase" --)
 }

@@ -118,15 +118,36 @@ def mounts() -> list[tuple[str, bool]]:
     return result
 
 
-def protect_system(writable: list[str], private_tmp: bool) -> int:
-    """ProtectSystem=strict: all read-only but ``writable`` (and API file systems)."""
+def protect_system(writable: list[str], private_tmp: bool, visible: list[str]) -> int:
+    """ProtectSystem=strict: all read-only but ``writable`` (and API file systems).
+
+    ``visible`` folders stay reachable even when they live under /tmp (a CI
+    checkout there holds the program under test): they are held open before
+    the fresh /tmp is mounted and bound back at the same path afterwards.
+    """
     for folder in writable:
         subprocess.run(["mount", "--bind", folder, folder], check=True)
     keep = {os.path.realpath(w) for w in writable}
     if private_tmp:
-        for folder in ("/tmp", "/var/tmp"):  # noqa: S108 (new tmpfs mounts, as PrivateTmp)
+        tmp_roots = ("/tmp", "/var/tmp")  # noqa: S108 (new tmpfs mounts, as PrivateTmp)
+        held = [
+            (os.open(path, os.O_PATH | os.O_DIRECTORY), path)
+            for path in (os.path.realpath(v) for v in visible)
+            if path.startswith(tuple(f"{t}/" for t in tmp_roots))
+        ]
+        for folder in tmp_roots:
             subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", folder], check=True)
             keep.add(folder)
+        for fd, path in held:
+            os.makedirs(path, exist_ok=True)
+            subprocess.run(
+                # --no-canonicalize: the magic link must not be resolved back to the path
+                # (which now names the fresh, empty /tmp), but followed to the held folder.
+                ["mount", "--no-canonicalize", "--bind", f"/proc/self/fd/{fd}", path],
+                check=True,
+                pass_fds=(fd,),
+            )
+            os.close(fd)
     count = 0
     for target, is_ro in mounts():
         if is_ro or target in keep or target.startswith(API_MOUNTS):
@@ -155,7 +176,7 @@ def stage1(args: argparse.Namespace) -> None:
     if settings.get("ProtectSystem", [""])[-1] != "strict":
         raise SystemExit("sandbox: expected ProtectSystem=strict")
     private_tmp = settings.get("PrivateTmp", ["no"])[-1] == "yes"
-    ro_mounts = protect_system(args.writable, private_tmp)
+    ro_mounts = protect_system(args.writable, private_tmp, args.visible)
     if settings.get("NoNewPrivileges", ["no"])[-1] != "yes" or settings.get(
         "CapabilityBoundingSet", None
     ) not in ([], None):
@@ -242,6 +263,13 @@ def main() -> None:
     parser.add_argument("--unit", required=True, help="the .service file whose sandbox to emulate")
     parser.add_argument("--writable", action="append", default=[], metavar="DIR")
     parser.add_argument("--setenv", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument(
+        "--visible",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder that must stay reachable (read-only) even under /tmp",
+    )
     parser.add_argument("command", nargs="+")
     stage1(parser.parse_args())
 
