@@ -47,16 +47,13 @@ from tuf.ngclient import Updater
 
 from mirror import fsutil
 from mirror.errors import (
-    ExpiredError,
     MirrorError,
-    RollbackError,
     StorageError,
-    TamperedError,
-    TransportError,
     UsageError,
 )
 from mirror.fetcher import MirrorFetcher
 from mirror.reader import UPDATER_CONFIG
+from mirror.tuferrors import translate
 
 MAX_ROOT_BYTES = UPDATER_CONFIG.root_max_length
 
@@ -214,23 +211,8 @@ def translated_errors() -> Iterator[None]:
         yield
     except MirrorError:
         raise
-    except tuf_errors.DownloadHTTPError as error:
-        raise TransportError(
-            f"the repository answered HTTP {error.status_code} ({error})"
-        ) from error
-    except tuf_errors.DownloadLengthMismatchError as error:
-        raise TamperedError(f"the repository sent more than the signed length ({error})") from error
-    except tuf_errors.DownloadError as error:
-        cause = error.__cause__ or error
-        raise TransportError(f"download failed: {cause}") from error
-    except tuf_errors.ExpiredMetadataError as error:
-        raise ExpiredError(f"the repository serves expired metadata ({error})") from error
-    except tuf_errors.BadVersionNumberError as error:
-        raise RollbackError(f"the repository serves older metadata ({error})") from error
-    except tuf_errors.LengthOrHashMismatchError as error:
-        raise TamperedError(f"a file does not match its signed length or hash ({error})") from error
-    except tuf_errors.RepositoryError as error:
-        raise TamperedError(f"the repository failed verification: {error}") from error
+    except (tuf_errors.DownloadError, tuf_errors.RepositoryError) as error:
+        raise translate(error) from error  # the same verdicts `mirror fetch` gives
     except OSError as error:
         raise StorageError(f"local file error: {error}") from error
     except ValueError as error:  # e.g. a malformed URL or local root.json
