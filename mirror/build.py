@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -44,6 +44,7 @@ from mirror.trust.repository import (
     SignedRole,
     TargetEntry,
     editions_to_drop,
+    resign_timestamp,
     sign_edition,
     sign_release,
 )
@@ -109,14 +110,17 @@ def iter_articles(config: Config, *, workers: int) -> Iterator[Article | IngestP
                 yield item
 
 
-def mirror_list(config: Config, *, eid: str) -> bytes:
-    """The signed mirror list: public URLs of every announced, enabled mirror."""
+def mirror_list(config: Config) -> bytes:
+    """The signed mirror list: public URLs of every announced, enabled mirror.
+
+    It names no edition, so it stays byte-identical while the mirrors do.
+    """
     mirrors = [
         {"name": m.name, "type": m.type, "url": m.public_url}
         for m in config.mirrors
         if m.announce and m.enabled
     ]
-    document = {"publisher": config.publisher.name, "edition": eid, "mirrors": mirrors}
+    document = {"publisher": config.publisher.name, "mirrors": mirrors}
     return (json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode()
 
 
@@ -170,12 +174,85 @@ def _published_path(eid: str, member: str) -> str:
     return member if layout.is_content_path(member) else layout.manifest_path(eid, member)
 
 
+VOLATILE_MEMBERS = frozenset({"index.html", "feed.xml", layout.EDITION_INFO_MEMBER})
+"""Members that name the edition or its date, so they differ in every edition."""
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """No new edition: the content is what the newest edition already holds."""
+
+    eid: str
+    timestamp_refreshed: bool
+    problems: tuple[IngestProblem, ...]
+
+
+def _same_content(state: RepositoryState, entries: Sequence[TargetEntry]) -> bool:
+    """True when every member but the volatile ones matches the newest edition's, byte for byte."""
+    eids = publish_tree.edition_ids(state)
+    if not eids:
+        return False
+    role = state.roles[layout.edition_role(eids[-1])].metadata.signed
+    prefix = f"manifests/{eids[-1]}/"
+    previous = {
+        path.removeprefix(prefix): target.hashes.get("sha256")
+        for path, target in role.targets.items()
+        if path.removeprefix(prefix) not in VOLATILE_MEMBERS
+    }
+    current = {e.path: e.sha256 for e in entries if e.path not in VOLATILE_MEMBERS}
+    return previous == current
+
+
+def build_or_refresh(
+    config: Config, *, now: datetime, version: int | None = None, force: bool = False
+) -> BuildResult | Unchanged:
+    """A new edition if the content changed (or ``force``); otherwise keep the newest
+    edition and re-sign the timestamp when half its lifetime is gone, so mirrors
+    never serve an expired one between editions."""
+    try:
+        return build_edition(config, now=now, version=version, force=force)
+    except _UnchangedBuild as unchanged:
+        refreshed = refresh_timestamp(config, now=now)
+        return Unchanged(unchanged.eid, refreshed, unchanged.problems)
+
+
+class _UnchangedBuild(Exception):
+    """Raised inside the build when the new edition would hold what the newest one holds."""
+
+    def __init__(self, eid: str, problems: tuple[IngestProblem, ...]) -> None:
+        super().__init__(eid)
+        self.eid = eid
+        self.problems = problems
+
+
+def refresh_timestamp(config: Config, *, now: datetime) -> bool:
+    """Re-sign ``timestamp.json`` (same snapshot, new version and expiry) if half its
+    lifetime has passed; return whether it did."""
+    current = publish_tree.current_timestamp(config.publish_dir)
+    if current is None:
+        return False
+    lifetime = timedelta(days=config.trust.timestamp_expires_days)
+    if current.signed.expires - now > lifetime / 2:
+        return False
+    keyring = load_keyring(config.keys.dir, config.passphrase())
+    data = resign_timestamp(current, signer=keyring.signer("timestamp"), now=now, lifetime=lifetime)
+    publish_tree.write_timestamp(config.publish_dir, data)
+    return True
+
+
 def build_edition(
-    config: Config, *, now: datetime, version: int | None = None, workers: int | None = None
+    config: Config,
+    *,
+    now: datetime,
+    version: int | None = None,
+    workers: int | None = None,
+    force: bool = True,
 ) -> BuildResult:
     """Build, sign and publish (locally) one edition from ``config``.
 
-    ``workers`` processes parse articles (default: one per CPU).
+    ``workers`` processes parse articles (default: one per CPU). With
+    ``force=False`` an edition whose content equals the newest one is not
+    made (`build_or_refresh` handles that case).
     """
     workers = workers or os.cpu_count() or 1
     # Leftovers of a run killed mid-write (the caller holds the output lock).
@@ -266,11 +343,18 @@ def build_edition(
             layout.EDITION_INFO_MEMBER: edition_info(
                 config, eid=eid, version=version, created=created, expires=expires
             ),
-            layout.MIRROR_LIST_PATH: mirror_list(config, eid=eid),
+            layout.MIRROR_LIST_PATH: mirror_list(config),
         }
         for name, data in extra.items():
             add(writer, SiteFile(name, data=data))
         mirrors_entry = next(e for e in entries if e.path == layout.MIRROR_LIST_PATH)
+        root_published = publish_dir / "metadata" / "root.json"
+        new_root = not root_published.exists() or (
+            root_published.read_bytes() != keyring.root_chain[-1]
+        )
+        if not force and not new_root and _same_content(state, entries):
+            # Leaving the `with` by an exception makes the writer drop its temporary file.
+            raise _UnchangedBuild(publish_tree.edition_ids(state)[-1], tuple(problems))
         signing = sign_edition(
             state,
             signer=keyring.signer("targets"),

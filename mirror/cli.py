@@ -52,7 +52,7 @@ from mirror import (
     webhook,
 )
 from mirror.admin import add_mirror, parse_settings_arguments, probe_all
-from mirror.build import build_edition
+from mirror.build import Unchanged, build_or_refresh
 from mirror.config import MIRROR_TYPES, Config, MirrorSettings, load_config
 from mirror.errors import MirrorError, QuorumError, TransportError, UsageError
 from mirror.library import LibraryEdition
@@ -193,13 +193,36 @@ def cmd_keys_import_root(args: argparse.Namespace) -> int:
 # --- build ------------------------------------------------------------------
 
 
+def _unchanged_line(unchanged: Unchanged) -> str:
+    refreshed = "; timestamp re-signed" if unchanged.timestamp_refreshed else ""
+    return (
+        f"Nothing changed since edition {unchanged.eid}: no new edition{refreshed} "
+        "(use --force to build one anyway)"
+    )
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     """Ingest, render, archive, sign, and update the local publish tree."""
     config = _load_config(args)
     with _output_lock(config):
-        result = build_edition(config, now=now_utc(), version=args.edition_version)
-    for problem in result.problems:
+        built = build_or_refresh(
+            config, now=now_utc(), version=args.edition_version, force=args.force
+        )
+    for problem in built.problems:
         print(f"skipped {problem.source}: {problem.reason}", file=sys.stderr)
+    if isinstance(built, Unchanged):
+        if args.json:
+            _print_json(
+                {
+                    "edition": built.eid,
+                    "unchanged": True,
+                    "timestamp_refreshed": built.timestamp_refreshed,
+                }
+            )
+        else:
+            print(_unchanged_line(built))
+        return 0
+    result = built
     if args.json:
         _print_json(
             {
@@ -424,10 +447,17 @@ def cmd_sync(args: argparse.Namespace) -> int:
             print("would build a new edition, then push:")
             return _push(args, config, mirrors)
         started = time.monotonic()
-        result = build_edition(config, now=now_utc(), version=args.edition_version)
+        built = build_or_refresh(
+            config, now=now_utc(), version=args.edition_version, force=args.force
+        )
         build_s = time.monotonic() - started
-        for problem in result.problems:
+        for problem in built.problems:
             print(f"skipped {problem.source}: {problem.reason}", file=sys.stderr)
+        if isinstance(built, Unchanged):
+            print(_unchanged_line(built))
+            now_pushing()
+            return _push(args, config, mirrors, build_s=build_s)
+        result = built
         print(
             f"Built edition {result.eid} (version {result.version}): {result.articles} articles, "
             f"{result.archive.length:,} bytes"
@@ -1114,6 +1144,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--edition-version", type=int, metavar="N", help="version number (default: next)"
     )
     build.add_argument("--json", action="store_true", help="print the result as JSON")
+    build.add_argument(
+        "--force", action="store_true", help="build a new edition even if nothing changed"
+    )
     build.set_defaults(handler=cmd_build)
 
     for name, handler, text in (
@@ -1132,6 +1165,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "sync":
             command.add_argument(
                 "--edition-version", type=int, metavar="N", help="version number (default: next)"
+            )
+            command.add_argument(
+                "--force", action="store_true", help="build a new edition even if nothing changed"
             )
         command.add_argument(
             "--tag", action="append", metavar="TAG", help="only mirrors with this tag (repeatable)"

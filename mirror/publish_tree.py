@@ -92,6 +92,19 @@ class Release:
     """Edition ids, oldest first."""
 
 
+def current_timestamp(publish_dir: Path) -> Metadata[Timestamp] | None:
+    """The published timestamp, if there is one."""
+    path = publish_dir / "metadata" / "timestamp.json"
+    if not path.exists():
+        return None
+    return Metadata[Timestamp].from_bytes(_read(path))
+
+
+def write_timestamp(publish_dir: Path, data: bytes) -> None:
+    """Replace ``timestamp.json`` (atomically): the only file ever rewritten."""
+    fsutil.atomic_write_bytes(publish_dir / "metadata" / "timestamp.json", data)
+
+
 def current_release(publish_dir: Path) -> Release | None:
     """The published timestamp version and editions, without loading every role."""
     metadata_dir = publish_dir / "metadata"

@@ -111,3 +111,37 @@ def test_large_archives_go_to_mirrors_at_most_every_few_days(
     assert main(["--config", str(config.file), "push", "--json", str(report)]) == 0
     (result,) = json.loads(report.read_text())["mirrors"]
     assert result["verified"] is True
+
+
+def test_sync_without_changes_keeps_the_edition_and_keeps_the_timestamp_fresh(
+    new_publisher: Callable[..., Publisher], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mirror.build import Unchanged, build_or_refresh
+    from mirror.publish_tree import current_timestamp
+
+    publisher, _, _ = two_mirrors(new_publisher())
+    config = ["--config", str(publisher.config.file)]
+    assert main([*config, "sync"]) == 0
+    capsys.readouterr()
+    assert main([*config, "sync"]) == 0
+    assert "Nothing changed since edition" in capsys.readouterr().out
+    assert len(list(publisher.config.editions_dir.glob("*.zip"))) == 1
+
+    before = current_timestamp(publisher.config.publish_dir)
+    assert before is not None
+    later = BUILD_TIME + timedelta(days=5)  # past half of the 7-day timestamp lifetime
+    result = build_or_refresh(publisher.config, now=later)
+    assert isinstance(result, Unchanged)
+    assert result.timestamp_refreshed
+    after = current_timestamp(publisher.config.publish_dir)
+    assert after is not None
+    assert after.signed.version == before.signed.version + 1
+    assert after.signed.expires > before.signed.expires
+    assert not build_or_refresh(publisher.config, now=later).timestamp_refreshed  # type: ignore[union-attr]
+
+    # A changed article makes a new edition again.
+    (publisher.articles / "article-000.md").write_text(
+        (publisher.articles / "article-000.md").read_text() + "\nUpdate.\n"
+    )
+    assert main([*config, "sync", "--json", str(tmp_path / "r.json")]) == 0
+    assert len(list(publisher.config.editions_dir.glob("*.zip"))) == 2

@@ -368,3 +368,21 @@ def sign_release(
         snapshot_version=snapshot.version,
         timestamp=timestamp_md.to_bytes(serializer()),
     )
+
+
+def resign_timestamp(
+    current: Metadata[Timestamp], *, signer: Signer, now: datetime, lifetime: timedelta
+) -> bytes:
+    """The next timestamp version for the same snapshot, valid for ``lifetime`` from ``now``.
+
+    Keeps mirrors fresh between editions: readers reject an expired timestamp
+    (freeze attack), so it must be re-signed even when nothing else changed.
+    """
+    timestamp = Timestamp(
+        version=current.signed.version + 1,
+        expires=now + lifetime,
+        snapshot_meta=current.signed.snapshot_meta,
+    )
+    metadata = Metadata(timestamp)
+    metadata.sign(signer)
+    return metadata.to_bytes(serializer())
