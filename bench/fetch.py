@@ -237,15 +237,7 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
         f"edition 2 {', '.join(zips2) or 'none'} (default `archive_every_days`)",
     ]
 
-    header = ("figure", "mirror (runs)", "baseline (runs)", "ratio", "target", "result")
-    table = [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join(" --- " for _ in header) + "|",
-        *(
-            f"| {r.figure} | {r.mine} | {r.base} | {r.ratio} | {r.target} | {r.result} |"
-            for r in rows
-        ),
-    ]
+    table = push_bench.markdown_table(rows)
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = [
         f"## {now} — fetch (`bench/fetch.py`)",

@@ -293,6 +293,19 @@ class Row:
     result: str
 
 
+def markdown_table(rows: Sequence[Row]) -> list[str]:
+    """The results as Markdown table lines (shared by the push and fetch harnesses)."""
+    header = ("figure", "mirror (runs)", "baseline (runs)", "ratio", "target", "result")
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(" --- " for _ in header) + "|",
+        *(
+            f"| {r.figure} | {r.mine} | {r.base} | {r.ratio} | {r.target} | {r.result} |"
+            for r in rows
+        ),
+    ]
+
+
 def fan_out(case: build_bench.Case, work: Path, repeat: int) -> tuple[list[Row], list[str]]:
     """Scenario 1: every mirror alone, then all at once (fresh empty mirrors each time)."""
     notes: list[str] = []
@@ -547,15 +560,7 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
         big_rows, big = big_rss(args, work)
         rows += big_rows
 
-    header = ("figure", "mirror (runs)", "baseline (runs)", "ratio", "target", "result")
-    table = [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join(" --- " for _ in header) + "|",
-        *(
-            f"| {r.figure} | {r.mine} | {r.base} | {r.ratio} | {r.target} | {r.result} |"
-            for r in rows
-        ),
-    ]
+    table = markdown_table(rows)
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = [
         f"## {now} — push (`bench/push.py`)",
