@@ -255,14 +255,7 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
         *table,
         "",
     ]
-    print()
-    print("\n".join(section))
-    results: Path = args.results
-    if not results.exists():
-        results.write_text(build_bench.RESULTS_HEADER)
-    with results.open("a", encoding="utf-8") as file:
-        file.write("\n" + "\n".join(section))
-    print(f"appended to {results}")
+    build_bench.append_results(args.results, section)
     shutil.rmtree(root, ignore_errors=True)
     return 0
 

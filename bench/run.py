@@ -263,6 +263,17 @@ def baseline_verify(case: Case, edition: Path) -> Run:
     return Run(seconds=time.perf_counter() - start)
 
 
+def append_results(results: Path, section: list[str]) -> None:
+    """Print a dated results section and append it to ``results`` (created with a header)."""
+    print()
+    print("\n".join(section))
+    if not results.exists():
+        results.write_text(RESULTS_HEADER)
+    with results.open("a", encoding="utf-8") as file:
+        file.write("\n" + "\n".join(section))
+    print(f"appended to {results}")
+
+
 def _verdict(value: float, target: float) -> str:
     return "PASS" if value <= target else "MISS"
 
@@ -407,14 +418,7 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
         *table,
         "",
     ]
-    print()
-    print("\n".join(section))
-    results: Path = args.results
-    if not results.exists():
-        results.write_text(RESULTS_HEADER)
-    with results.open("a", encoding="utf-8") as file:
-        file.write("\n" + "\n".join(section))
-    print(f"appended to {results}")
+    append_results(args.results, section)
     return 0
 
 
