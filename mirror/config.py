@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from mirror import secrets
 from mirror.backends.registry import backend_type
-from mirror.yamlnodes import Node, load_yaml, required
+from mirror.yamlnodes import Node, decimal, load_yaml, required, whole
 
 OnError = Literal["skip", "fail"]
 MIRROR_TYPES = ("local", "s3", "webdav", "sftp", "http", "git")
@@ -290,24 +290,20 @@ def _edition(node: Node | None) -> EditionSettings:
     )
     defaults = EditionSettings()
     return EditionSettings(
-        expires_days=fields["expires_days"].integer(minimum=1, maximum=3650)
-        if "expires_days" in fields
-        else defaults.expires_days,
-        compression_level=fields["compression_level"].integer(minimum=0, maximum=9)
-        if "compression_level" in fields
-        else defaults.compression_level,
-        retention_days=fields["retention_days"].integer(minimum=1, maximum=36500)
-        if "retention_days" in fields
-        else defaults.retention_days,
-        keep_newest=fields["keep_newest"].integer(minimum=1, maximum=10000)
-        if "keep_newest" in fields
-        else defaults.keep_newest,
-        archive_every_days=fields["archive_every_days"].integer(minimum=0, maximum=3650)
-        if "archive_every_days" in fields
-        else defaults.archive_every_days,
-        archive_small_mb=fields["archive_small_mb"].integer(minimum=0, maximum=1_000_000)
-        if "archive_small_mb" in fields
-        else defaults.archive_small_mb,
+        expires_days=whole(fields, "expires_days", defaults.expires_days, minimum=1, maximum=3650),
+        compression_level=whole(
+            fields, "compression_level", defaults.compression_level, minimum=0, maximum=9
+        ),
+        retention_days=whole(
+            fields, "retention_days", defaults.retention_days, minimum=1, maximum=36500
+        ),
+        keep_newest=whole(fields, "keep_newest", defaults.keep_newest, minimum=1, maximum=10000),
+        archive_every_days=whole(
+            fields, "archive_every_days", defaults.archive_every_days, minimum=0, maximum=3650
+        ),
+        archive_small_mb=whole(
+            fields, "archive_small_mb", defaults.archive_small_mb, minimum=0, maximum=1_000_000
+        ),
     )
 
 
@@ -325,12 +321,10 @@ def _trust(node: Node | None) -> TrustSettings:
     )
 
     def days(name: str, default: int) -> int:
-        return fields[name].integer(minimum=1, maximum=3650) if name in fields else default
+        return whole(fields, name, default, minimum=1, maximum=3650)
 
     return TrustSettings(
-        hash_bin_bits=fields["hash_bin_bits"].integer(minimum=1, maximum=14)
-        if "hash_bin_bits" in fields
-        else defaults.hash_bin_bits,
+        hash_bin_bits=whole(fields, "hash_bin_bits", defaults.hash_bin_bits, minimum=1, maximum=14),
         snapshot_expires_days=days("snapshot_expires_days", defaults.snapshot_expires_days),
         timestamp_expires_days=days("timestamp_expires_days", defaults.timestamp_expires_days),
         long_lived_expires_days=days("long_lived_expires_days", defaults.long_lived_expires_days),
@@ -355,18 +349,10 @@ def _limits(node: Node | None, defaults: MirrorLimits) -> MirrorLimits:
         return defaults
     fields = node.mapping(LIMIT_KEYS)
     return MirrorLimits(
-        concurrency=fields["concurrency"].integer(minimum=1, maximum=256)
-        if "concurrency" in fields
-        else defaults.concurrency,
-        timeout_s=fields["timeout_s"].number(minimum=0.1, maximum=3600)
-        if "timeout_s" in fields
-        else defaults.timeout_s,
-        retries=fields["retries"].integer(minimum=0, maximum=100)
-        if "retries" in fields
-        else defaults.retries,
-        deadline_s=fields["deadline_s"].number(minimum=1, maximum=86400)
-        if "deadline_s" in fields
-        else defaults.deadline_s,
+        concurrency=whole(fields, "concurrency", defaults.concurrency, minimum=1, maximum=256),
+        timeout_s=decimal(fields, "timeout_s", defaults.timeout_s, minimum=0.1, maximum=3600),
+        retries=whole(fields, "retries", defaults.retries, minimum=0, maximum=100),
+        deadline_s=decimal(fields, "deadline_s", defaults.deadline_s, minimum=1, maximum=86400),
     )
 
 
@@ -376,15 +362,11 @@ def _push(node: Node | None) -> PushSettings:
         return defaults
     fields = node.mapping(("mirrors_at_once", "quorum", "max_delete"))
     return PushSettings(
-        mirrors_at_once=fields["mirrors_at_once"].integer(minimum=1, maximum=1024)
-        if "mirrors_at_once" in fields
-        else defaults.mirrors_at_once,
-        quorum=fields["quorum"].integer(minimum=0, maximum=10000)
-        if "quorum" in fields
-        else defaults.quorum,
-        max_delete=fields["max_delete"].integer(minimum=0, maximum=10_000_000)
-        if "max_delete" in fields
-        else defaults.max_delete,
+        mirrors_at_once=whole(
+            fields, "mirrors_at_once", defaults.mirrors_at_once, minimum=1, maximum=1024
+        ),
+        quorum=whole(fields, "quorum", defaults.quorum, minimum=0, maximum=10000),
+        max_delete=whole(fields, "max_delete", defaults.max_delete, minimum=0, maximum=10_000_000),
     )
 
 
@@ -455,9 +437,7 @@ def parse_monitor(node: Node | None) -> MonitorSettings:
         vantage_points=vantage_points,
         webhook=_webhook(fields["webhook"]) if "webhook" in fields else None,
         metrics=_metrics(fields["metrics"]) if "metrics" in fields else defaults.metrics,
-        timeout_s=fields["timeout_s"].number(minimum=0.5, maximum=3600)
-        if "timeout_s" in fields
-        else defaults.timeout_s,
+        timeout_s=decimal(fields, "timeout_s", defaults.timeout_s, minimum=0.5, maximum=3600),
     )
 
 
@@ -499,12 +479,8 @@ def _webhook(node: Node) -> WebhookSettings:
     return WebhookSettings(
         url=url,
         secret_ref=secret.text(),
-        timeout_s=fields["timeout_s"].number(minimum=0.1, maximum=300)
-        if "timeout_s" in fields
-        else defaults.timeout_s,
-        retries=fields["retries"].integer(minimum=0, maximum=10)
-        if "retries" in fields
-        else defaults.retries,
+        timeout_s=decimal(fields, "timeout_s", defaults.timeout_s, minimum=0.1, maximum=300),
+        retries=whole(fields, "retries", defaults.retries, minimum=0, maximum=10),
     )
 
 
@@ -512,8 +488,6 @@ def _metrics(node: Node) -> MetricsSettings:
     fields = node.mapping(("port", "listen"))
     defaults = MetricsSettings()
     return MetricsSettings(
-        port=fields["port"].integer(minimum=0, maximum=65535)
-        if "port" in fields
-        else defaults.port,
+        port=whole(fields, "port", defaults.port, minimum=0, maximum=65535),
         listen=fields["listen"].text() if "listen" in fields else defaults.listen,
     )

@@ -107,6 +107,20 @@ def required(mapping: dict[str, Node], name: str, parent: Node) -> Node:
     return node
 
 
+def whole(mapping: dict[str, Node], name: str, default: int, *, minimum: int, maximum: int) -> int:
+    """The optional whole-number setting ``name``, or ``default`` when it is absent."""
+    node = mapping.get(name)
+    return default if node is None else node.integer(minimum=minimum, maximum=maximum)
+
+
+def decimal(
+    mapping: dict[str, Node], name: str, default: float, *, minimum: float, maximum: float
+) -> float:
+    """The optional number setting ``name``, or ``default`` when it is absent."""
+    node = mapping.get(name)
+    return default if node is None else node.number(minimum=minimum, maximum=maximum)
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing"
