@@ -64,7 +64,7 @@ from mirror.backends.base import (
 from mirror.backends.registry import BackendType, register
 from mirror.errors import ConfigError, MirrorError, StorageError, TransportError
 from mirror.secrets import Secret, is_reference, resolve_secret
-from mirror.yamlnodes import Node, required
+from mirror.yamlnodes import Node, required, whole
 
 CHUNK_BYTES: Final = 1024 * 1024
 """Local file reads and remote reads per request batch (asyncssh pipelines within one chunk)."""
@@ -109,7 +109,7 @@ def parse_settings(node: Node, base_dir: Path) -> SFTPSettings:
     host = required(fields, "host", node).text()
     if not _HOST.fullmatch(host):
         raise fields["host"].fail("must be a host name or IP address")
-    port = fields["port"].integer(minimum=1, maximum=65535) if "port" in fields else 22
+    port = whole(fields, "port", 22, minimum=1, maximum=65535)
     username = required(fields, "username", node).text()
     path = required(fields, "path", node).text()
     if "\x00" in path or "\\" in path:

@@ -17,7 +17,7 @@ import asyncssh
 import pytest
 
 from tests.servers import MirrorServer, free_port, wait_for_port
-from tests.servers.sftp import backend_from_yaml, public_line, serve_folder, write_client_key
+from tests.servers.sftp import public_line, serve_folder, sftp_mirror, write_client_key
 
 SSHD = Path("/usr/sbin/sshd")
 PRIVSEP_DIR = Path("/run/sshd")
@@ -96,22 +96,15 @@ def serve(workdir: Path) -> Iterator[MirrorServer]:
         wait_for_port(port)
         known_hosts = workdir / "known_hosts"
         known_hosts.write_text(f"[127.0.0.1]:{port} {public_line(host_key)}\n", encoding="ascii")
-        settings = (
-            f"host: 127.0.0.1\nport: {port}\nusername: {user}\npath: {data}\n"
-            f"known_hosts: {known_hosts}\n"
-        )
-        good = settings + f"private_key: file:{client_key_file}\n"
-        bad = settings + f"private_key: file:{bad_key_file}\n"
         with serve_folder(data) as public_url:
-            yield MirrorServer(
-                flavour="sftp-openssh",
-                type_name="sftp",
-                settings_yaml=good,
+            yield sftp_mirror(
+                "sftp-openssh",
+                port=port,
+                username=user,
+                path=str(data),
+                keys=(known_hosts, client_key_file, bad_key_file),
                 public_url=public_url,
-                make_backend=lambda: backend_from_yaml("sftp", "openssh", good, workdir),
-                make_bad_credentials_backend=lambda: backend_from_yaml(
-                    "sftp", "openssh-bad", bad, workdir
-                ),
+                workdir=workdir,
             )
     finally:
         process.terminate()

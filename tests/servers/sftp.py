@@ -52,6 +52,39 @@ def serve_folder(root: Path) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+def sftp_mirror(
+    flavour: str,
+    *,
+    port: int,
+    username: str,
+    path: str,
+    keys: tuple[Path, Path, Path],
+    public_url: str,
+    workdir: Path,
+) -> MirrorServer:
+    """How `mirror` reaches an SFTP server on 127.0.0.1.
+
+    ``keys`` is (known_hosts, an authorised client key, a key the server refuses).
+    """
+    known_hosts, client_key_file, bad_key_file = keys
+    settings = (
+        f"host: 127.0.0.1\nport: {port}\nusername: {username}\npath: {path}\n"
+        f"known_hosts: {known_hosts}\n"
+    )
+    good = settings + f"private_key: file:{client_key_file}\n"
+    bad = settings + f"private_key: file:{bad_key_file}\n"
+    return MirrorServer(
+        flavour=flavour,
+        type_name="sftp",
+        settings_yaml=good,
+        public_url=public_url,
+        make_backend=lambda: backend_from_yaml("sftp", flavour, good, workdir),
+        make_bad_credentials_backend=lambda: backend_from_yaml(
+            "sftp", f"{flavour}-bad", bad, workdir
+        ),
+    )
+
+
 def backend_from_yaml(
     type_name: str,
     name: str,
@@ -175,22 +208,15 @@ def serve(workdir: Path) -> Iterator[MirrorServer]:
         known_hosts.write_text(
             f"[127.0.0.1]:{server.port} {public_line(host_key)}\n", encoding="ascii"
         )
-        settings = (
-            f"host: 127.0.0.1\nport: {server.port}\nusername: {USERNAME}\npath: /\n"
-            f"known_hosts: {known_hosts}\n"
-        )
-        good = settings + f"private_key: file:{client_key_file}\n"
-        bad = settings + f"private_key: file:{bad_key_file}\n"
         with serve_folder(root) as public_url:
-            yield MirrorServer(
-                flavour="sftp-asyncssh",
-                type_name="sftp",
-                settings_yaml=good,
+            yield sftp_mirror(
+                "sftp-asyncssh",
+                port=server.port,
+                username=USERNAME,
+                path="/",
+                keys=(known_hosts, client_key_file, bad_key_file),
                 public_url=public_url,
-                make_backend=lambda: backend_from_yaml("sftp", "sftp", good, workdir),
-                make_bad_credentials_backend=lambda: backend_from_yaml(
-                    "sftp", "sftp-bad", bad, workdir
-                ),
+                workdir=workdir,
             )
     finally:
         server.stop()
