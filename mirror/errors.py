@@ -4,19 +4,27 @@
 
     MirrorError                      one sentence (str) + a hint; exit_code picks the CLI exit
     ├── UsageError                   bad command-line arguments                         exit 2
+    │   └── TufClientUsageError      the same under the conformance protocol            exit 1
     ├── ConfigError                  bad configuration file (names file, line and key)  exit 3
     ├── StorageError                 local file system: cannot read or write            exit 4
     ├── KeyStoreError                keys missing, passphrase missing or wrong          exit 5
     ├── SourceError                  an article source cannot be read at all            exit 6
     │   └── ArticleError             one article is broken (file and reason)            exit 6
-    ├── TransportError               network: timeout, refused, 5xx, auth (retryable)   exit 7
+    ├── TransportError               network: timeout, refused, reset, 5xx (retried)    exit 7
+    │   ├── ServerBusyError          429/503, with the server's Retry-After (retried)   exit 7
+    │   ├── UnreadableListingError   a listing that is not what the protocol promises   exit 7
+    │   ├── MirrorAuthError          credentials or permissions refused (not retried)   exit 7
+    │   └── MirrorNotFoundError      no such file on the mirror (not retried)           exit 7
     ├── QuorumError                  fewer mirrors verified than the configured quorum  exit 8
     └── VerificationError            bad data: never retried on the same mirror
         ├── TamperedError            signature, threshold, unknown key, hash, length,   exit 10
-        │                            mix-and-match, malformed metadata
+        │   │                        mix-and-match, malformed metadata
+        │   └── OversizeError        more bytes than the cap or the signed length       exit 10
         ├── ExpiredError             signed metadata or edition past its expiry         exit 11
         ├── NotYetValidError         edition created in the future (clock or forgery)   exit 12
         ├── RollbackError            older than what this reader already trusts         exit 13
+        │   └── StaleError           verified, but behind what was published or what    exit 13
+        │                            other mirrors serve (a lagging cache, a freeze)
         └── UnsafeArchiveError       archive structure is hostile or over a cap         exit 14
 
 Exit code 0 means success (for `verify`: verified); 1 is an unexpected internal
@@ -25,8 +33,14 @@ error, which the CLI still reports in one sentence, never with a traceback.
 Two families matter to callers: a `VerificationError` is *bad data* (the
 mirror or file is flagged, and the same source is never retried), a
 `TransportError` is *bad transport* (retried with backoff, then the next
-mirror). Foreign exceptions are translated once, at the boundary that
-caught them, with ``raise ... from``. Messages never contain secrets.
+mirror) — except `MirrorAuthError` and `MirrorNotFoundError`, which no
+retry can mend. A download over its cap is bad data (`OversizeError`): the
+mirror sent what it must not, and asking again only invites more.
+
+Foreign exceptions are translated once, at the boundary that caught them,
+with ``raise ... from``. Messages never contain secrets. No class outside
+this module derives from `Exception`: a new kind of failure is a new leaf
+here, with its verdict, exit code and hint.
 """
 
 from __future__ import annotations
@@ -54,6 +68,13 @@ class UsageError(MirrorError):
     exit_code = 2
     verdict = "usage"
     default_hint = "Run the command with --help to see how it is used."
+
+
+class TufClientUsageError(UsageError):
+    """A usage mistake under the TUF conformance protocol, where every failure exits 1."""
+
+    exit_code = 1
+    default_hint = ""
 
 
 class ConfigError(MirrorError):
@@ -107,6 +128,43 @@ class TransportError(MirrorError):
     default_hint = "Check the network or the mirror; the operation can be retried."
 
 
+class ServerBusyError(TransportError):
+    """The server answered 429 or 503: come back later.
+
+    ``retry_after_s`` is the server's Retry-After in seconds (from a number
+    or an HTTP date), or None when it gave none or an unreadable one; the
+    retry policy waits at least that long before trying this mirror again.
+    """
+
+    default_hint = "The mirror is overloaded or rate-limiting us; it will be retried later."
+
+    def __init__(
+        self, message: str, *, retry_after_s: float | None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after_s = retry_after_s
+
+
+class UnreadableListingError(TransportError):
+    """A server's file listing is hostile or broken (too long, too deep, not XML, entities)."""
+
+    default_hint = "Check that the mirror's url: points at a collection of the expected kind."
+
+
+class MirrorAuthError(TransportError):
+    """The mirror refused our credentials or permissions; retrying will not help."""
+
+    verdict = "auth"
+    default_hint = "Check the mirror's credentials and permissions in the config."
+
+
+class MirrorNotFoundError(TransportError):
+    """The mirror has no file at that path (HTTP 404, ENOENT, NoSuchKey)."""
+
+    verdict = "not-found"
+    default_hint = "The mirror may be incomplete; push to it again."
+
+
 class QuorumError(MirrorError):
     """A push or sync finished, but fewer mirrors verified than the quorum requires."""
 
@@ -130,6 +188,10 @@ class TamperedError(VerificationError):
     default_hint = (
         "Do not read this copy; get the edition from another mirror or person and verify again."
     )
+
+
+class OversizeError(TamperedError):
+    """More bytes arrived than the cap (or the signed length) allows: never retried there."""
 
 
 class ExpiredError(VerificationError):
@@ -158,6 +220,13 @@ class RollbackError(VerificationError):
     default_hint = (
         "Someone may be serving you an old edition on purpose; get the latest from another mirror."
     )
+
+
+class StaleError(RollbackError):
+    """Verified, but older than what was just published or what other mirrors serve."""
+
+    verdict = "stale"
+    default_hint = "The mirror, or a cache in front of it, still serves an older version."
 
 
 class UnsafeArchiveError(VerificationError):

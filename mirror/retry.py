@@ -14,8 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from mirror.backends.base import MirrorAuthError, MirrorNotFoundError
-from mirror.errors import TransportError
+from mirror.errors import MirrorAuthError, MirrorNotFoundError, TransportError
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]

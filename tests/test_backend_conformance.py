@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mirror.backends import Backend, Capability, MirrorAuthError, MirrorNotFoundError
-from mirror.errors import TransportError
+from mirror.backends import Backend, Capability
+from mirror.errors import MirrorAuthError, MirrorNotFoundError, TransportError
 from tests.servers import PROVIDERS, MirrorServer, serve
 
 

@@ -22,11 +22,17 @@ from xml.etree.ElementTree import XMLParser
 
 import pytest
 
-from mirror.backends import Backend, Capability, MirrorAuthError, backend_type
+from mirror.backends import Backend, Capability, backend_type
 from mirror.backends._http_common import retry_after_seconds
-from mirror.backends.http import ServerBusyError
-from mirror.backends.webdav import MultistatusReader, UnreadableListing, _MultistatusTarget
-from mirror.errors import ConfigError, StorageError, TransportError
+from mirror.backends.webdav import MultistatusReader, _MultistatusTarget
+from mirror.errors import (
+    ConfigError,
+    MirrorAuthError,
+    ServerBusyError,
+    StorageError,
+    TransportError,
+    UnreadableListingError,
+)
 from mirror.yamlnodes import load_yaml
 from tests.servers import MirrorServer
 from tests.servers.nginx import DAV_EXT_MODULE, NGINX, run_nginx
@@ -293,20 +299,20 @@ def test_doctype_cut_across_chunks_is_refused_before_parsing() -> None:
     reader = MultistatusReader()
     cut = BILLION_LAUGHS.index("DOCTYPE") + 2
     reader.feed(BILLION_LAUGHS[:cut].encode())
-    with pytest.raises(UnreadableListing, match="DOCTYPE"):
+    with pytest.raises(UnreadableListingError, match="DOCTYPE"):
         reader.feed(BILLION_LAUGHS[cut:].encode())
 
 
 def test_the_parser_target_refuses_a_doctype_even_without_the_text_check() -> None:
     parser = XMLParser(target=_MultistatusTarget())  # noqa: S314 - this is the guard under test
-    with pytest.raises(UnreadableListing, match="DOCTYPE"):
+    with pytest.raises(UnreadableListingError, match="DOCTYPE"):
         parser.feed(BILLION_LAUGHS)
 
 
 def test_listing_size_is_capped() -> None:
     reader = MultistatusReader(max_bytes=1000)
     reader.feed(MULTISTATUS_HEAD.encode())
-    with pytest.raises(UnreadableListing, match="longer than 1000 bytes"):
+    with pytest.raises(UnreadableListingError, match="longer than 1000 bytes"):
         reader.feed(response_xml("/dav/a", size=1).encode() * 10)
 
 
@@ -334,7 +340,7 @@ def test_multistatus_keeps_only_props_that_came_back_200() -> None:
 
 def test_a_listing_in_another_encoding_is_refused() -> None:
     reader = MultistatusReader()
-    with pytest.raises(UnreadableListing, match="UTF-8"):
+    with pytest.raises(UnreadableListingError, match="UTF-8"):
         reader.feed('<?xml version="1.0" encoding="UTF-16"?><a/>'.encode("utf-16"))
 
 

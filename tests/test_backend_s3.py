@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mirror.backends import Backend, CallLimits, MirrorAuthError, backend_type
+from mirror.backends import Backend, CallLimits, backend_type
 from mirror.backends.s3 import S3Backend, S3Settings, create, parse_settings
-from mirror.errors import ConfigError, StorageError, TransportError
+from mirror.errors import ConfigError, MirrorAuthError, StorageError, TransportError
 from mirror.yamlnodes import load_yaml
 from tests.servers import MirrorServer, free_port
 from tests.servers.s3 import (

@@ -17,11 +17,11 @@ import asyncssh
 import pytest
 import yaml
 
-from mirror.backends import Backend, CallLimits, Capability, MirrorAuthError, backend_type
+from mirror.backends import Backend, CallLimits, Capability, backend_type
 from mirror.backends.git import GitBackend
 from mirror.backends.sftp import SFTPBackend
 from mirror.cli import main
-from mirror.errors import ConfigError, StorageError, TransportError
+from mirror.errors import ConfigError, MirrorAuthError, StorageError, TransportError
 from mirror.yamlnodes import load_yaml
 from tests.conftest import Publisher, make_config
 from tests.servers import MirrorServer, serve

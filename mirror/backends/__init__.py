@@ -8,8 +8,6 @@ from mirror.backends.base import (
     Backend,
     CallLimits,
     Capability,
-    MirrorAuthError,
-    MirrorNotFoundError,
     ObjectInfo,
     check_path,
 )
@@ -21,8 +19,6 @@ __all__ = [
     "BackendType",
     "CallLimits",
     "Capability",
-    "MirrorAuthError",
-    "MirrorNotFoundError",
     "ObjectInfo",
     "backend_type",
     "check_path",

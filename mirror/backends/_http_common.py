@@ -42,11 +42,17 @@ import httpx
 from mirror.backends.base import (
     Backend,
     CallLimits,
-    MirrorAuthError,
-    MirrorNotFoundError,
     ObjectInfo,
 )
-from mirror.errors import ConfigError, MirrorError, StorageError, TransportError
+from mirror.errors import (
+    ConfigError,
+    MirrorAuthError,
+    MirrorError,
+    MirrorNotFoundError,
+    ServerBusyError,
+    StorageError,
+    TransportError,
+)
 from mirror.secrets import Secret, is_reference, resolve_secret
 from mirror.yamlnodes import Node, required
 
@@ -59,24 +65,6 @@ _TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~
 _RESERVED_HEADERS = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "content-type", "range"}
 )
-
-
-# --- errors -------------------------------------------------------------------------
-class ServerBusyError(TransportError):
-    """The server answered 429 or 503: come back later.
-
-    ``retry_after_s`` is the server's Retry-After in seconds (from a number
-    or an HTTP date), or None when it gave none or an unreadable one; the
-    retry policy should wait at least that long before trying this mirror again.
-    """
-
-    default_hint = "The mirror is overloaded or rate-limiting us; it will be retried later."
-
-    def __init__(
-        self, message: str, *, retry_after_s: float | None, hint: str | None = None
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.retry_after_s = retry_after_s
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -33,23 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import ClassVar, TypeVar
 
-from mirror.errors import MirrorError, TransportError
+from mirror.errors import MirrorAuthError, MirrorError, TransportError
 
 T = TypeVar("T")
-
-
-class MirrorAuthError(TransportError):
-    """The mirror refused our credentials or permissions; retrying will not help."""
-
-    verdict = "auth"
-    default_hint = "Check the mirror's credentials and permissions in the config."
-
-
-class MirrorNotFoundError(TransportError):
-    """The mirror has no file at that path (HTTP 404, ENOENT, NoSuchKey)."""
-
-    verdict = "not-found"
-    default_hint = "The mirror may be incomplete; push to it again."
 
 
 class Capability(enum.Enum):

@@ -74,13 +74,11 @@ from mirror.backends.base import (
     Backend,
     CallLimits,
     Capability,
-    MirrorAuthError,
-    MirrorNotFoundError,
     ObjectInfo,
     check_path,
 )
 from mirror.backends.registry import BackendType, register
-from mirror.errors import StorageError, TransportError
+from mirror.errors import MirrorAuthError, MirrorNotFoundError, StorageError, TransportError
 from mirror.yamlnodes import Node, required
 
 SETTING_KEYS: Final = ("repository", "branch", "path", "author_name", "author_email", "work_dir")

@@ -29,6 +29,7 @@ upload to a temporary file and renames it into place, so a reader never
 sees half a file — nginx's dav module does (the request body goes to a
 temporary file that is renamed into place; keep ``client_body_temp_path``
 on the docroot's file system so that is a plain rename). We cannot check it
+from mirror.errors import ServerBusyError
 from here, so it is off unless the config says so; with it, the pipeline
 may overwrite files readers depend on directly.
 """
@@ -42,7 +43,6 @@ from mirror.backends._http_common import (
     ENDPOINT_KEYS,
     Endpoint,
     HttpBackendBase,
-    ServerBusyError,
     parse_endpoint,
     parse_header_refs,
     resolve_credentials,
@@ -55,7 +55,6 @@ __all__ = [
     "AtomicHttpPutBackend",
     "HttpPutBackend",
     "HttpSettings",
-    "ServerBusyError",
     "create",
     "parse_settings",
 ]

@@ -34,13 +34,17 @@ from mirror.backends.base import (
     Backend,
     CallLimits,
     Capability,
-    MirrorAuthError,
-    MirrorNotFoundError,
     ObjectInfo,
     check_path,
 )
 from mirror.backends.registry import BackendType, register
-from mirror.errors import MirrorError, StorageError, TransportError
+from mirror.errors import (
+    MirrorAuthError,
+    MirrorError,
+    MirrorNotFoundError,
+    StorageError,
+    TransportError,
+)
 from mirror.fsutil import fsync_dir
 from mirror.yamlnodes import Node, required
 

@@ -54,13 +54,17 @@ from mirror.backends.base import (
     Backend,
     CallLimits,
     Capability,
-    MirrorAuthError,
-    MirrorNotFoundError,
     ObjectInfo,
     check_path,
 )
 from mirror.backends.registry import BackendType, register
-from mirror.errors import MirrorError, StorageError, TransportError
+from mirror.errors import (
+    MirrorAuthError,
+    MirrorError,
+    MirrorNotFoundError,
+    StorageError,
+    TransportError,
+)
 from mirror.secrets import Secret, is_reference, resolve_secret
 from mirror.yamlnodes import Node, required
 

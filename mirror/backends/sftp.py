@@ -57,12 +57,17 @@ from mirror.backends.base import (
     Backend,
     CallLimits,
     Capability,
-    MirrorAuthError,
-    MirrorNotFoundError,
     ObjectInfo,
 )
 from mirror.backends.registry import BackendType, register
-from mirror.errors import ConfigError, MirrorError, StorageError, TransportError
+from mirror.errors import (
+    ConfigError,
+    MirrorAuthError,
+    MirrorError,
+    MirrorNotFoundError,
+    StorageError,
+    TransportError,
+)
 from mirror.secrets import Secret, is_reference, resolve_secret
 from mirror.yamlnodes import Node, required, whole
 

@@ -55,14 +55,13 @@ from mirror.backends._http_common import (
     ENDPOINT_KEYS,
     Endpoint,
     HttpBackendBase,
-    ServerBusyError,
     drain_response,
     parse_endpoint,
     resolve_credentials,
 )
 from mirror.backends.base import CallLimits, Capability, ObjectInfo, check_path
 from mirror.backends.registry import BackendType, register
-from mirror.errors import TransportError
+from mirror.errors import TransportError, UnreadableListingError
 from mirror.secrets import Secret
 from mirror.yamlnodes import Node
 
@@ -70,8 +69,6 @@ __all__ = [
     "MAX_LISTING_BYTES",
     "DavEntry",
     "MultistatusReader",
-    "ServerBusyError",
-    "UnreadableListing",
     "WebDavBackend",
     "WebDavSettings",
     "create",
@@ -122,10 +119,6 @@ def create(
 
 
 # --- PROPFIND answers ---------------------------------------------------------------------
-class UnreadableListing(ValueError):
-    """A PROPFIND answer is hostile or broken; the backend turns this into a `TransportError`."""
-
-
 @dataclass(frozen=True)
 class DavEntry:
     """One ``<response>`` of a multistatus: its href, and the props that came back 200."""
@@ -153,13 +146,13 @@ class _MultistatusTarget:
 
     def doctype(self, name: str, pubid: str | None, system: str | None) -> None:
         # Called at the *start* of a DOCTYPE, before any entity in it is declared.
-        raise UnreadableListing("it declares a DOCTYPE (refused: entity expansion attacks)")
+        raise UnreadableListingError("it declares a DOCTYPE (refused: entity expansion attacks)")
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         parent = self._stack[-1] if self._stack else ""
         self._stack.append(tag)
         if len(self._stack) > MAX_XML_DEPTH:
-            raise UnreadableListing(f"it nests elements more than {MAX_XML_DEPTH} deep")
+            raise UnreadableListingError(f"it nests elements more than {MAX_XML_DEPTH} deep")
         if tag == _RESPONSE:
             self._href, self._response_ok, self._collection, self._size = None, True, False, None
         elif tag == _PROPSTAT:
@@ -177,7 +170,9 @@ class _MultistatusTarget:
         if self._text is not None:
             self._text_chars += len(text)
             if self._text_chars > MAX_XML_TEXT_CHARS:
-                raise UnreadableListing(f"a value is longer than {MAX_XML_TEXT_CHARS} characters")
+                raise UnreadableListingError(
+                    f"a value is longer than {MAX_XML_TEXT_CHARS} characters"
+                )
             self._text.append(text)
 
     def end(self, tag: str) -> None:
@@ -215,7 +210,7 @@ def _status_ok(status_line: str) -> bool:
 class MultistatusReader:
     """Parse a 207 Multi-Status answer incrementally: feed bytes, get `DavEntry` values.
 
-    Raises `UnreadableListing` for anything hostile or broken (see the module docstring).
+    Raises `UnreadableListingError` for anything hostile or broken (see the module docstring).
     """
 
     def __init__(self, *, max_bytes: int = MAX_LISTING_BYTES) -> None:
@@ -233,11 +228,11 @@ class MultistatusReader:
         """Parse the next piece of the answer; return the entries it completed."""
         self._seen_bytes += len(chunk)
         if self._seen_bytes > self._max_bytes:
-            raise UnreadableListing(f"it is longer than {self._max_bytes} bytes")
+            raise UnreadableListingError(f"it is longer than {self._max_bytes} bytes")
         try:
             text = self._decoder.decode(chunk)
         except UnicodeDecodeError as error:
-            raise UnreadableListing(f"it is not UTF-8 text (byte {error.start})") from error
+            raise UnreadableListingError(f"it is not UTF-8 text (byte {error.start})") from error
         return self._parse(text)
 
     def close(self) -> list[DavEntry]:
@@ -245,25 +240,27 @@ class MultistatusReader:
         try:
             text = self._decoder.decode(b"", final=True)
         except UnicodeDecodeError as error:
-            raise UnreadableListing("it ends in the middle of a UTF-8 character") from error
+            raise UnreadableListingError("it ends in the middle of a UTF-8 character") from error
         entries = self._parse(text)
         try:
             self._parser.close()
         except ParseError as error:
-            raise UnreadableListing(f"it is not complete XML ({error})") from error
+            raise UnreadableListingError(f"it is not complete XML ({error})") from error
         return entries + self._take()
 
     def _parse(self, text: str) -> list[DavEntry]:
         # The declarations are looked for across chunk boundaries, case-insensitively.
         window = (self._tail + text).lower()
         if "<!doctype" in window or "<!entity" in window:
-            raise UnreadableListing("it declares a DOCTYPE or ENTITY (refused: entity expansion)")
+            raise UnreadableListingError(
+                "it declares a DOCTYPE or ENTITY (refused: entity expansion)"
+            )
         self._tail = window[-8:]
         if text:
             try:
                 self._parser.feed(text)
             except ParseError as error:
-                raise UnreadableListing(f"it is not valid XML ({error})") from error
+                raise UnreadableListingError(f"it is not valid XML ({error})") from error
         return self._take()
 
     def _take(self) -> list[DavEntry]:
@@ -453,8 +450,8 @@ class WebDavBackend(HttpBackendBase):
                         yield entry
                 for entry in reader.close():
                     yield entry
-            except UnreadableListing as error:
-                raise TransportError(
+            except UnreadableListingError as error:
+                raise UnreadableListingError(
                     f"mirror {self.name}: {what} failed: the server's listing is refused: {error}"
                 ) from error
 
