@@ -26,6 +26,7 @@ from mirror.errors import UsageError
 from mirror.ingest import Article, IngestProblem, load_feed
 from mirror.ingest.directory import iter_directory
 from mirror.ingest.model import ProblemLog
+from mirror.keystore import Keyring, load_keyring
 from mirror.publish_tree import PublishedTarget
 from mirror.render import (
     SiteFile,
@@ -37,7 +38,6 @@ from mirror.render import (
     stylesheet,
 )
 from mirror.trust import layout, minisign
-from mirror.trust.keys import Keyring, load_keyring
 from mirror.trust.repository import (
     ExpiryPolicy,
     RepositoryState,

@@ -55,6 +55,7 @@ from mirror.admin import add_mirror, parse_settings_arguments, probe_all
 from mirror.build import Unchanged, build_or_refresh
 from mirror.config import MIRROR_TYPES, Config, MirrorSettings, load_config
 from mirror.errors import MirrorError, QuorumError, TransportError, UsageError
+from mirror.keystore import import_root, init_keys, propose_root, rotate_role, sign_root
 from mirror.library import LibraryEdition
 from mirror.offline import load_pinned_root, verify_edition
 from mirror.publish import PushResult, ReadBackRequest, SilentProgress, push_all
@@ -79,7 +80,6 @@ from mirror.report import (
     write_json_report,
 )
 from mirror.state import ReaderState, default_state_dir
-from mirror.trust.keys import import_root, init_keys, propose_root, rotate_role, sign_root
 from mirror.tufclient import TufClientUsageError
 from mirror.tufclient import download as tuf_download
 from mirror.tufclient import init as tuf_init

@@ -14,7 +14,7 @@ import pytest
 
 from mirror.build import BuildResult, build_edition
 from mirror.config import Config, load_config
-from mirror.trust.keys import init_keys
+from mirror.keystore import init_keys
 
 PASSPHRASE = "correct horse battery staple"  # noqa: S105 - a test key store's passphrase
 BUILD_TIME = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)

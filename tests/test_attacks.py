@@ -20,7 +20,8 @@ from tuf.api.metadata import Metadata, Root, Targets
 from mirror.build import BuildResult
 from mirror.cli import main
 from mirror.edition import EditionArchive, EditionWriter
-from mirror.trust.keys import load_keyring, load_root_signers, serializer
+from mirror.keystore import load_keyring, load_root_signers
+from mirror.trust.metadata import serializer
 from tests import hostile_zip
 from tests.conftest import BUILD_TIME, Publisher
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from mirror.cli import main
 from mirror.config import load_config
-from mirror.trust.keys import rotate_role
+from mirror.keystore import rotate_role
 from tests.conftest import BUILD_TIME, Publisher, make_config
 from tests.test_attacks import members, write_zip
 

@@ -40,7 +40,7 @@ from tuf.ngclient import Updater
 
 from mirror.config import Config
 from mirror.fetcher import MirrorFetcher
-from mirror.trust.keys import init_keys
+from mirror.keystore import init_keys
 from tests.censor import (
     BEHAVIOURS,
     MirrorSpec,

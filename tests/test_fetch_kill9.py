@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from mirror.keystore import init_keys
 from mirror.trust import layout
-from mirror.trust.keys import init_keys
 from tests.censor import CensorMirror, MirrorSpec, censor_mirrors, running_mirrors, snapshot_tree
 from tests.conftest import BUILD_TIME, Publisher, write_articles
 from tests.test_fetch_censor import (

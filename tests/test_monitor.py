@@ -58,7 +58,7 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> Trees:
     home = tmp_path_factory.mktemp("monitored")
     write_articles(home / "articles", 3)
     config = make_config(home)
-    from mirror.trust.keys import init_keys
+    from mirror.keystore import init_keys
 
     init_keys(config.keys.dir, config.passphrase(), publisher_name="Test Newsroom", now=BUILD_TIME)
     publisher = Publisher(home, config)

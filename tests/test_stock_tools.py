@@ -150,7 +150,7 @@ def test_our_minisign_check_agrees_with_the_stock_tool(
     import hashlib
 
     from mirror.errors import TamperedError
-    from mirror.trust.keys import minisign_public_key
+    from mirror.keystore import minisign_public_key
     from mirror.trust.minisign import verify_prehashed
 
     publisher, result = built

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from tuf.api.metadata import Metadata, Root, Snapshot, Targets, Timestamp
+from tuf.api.serialization.json import JSONSerializer
 
 from mirror.errors import TamperedError
 from mirror.trust import strictjson
@@ -28,3 +29,8 @@ def parse_metadata(data: bytes, kind: type[T], *, what: str) -> Metadata[T]:
     if not isinstance(metadata.signed, kind):
         raise TamperedError(f"{what} is {metadata.signed.type} metadata, expected {kind.type}")
     return metadata
+
+
+def serializer() -> JSONSerializer:
+    """How all metadata is written: compact JSON, deterministic for the same content."""
+    return JSONSerializer(compact=True)

@@ -37,7 +37,7 @@ from tuf.api.metadata import (
 )
 
 from mirror.trust import layout
-from mirror.trust.keys import serializer
+from mirror.trust.metadata import serializer
 
 
 @dataclass(frozen=True)

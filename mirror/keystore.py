@@ -31,13 +31,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from securesystemslib.signer import CryptoSigner, SSlibKey
 from tuf.api.metadata import Metadata, Root
-from tuf.api.serialization.json import JSONSerializer
 
 from mirror import fsutil
 from mirror.errors import KeyStoreError, StorageError
 from mirror.secrets import Secret
 from mirror.trust import layout, minisign, strictjson
-from mirror.trust.metadata import parse_metadata
+from mirror.trust.metadata import parse_metadata, serializer
 from mirror.trust.publisher import PUBLISHER_FIELD, Publisher, publisher_of
 from mirror.trust.verify import walk_root_chain
 
@@ -63,11 +62,6 @@ class Keyring:
     def signer(self, role: str) -> CryptoSigner:
         """The signer of a top-level online role (targets, snapshot, timestamp)."""
         return self.signers[role]
-
-
-def serializer() -> JSONSerializer:
-    """How all metadata is written: compact JSON, deterministic for the same content."""
-    return JSONSerializer(compact=True)
 
 
 def init_keys(
