@@ -2,8 +2,9 @@
 
 `probe_mirror` checks a mirror the way a push would use it — reach the
 server, authenticate, write a small probe file, read it back, delete it —
-and then fetches ``metadata/timestamp.json`` through the public URL the way
-a reader would. `add_mirror` appends a new entry to the YAML file with
+and then reads the mirror through its public URL with the reader view
+(`mirror.client.view.MirrorView`), from the publish tree's first root, the
+way a reader would. `add_mirror` appends a new entry to the YAML file with
 ruamel.yaml's round-trip mode, so the admin's comments and layout stay, and
 only after the new entry passed the same validation as the whole file.
 """
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import secrets
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +23,12 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from mirror import fsutil
+from mirror import fsutil, publish_tree
+from mirror.client.classify import classify
+from mirror.client.transport import DeadlineFetcher
+from mirror.client.view import MirrorView
 from mirror.config import Config, MirrorSettings, load_config
 from mirror.errors import ConfigError, MirrorError
-from mirror.fetcher import MirrorFetcher
 from mirror.publish import create_backend
 
 PROBE_PREFIX = ".mirror-probe-"
@@ -75,7 +78,9 @@ async def probe_mirror(config: Config, mirror: MirrorSettings) -> ProbeResult:
             await backend.close()
     except MirrorError as error:
         details.append(f"{error.verdict}: {error.message}")
-    public, public_detail = await asyncio.to_thread(_public_timestamp, mirror.public_url)
+    public, public_detail = await asyncio.to_thread(
+        _public_view, mirror.public_url, _bootstrap_root(config)
+    )
     details.append(public_detail)
     return ProbeResult(
         mirror=mirror.name,
@@ -87,23 +92,33 @@ async def probe_mirror(config: Config, mirror: MirrorSettings) -> ProbeResult:
     )
 
 
-def _public_timestamp(public_url: str) -> tuple[bool, str]:
-    """Fetch the public timestamp like a reader (bounded); say what it is."""
-    fetcher = MirrorFetcher(connect_timeout_s=10, read_timeout_s=10, download_budget_s=20)
+def _public_view(public_url: str, bootstrap_root: bytes | None) -> tuple[bool, str]:
+    """Read the mirror through its public URL as a reader would; (readable, what it serves)."""
+    fetcher = DeadlineFetcher(connect_timeout_s=10, read_timeout_s=10, download_budget_s=20)
     try:
-        data = fetcher.download_bytes(f"{public_url}metadata/timestamp.json", 64 * 1024)
-    except Exception as error:  # any fetch failure is an answer here, not a crash
-        status = getattr(error, "status_code", None)
-        if status == 404:
-            return True, "public URL reachable, nothing published yet"
-        return False, f"public URL not readable ({error.__class__.__name__})"
+        with tempfile.TemporaryDirectory(prefix="mirror-check-") as folder:
+            view = MirrorView(public_url, Path(folder), fetcher, bootstrap=bootstrap_root)
+            if not view.publishes_anything():
+                return True, "public URL reachable, nothing published yet"
+            if bootstrap_root is None:
+                return True, "public URL serves a timestamp.json (nothing built here to check)"
+            survey = view.survey()
+    except Exception as error:  # any failure is this mirror's answer here, not a crash
+        verdict, detail = classify(error)
+        return False, f"public URL {verdict}: {detail}"
     finally:
         fetcher.close()
-    try:
-        version = json.loads(data)["signed"]["version"]
-    except (ValueError, KeyError, TypeError):
-        return True, "public URL serves an unreadable timestamp.json"
-    return True, f"public URL serves timestamp version {version}"
+    return True, (
+        f"public URL serves edition {survey.edition.eid} "
+        f"(timestamp version {survey.served.timestamp_version}), verified"
+    )
+
+
+def _bootstrap_root(config: Config) -> bytes | None:
+    """The publish tree's first root, if anything was built yet."""
+    if not publish_tree.root_path(config.publish_dir, 1).is_file():
+        return None
+    return publish_tree.first_root(config.publish_dir)
 
 
 async def probe_all(config: Config) -> list[ProbeResult]:

@@ -209,20 +209,10 @@ def build_or_refresh(
     """A new edition if the content changed (or ``force``); otherwise keep the newest
     edition and re-sign the timestamp when half its lifetime is gone, so mirrors
     never serve an expired one between editions."""
-    try:
-        return build_edition(config, now=now, version=version, force=force)
-    except _UnchangedBuild as unchanged:
-        refreshed = refresh_timestamp(config, now=now)
-        return Unchanged(unchanged.eid, refreshed, unchanged.problems)
-
-
-class _UnchangedBuild(Exception):
-    """Raised inside the build when the new edition would hold what the newest one holds."""
-
-    def __init__(self, eid: str, problems: tuple[IngestProblem, ...]) -> None:
-        super().__init__(eid)
-        self.eid = eid
-        self.problems = problems
+    built = build_edition(config, now=now, version=version, force=force)
+    if isinstance(built, Unchanged):
+        return replace(built, timestamp_refreshed=refresh_timestamp(config, now=now))
+    return built
 
 
 def refresh_timestamp(config: Config, *, now: datetime) -> bool:
@@ -247,12 +237,13 @@ def build_edition(
     version: int | None = None,
     workers: int | None = None,
     force: bool = True,
-) -> BuildResult:
+) -> BuildResult | Unchanged:
     """Build, sign and publish (locally) one edition from ``config``.
 
     ``workers`` processes parse articles (default: one per CPU). With
     ``force=False`` an edition whose content equals the newest one is not
-    made (`build_or_refresh` handles that case).
+    made: the result is then `Unchanged` and nothing was written
+    (`build_or_refresh` re-signs the timestamp in that case).
     """
     workers = workers or os.cpu_count() or 1
     # Leftovers of a run killed mid-write (the caller holds the output lock).
@@ -348,13 +339,13 @@ def build_edition(
         for name, data in extra.items():
             add(writer, SiteFile(name, data=data))
         mirrors_entry = next(e for e in entries if e.path == layout.MIRROR_LIST_PATH)
-        root_published = publish_dir / "metadata" / "root.json"
+        root_published = publish_tree.root_path(publish_dir)
         new_root = not root_published.exists() or (
             root_published.read_bytes() != keyring.root_chain[-1]
         )
         if not force and not new_root and _same_content(state, entries):
-            # Leaving the `with` by an exception makes the writer drop its temporary file.
-            raise _UnchangedBuild(publish_tree.edition_ids(state)[-1], tuple(problems))
+            writer.discard()
+            return Unchanged(publish_tree.edition_ids(state)[-1], False, tuple(problems))
         signing = sign_edition(
             state,
             signer=keyring.signer("targets"),

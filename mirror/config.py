@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from mirror import secrets
 from mirror.backends.registry import backend_type
+from mirror.output_folder import OutputFolder
 from mirror.yamlnodes import Node, decimal, load_yaml, required, whole
 
 OnError = Literal["skip", "fail"]
@@ -191,14 +192,19 @@ class Config:
         )
 
     @property
+    def output(self) -> OutputFolder:
+        """The output folder and every path in it."""
+        return OutputFolder(self.output_dir)
+
+    @property
     def editions_dir(self) -> Path:
         """Where built edition ZIPs and their .minisig files go."""
-        return self.output_dir / "editions"
+        return self.output.editions_dir
 
     @property
     def publish_dir(self) -> Path:
         """The publish tree (TUF metadata/ and targets/) copied to mirrors."""
-        return self.output_dir / "publish"
+        return self.output.publish_dir
 
 
 TOP_KEYS = (

@@ -359,8 +359,9 @@ class EditionWriter:
     as UTC. Bad or colliding names raise `UnsafeArchiveError` and leave the
     writer usable; a failed write to the archive raises `StorageError` and
     the writer can then only be discarded. Use as a context manager:
-    leaving the block normally calls `close`; leaving it with an exception
-    removes the temp file and leaves `path` untouched.
+    leaving the block normally calls `close` (unless `discard` was called);
+    leaving it with an exception removes the temp file and leaves `path`
+    untouched.
     """
 
     def __init__(self, path: Path, *, timestamp: datetime, compresslevel: int = 6) -> None:
@@ -375,6 +376,7 @@ class EditionWriter:
         self._offset = 0
         self._digest: ArchiveDigest | None = None
         self._failed = False
+        self._discarded = False
         try:
             fd, temp_name = tempfile.mkstemp(
                 prefix=f".{path.name}.", suffix=".part", dir=path.parent
@@ -393,10 +395,10 @@ class EditionWriter:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if exc_type is None:
+        if exc_type is None and not self._discarded:
             self.close()
         else:
-            self._abort()
+            self.discard()
 
     def add_bytes(self, name: str, data: bytes) -> MemberDigest:
         """Add one member from memory; returns its length and SHA-256."""
@@ -486,7 +488,7 @@ class EditionWriter:
         if self._digest is not None:
             return self._digest
         if self._failed or self._file.closed:
-            self._abort()
+            self.discard()
             raise StorageError(f"The archive {self._path} was not finished after a write error.")
         try:
             self._write_central_directory()
@@ -497,7 +499,7 @@ class EditionWriter:
             os.chmod(self._temp_path, 0o644)
             os.replace(self._temp_path, self._path)
         except OSError as error:
-            self._abort()
+            self.discard()
             raise StorageError(f"Cannot write the archive {self._path}.") from error
         self._digest = digest
         try:
@@ -679,9 +681,10 @@ class EditionWriter:
             length += len(chunk)
         return ArchiveDigest(length=length, sha256=sha256.hexdigest(), blake2b_512=blake2b.digest())
 
-    def _abort(self) -> None:
-        """Drop the temp file; `path` is left as it was."""
+    def discard(self) -> None:
+        """Drop the temp file; `path` is left as it was and nothing more can be written."""
         self._failed = True
+        self._discarded = True
         with contextlib.suppress(OSError):  # the file is being thrown away
             self._file.close()
         try:

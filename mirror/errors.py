@@ -45,6 +45,9 @@ here, with its verdict, exit code and hint.
 
 from __future__ import annotations
 
+import copy
+from typing import Self
+
 
 class MirrorError(Exception):
     """Root of every error `mirror` raises on purpose.
@@ -60,6 +63,15 @@ class MirrorError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = self.default_hint if hint is None else hint
+
+    def reworded(self, message: str, hint: str) -> Self:
+        """The same error (class, verdict, exit code) in other words, e.g. translated."""
+        other = copy.copy(self)
+        other.args = (message,)
+        other.message = message
+        other.hint = hint
+        other.__cause__ = self
+        return other
 
 
 class UsageError(MirrorError):

@@ -9,7 +9,6 @@ Every read states how many bytes it is prepared to accept.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
@@ -82,32 +81,6 @@ def fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-@contextlib.contextmanager
-def exclusive_lock(path: Path, *, what: str) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path`` (created if needed) for the block.
-
-    Two runs of `mirror build`/`sync`/`push` on one output folder would
-    interleave their writes; the second one stops with one sentence instead.
-    The lock dies with the process, so a kill -9 never leaves it stuck.
-    """
-    ensure_dir(path.parent)
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as error:
-        raise StorageError(f"cannot open the lock file {path} ({error.strerror})") from error
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            raise StorageError(
-                f"another mirror run is already {what} in {path.parent}",
-                hint="Wait for it to finish; runs on one output folder never overlap.",
-            ) from error
-        yield
-    finally:
-        os.close(fd)
 
 
 def remove_stale_temp_files(folder: Path, patterns: tuple[str, ...]) -> int:

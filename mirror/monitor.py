@@ -1,19 +1,20 @@
 """`mirror status`: every mirror, from every vantage point, checked exactly as a reader would.
 
 For each configured mirror and each vantage point (direct, or through a
-proxy such as Tor or a VPS inside the censored country), a fresh python-tuf
-`Updater`, bootstrapped from the publisher's ``1.root.json`` and using
-`MirrorFetcher` through the vantage point's proxy, refreshes the mirror's
-metadata through its public URL (every signature, threshold, version, length
-and hash checked by TUF), then downloads the newest edition's signed
-``edition.json`` through its delegated role. The served timestamp version is
-compared with the local publish tree's.
+proxy such as Tor or a VPS inside the censored country), a fresh reader view
+(`mirror.client.view.MirrorView`), bootstrapped from the publisher's
+``1.root.json`` and fetching through the vantage point's proxy, surveys the
+mirror through its public URL: the metadata chain (every signature,
+threshold, version, length and hash checked by TUF), then the newest
+edition's signed ``edition.json`` through its delegated role. The served
+timestamp version is compared with the local publish tree's.
 
 Verdicts, worst news first:
 
 =============  ===============================================================
 unreachable    no verified answer at all (refused, timeout, HTTP error, trickle)
-tampered       bytes or signatures do not match (or metadata contradicts itself)
+tampered       bytes or signatures do not match (or metadata contradicts itself;
+               a rollback is one too, as a first-time reader cannot be rolled back)
 expired        signed metadata or the served edition is past its expiry
 stale          verified, but behind the local publish tree
 healthy        verified and serving the local tree's timestamp version (or newer)
@@ -42,26 +43,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tuf.api.metadata import Metadata, Snapshot, Timestamp
-from tuf.ngclient import Updater
-
-from mirror import fsutil, publish_tree, secrets
+from mirror import publish_tree, secrets
+from mirror.client.classify import classify
+from mirror.client.transport import DeadlineFetcher
+from mirror.client.view import MirrorView
 from mirror.config import Config, MirrorSettings, VantagePoint
-from mirror.errors import ExpiredError, QuorumError, TamperedError, UsageError
-from mirror.fetcher import MirrorFetcher
+from mirror.errors import ExpiredError, QuorumError, UsageError
 from mirror.logs import log_event
-from mirror.reader import UPDATER_CONFIG, classify
-from mirror.trust import layout
-from mirror.trust.verify import EditionInfo, parse_edition_info
+from mirror.trust.verify import EditionInfo
 
 VERDICTS = ("healthy", "stale", "tampered", "expired", "unreachable")
 """Every verdict a check can give (also the values of the ``verdict`` metric label)."""
+_FROM_READER_VERDICT = {"ok": "healthy", "rollback": "tampered"}
+"""The reader view's verdicts in the monitor's words (see the table above)."""
 MAX_PARALLEL_CHECKS = 16
-MAX_EDITION_INFO_BYTES = 1024 * 1024
-
-
-class StaleError(Exception):
-    """The mirror verified but serves an older timestamp than the local tree."""
 
 
 @dataclass(frozen=True)
@@ -139,20 +134,14 @@ def local_release(config: Config) -> LocalRelease:
             f"there is nothing published in {config.publish_dir} to compare mirrors with",
             hint="Run `mirror sync` (or `mirror build`) first.",
         )
-    root = fsutil.read_bounded(
-        config.publish_dir / "metadata" / "1.root.json", max_bytes=1024 * 1024, what="root"
-    )
     eid = release.eids[-1] if release.eids else None
-    created = None
-    if eid is not None:
-        folder = config.publish_dir / "targets" / "manifests" / eid
-        found = sorted(folder.glob(f"*.{layout.EDITION_INFO_MEMBER}"))
-        if found:
-            data = fsutil.read_bounded(
-                found[0], max_bytes=MAX_EDITION_INFO_BYTES, what="edition info"
-            )
-            created = parse_edition_info(data).created
-    return LocalRelease(release.timestamp_version, eid, created, root)
+    info = None if eid is None else publish_tree.edition_info(config.publish_dir, eid)
+    return LocalRelease(
+        release.timestamp_version,
+        eid,
+        None if info is None else info.created,
+        publish_tree.first_root(config.publish_dir),
+    )
 
 
 def resolve_proxy(config: Config, vantage: VantagePoint) -> str | None:
@@ -162,29 +151,6 @@ def resolve_proxy(config: Config, vantage: VantagePoint) -> str | None:
     return secrets.resolve_secret(
         vantage.proxy, base_dir=config.base_dir, what=f"proxy of vantage point {vantage.name}"
     ).text()
-
-
-def _served_edition(updater: Updater, work: Path, fetcher: MirrorFetcher) -> EditionInfo | None:
-    """The newest edition named in the served snapshot, read through its signed role."""
-    snapshot = Metadata[Snapshot].from_file(str(work / "snapshot.json"))
-    eids = [
-        name.removesuffix(".json").removeprefix(layout.EDITION_ROLE_PREFIX)
-        for name in snapshot.signed.meta
-        if name.startswith(layout.EDITION_ROLE_PREFIX)
-    ]
-    if not eids:
-        return None
-    eid = max(eids, key=layout.edition_version)
-    target = updater.get_targetinfo(layout.manifest_path(eid, layout.EDITION_INFO_MEMBER))
-    if target is None:
-        raise TamperedError(f"its metadata does not list edition {eid}")
-    if target.length > MAX_EDITION_INFO_BYTES:
-        raise TamperedError(f"the edition.json of {eid} claims {target.length} bytes")
-    path = updater.download_target(target, str(work / "edition.json"))
-    info = parse_edition_info(Path(path).read_bytes())
-    if info.eid != eid:
-        raise TamperedError(f"its role for edition {eid} describes edition {info.eid}")
-    return info
 
 
 def check_mirror(
@@ -201,7 +167,7 @@ def check_mirror(
     served_version: int | None = None
     info: EditionInfo | None = None
     verdict, detail = "healthy", ""
-    fetcher = MirrorFetcher(
+    fetcher = DeadlineFetcher(
         connect_timeout_s=min(10.0, timeout_s),
         read_timeout_s=timeout_s,
         download_budget_s=timeout_s,
@@ -209,37 +175,19 @@ def check_mirror(
     )
     try:
         with tempfile.TemporaryDirectory(prefix="mirror-status-") as folder:
-            work = Path(folder)
-            updater = Updater(
-                metadata_dir=str(work),
-                metadata_base_url=f"{mirror.public_url}metadata/",
-                target_base_url=f"{mirror.public_url}targets/",
-                target_dir=str(work),
-                fetcher=fetcher,
-                config=UPDATER_CONFIG,
-                bootstrap=local.bootstrap_root,
+            view = MirrorView(
+                mirror.public_url, Path(folder), fetcher, bootstrap=local.bootstrap_root
             )
-            updater.refresh()
-            served_version = (
-                Metadata[Timestamp].from_file(str(work / "timestamp.json")).signed.version
-            )
-            info = _served_edition(updater, work, fetcher)
-            if info is not None and info.expires <= now:
+            survey = view.survey()
+            served_version, info = survey.served.timestamp_version, survey.edition
+            if info.expires <= now:
                 raise ExpiredError(f"serves edition {info.eid}, expired {info.expires:%Y-%m-%d}")
-            if served_version < local.timestamp_version:
-                raise StaleError(
-                    f"serves timestamp version {served_version}, "
-                    f"the local tree is at {local.timestamp_version}"
-                )
-    except StaleError as error:
-        verdict, detail = "stale", str(error)
+            view.require_version(local.timestamp_version, expected="the local tree is at")
     except Exception as error:  # every failure is this mirror's verdict, not ours
         verdict, detail = classify(error)
-        if verdict not in VERDICTS:
-            # rollback/mix-and-match against a fresh reader, not-yet-valid: the mirror
-            # serves metadata that contradicts itself or the clock; treat as tampered.
-            detail = f"{verdict}: {detail}"
-            verdict = "tampered"
+        if verdict == "rollback":
+            detail = f"rollback: {detail}"
+        verdict = _FROM_READER_VERDICT.get(verdict, verdict)
     finally:
         fetcher.close()
     lag_minutes = None
@@ -329,4 +277,4 @@ def require_quorum(checks: Sequence[MirrorCheck], quorum: int) -> None:
 
 def state_path(config: Config) -> Path:
     """Where the monitor keeps the last known state of each mirror and vantage point."""
-    return config.output_dir / "state" / "monitor.json"
+    return config.output.monitor_state

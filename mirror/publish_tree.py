@@ -26,12 +26,11 @@ from pathlib import Path, PurePosixPath
 
 from tuf.api.metadata import Metadata, Snapshot, Targets, Timestamp
 
-from mirror import fsutil
+from mirror import caps, fsutil
 from mirror.errors import StorageError
 from mirror.trust import layout
 from mirror.trust.repository import RepositoryState, SignedRole
-
-MAX_METADATA_BYTES = 64 * 1024 * 1024
+from mirror.trust.verify import EditionInfo, parse_edition_info
 
 
 @dataclass(frozen=True)
@@ -44,31 +43,82 @@ class PublishedTarget:
     source: Path | None = None
 
 
+# --- paths: every file of the tree is named here ----------------------------------------
+
+
+def metadata_dir(publish_dir: Path) -> Path:
+    """The TUF metadata folder."""
+    return publish_dir / "metadata"
+
+
+def targets_dir(publish_dir: Path) -> Path:
+    """The folder of every target, under consistent-snapshot names."""
+    return publish_dir / "targets"
+
+
+def timestamp_path(publish_dir: Path) -> Path:
+    """``timestamp.json``: the only file ever rewritten, the switch readers see."""
+    return metadata_dir(publish_dir) / "timestamp.json"
+
+
+def root_path(publish_dir: Path, version: int | None = None) -> Path:
+    """``N.root.json`` of the root chain, or ``root.json`` (the newest) without a version."""
+    name = "root.json" if version is None else f"{version}.root.json"
+    return metadata_dir(publish_dir) / name
+
+
+def role_path(publish_dir: Path, role: str, version: int) -> Path:
+    """Version ``version`` of a role other than root and timestamp: ``N.<role>.json``."""
+    return metadata_dir(publish_dir) / f"{version}.{role}.json"
+
+
 def target_file_path(publish_dir: Path, target_path: str, sha256: str) -> Path:
     """Where a target lives under its consistent-snapshot (hash-prefixed) name."""
     posix = PurePosixPath(target_path)
-    return publish_dir / "targets" / posix.parent / f"{sha256}.{posix.name}"
+    return targets_dir(publish_dir) / posix.parent / f"{sha256}.{posix.name}"
+
+
+# --- reading the tree -------------------------------------------------------------------
+
+
+def first_root(publish_dir: Path) -> bytes:
+    """``1.root.json``: where every reader (and every read-back) starts the chain walk."""
+    return fsutil.read_bounded(
+        root_path(publish_dir, 1), max_bytes=caps.ROOT_MAX_BYTES, what="root metadata"
+    )
+
+
+def _timestamp_and_snapshot(publish_dir: Path) -> tuple[Metadata[Timestamp], Metadata[Snapshot]]:
+    timestamp = Metadata[Timestamp].from_bytes(
+        _read(timestamp_path(publish_dir), caps.TIMESTAMP_MAX_BYTES)
+    )
+    version = timestamp.signed.snapshot_meta.version
+    snapshot = Metadata[Snapshot].from_bytes(
+        _read(role_path(publish_dir, "snapshot", version), caps.SNAPSHOT_MAX_BYTES)
+    )
+    return timestamp, snapshot
+
+
+def _role_data(publish_dir: Path, snapshot: Snapshot, role: str) -> bytes:
+    meta = snapshot.meta.get(f"{role}.json")
+    if meta is None:
+        raise StorageError(f"the publish tree {publish_dir} has no role {role}")
+    return _read(role_path(publish_dir, role, meta.version), caps.TARGETS_MAX_BYTES)
 
 
 def load_state(publish_dir: Path) -> RepositoryState:
     """Read back the currently published metadata; an empty tree gives an empty state."""
-    metadata_dir = publish_dir / "metadata"
-    timestamp_path = metadata_dir / "timestamp.json"
-    if not timestamp_path.exists():
+    if not timestamp_path(publish_dir).exists():
         return RepositoryState()
-    timestamp = Metadata[Timestamp].from_bytes(_read(timestamp_path))
-    snapshot_version = timestamp.signed.snapshot_meta.version
-    snapshot = Metadata[Snapshot].from_bytes(
-        _read(metadata_dir / f"{snapshot_version}.snapshot.json")
-    )
+    timestamp, snapshot = _timestamp_and_snapshot(publish_dir)
     roles: dict[str, SignedRole] = {}
-    for name, meta in snapshot.signed.meta.items():
+    for name in snapshot.signed.meta:
         role = name.removesuffix(".json")
-        data = _read(metadata_dir / f"{meta.version}.{role}.json")
+        data = _role_data(publish_dir, snapshot.signed, role)
         roles[role] = SignedRole(role, Metadata[Targets].from_bytes(data), data)
     return RepositoryState(
         roles=roles,
-        snapshot_version=snapshot_version,
+        snapshot_version=snapshot.signed.version,
         timestamp_version=timestamp.signed.version,
     )
 
@@ -94,33 +144,46 @@ class Release:
 
 def current_timestamp(publish_dir: Path) -> Metadata[Timestamp] | None:
     """The published timestamp, if there is one."""
-    path = publish_dir / "metadata" / "timestamp.json"
+    path = timestamp_path(publish_dir)
     if not path.exists():
         return None
-    return Metadata[Timestamp].from_bytes(_read(path))
+    return Metadata[Timestamp].from_bytes(_read(path, caps.TIMESTAMP_MAX_BYTES))
 
 
 def write_timestamp(publish_dir: Path, data: bytes) -> None:
     """Replace ``timestamp.json`` (atomically): the only file ever rewritten."""
-    fsutil.atomic_write_bytes(publish_dir / "metadata" / "timestamp.json", data)
+    fsutil.atomic_write_bytes(timestamp_path(publish_dir), data)
 
 
 def current_release(publish_dir: Path) -> Release | None:
     """The published timestamp version and editions, without loading every role."""
-    metadata_dir = publish_dir / "metadata"
-    timestamp_path = metadata_dir / "timestamp.json"
-    if not timestamp_path.exists():
+    if not timestamp_path(publish_dir).exists():
         return None
-    timestamp = Metadata[Timestamp].from_bytes(_read(timestamp_path))
-    snapshot = Metadata[Snapshot].from_bytes(
-        _read(metadata_dir / f"{timestamp.signed.snapshot_meta.version}.snapshot.json")
-    )
+    timestamp, snapshot = _timestamp_and_snapshot(publish_dir)
     eids = [
         name.removesuffix(".json").removeprefix(layout.EDITION_ROLE_PREFIX)
         for name in snapshot.signed.meta
         if name.startswith(layout.EDITION_ROLE_PREFIX)
     ]
     return Release(timestamp.signed.version, tuple(sorted(eids, key=layout.edition_version)))
+
+
+def edition_info(publish_dir: Path, eid: str) -> EditionInfo:
+    """The ``edition.json`` the tree publishes for edition ``eid``, found through its role."""
+    _, snapshot = _timestamp_and_snapshot(publish_dir)
+    role = Metadata[Targets].from_bytes(
+        _role_data(publish_dir, snapshot.signed, layout.edition_role(eid))
+    )
+    path = layout.manifest_path(eid, layout.EDITION_INFO_MEMBER)
+    target = role.signed.targets.get(path)
+    if target is None:
+        raise StorageError(f"the publish tree's role for {eid} does not list its edition.json")
+    data = fsutil.read_bounded(
+        target_file_path(publish_dir, path, target.hashes["sha256"]),
+        max_bytes=caps.EDITION_INFO_MAX_BYTES,
+        what="edition.json",
+    )
+    return parse_edition_info(data)
 
 
 def last_edition_version(state: RepositoryState) -> int:
@@ -142,8 +205,8 @@ def published_archives(state: RepositoryState) -> list[str]:
     return sorted(eids, key=layout.edition_version)
 
 
-def _read(path: Path) -> bytes:
-    return fsutil.read_bounded(path, max_bytes=MAX_METADATA_BYTES, what="published metadata")
+def _read(path: Path, max_bytes: int) -> bytes:
+    return fsutil.read_bounded(path, max_bytes=max_bytes, what="published metadata")
 
 
 def write_targets(publish_dir: Path, targets: Iterable[PublishedTarget]) -> int:
@@ -186,18 +249,17 @@ def write_metadata(
     timestamp: bytes,
 ) -> None:
     """Write versioned metadata, then snapshot, then ``timestamp.json`` last."""
-    metadata_dir = publish_dir / "metadata"
     chain = list(root_chain)
     for version, data in enumerate(chain, start=1):
-        path = metadata_dir / f"{version}.root.json"
+        path = root_path(publish_dir, version)
         if not path.exists():
             fsutil.atomic_write_bytes(path, data)
-    fsutil.atomic_write_bytes(metadata_dir / "root.json", chain[-1])
+    fsutil.atomic_write_bytes(root_path(publish_dir), chain[-1])
     for role in roles:
-        fsutil.atomic_write_bytes(metadata_dir / f"{role.version}.{role.name}.json", role.data)
-    fsutil.atomic_write_bytes(metadata_dir / f"{snapshot_version}.snapshot.json", snapshot)
-    fsutil.fsync_dir(metadata_dir)
-    fsutil.atomic_write_bytes(metadata_dir / "timestamp.json", timestamp)
+        fsutil.atomic_write_bytes(role_path(publish_dir, role.name, role.version), role.data)
+    fsutil.atomic_write_bytes(role_path(publish_dir, "snapshot", snapshot_version), snapshot)
+    fsutil.fsync_dir(metadata_dir(publish_dir))
+    fsutil.atomic_write_bytes(timestamp_path(publish_dir), timestamp)
 
 
 KEEP_METADATA_VERSIONS = 3
@@ -232,16 +294,16 @@ def prune(publish_dir: Path, state: RepositoryState) -> int:
     """
     removed = 0
     keep = referenced_targets(state)
-    targets_dir = publish_dir / "targets"
-    for path in sorted(targets_dir.rglob("*")) if targets_dir.is_dir() else []:
-        unused = path.relative_to(targets_dir).as_posix() not in keep
+    targets = targets_dir(publish_dir)
+    for path in sorted(targets.rglob("*")) if targets.is_dir() else []:
+        unused = path.relative_to(targets).as_posix() not in keep
         if path.is_file() and not path.name.startswith(".") and unused:
             path.unlink()
             removed += 1
     current = {name: role.version for name, role in state.roles.items()}
     current["snapshot"] = state.snapshot_version
-    metadata_dir = publish_dir / "metadata"
-    for path in sorted(metadata_dir.glob("*.*.json")) if metadata_dir.is_dir() else []:
+    metadata = metadata_dir(publish_dir)
+    for path in sorted(metadata.glob("*.*.json")) if metadata.is_dir() else []:
         version_text, _, rest = path.name.partition(".")
         role = rest.removesuffix(".json")
         if not version_text.isdigit() or role == "root":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -18,7 +17,6 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 from rich.table import Table
 
 from mirror import fsutil
-from mirror.errors import MirrorError
 from mirror.publish import PushResult
 
 
@@ -117,10 +115,10 @@ def print_table(results: list[PushResult], console: Console) -> None:
     console.print(table)
 
 
-def print_plain(results: list[PushResult], stream: TextIO = sys.stdout) -> None:
-    """The summary as plain lines (no terminal)."""
+def print_plain(results: list[PushResult], stream: TextIO | None = None) -> None:
+    """The summary as plain lines (no terminal); stdout unless ``stream`` is given."""
     for r in results:
-        print(summary_line(r), file=stream, flush=True)
+        print(summary_line(r), file=stream or sys.stdout, flush=True)
 
 
 def report_document(results: list[PushResult], **extra: Any) -> dict[str, Any]:
@@ -131,24 +129,4 @@ def report_document(results: list[PushResult], **extra: Any) -> dict[str, Any]:
 def write_json_report(path: Path, document: dict[str, Any]) -> None:
     """Write the JSON report atomically."""
     data = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-    fsutil.atomic_write_bytes(path, data.encode("utf-8"))
-
-
-def load_mirror_states(path: Path) -> dict[str, Any]:
-    """Each mirror's last result, by name (empty when there is none or it is unreadable)."""
-    if not path.exists():
-        return {}
-    try:
-        states = json.loads(fsutil.read_bounded(path, max_bytes=16 * 1024 * 1024, what="state"))
-    except (ValueError, MirrorError):
-        return {}
-    return states if isinstance(states, dict) else {}
-
-
-def save_mirror_states(path: Path, results: list[PushResult], when: datetime) -> None:
-    """Remember each mirror's last result, for `mirror mirrors list`; merged, atomic."""
-    states = load_mirror_states(path)
-    for result in results:
-        states[result.mirror] = {**result.as_json(), "when": when.isoformat()}
-    data = json.dumps(states, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     fsutil.atomic_write_bytes(path, data.encode("utf-8"))

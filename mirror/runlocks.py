@@ -28,9 +28,8 @@ from pathlib import Path
 
 from mirror import fsutil
 from mirror.errors import StorageError
+from mirror.output_folder import OutputFolder
 
-TREE_LOCK = ".mirror.lock"
-"""The same file `mirror build` locks (cli._output_lock), so old and new runs agree."""
 POLL_S = 0.2
 
 
@@ -72,29 +71,31 @@ def exclusive(path: Path, *, wait_s: float) -> Iterator[None]:
         yield
 
 
-def tree_lock_path(output_dir: Path) -> Path:
-    """The lock guarding the publish tree."""
-    return output_dir / TREE_LOCK
+@contextlib.contextmanager
+def building(output: OutputFolder, *, wait_s: float = 0.0) -> Iterator[None]:
+    """The exclusive tree lock, for a build (``mirror build``) alone."""
+    with _flock(output.tree_lock, shared=False, wait_s=wait_s, what="building or pushing"):
+        yield
 
 
 @contextlib.contextmanager
-def pushing(output_dir: Path, mirror_names: Sequence[str], *, wait_s: float) -> Iterator[None]:
+def pushing(output: OutputFolder, mirror_names: Sequence[str], *, wait_s: float) -> Iterator[None]:
     """Shared tree lock (waiting up to ``wait_s`` for a build) and each mirror's own lock."""
     with (
-        _flock(tree_lock_path(output_dir), shared=True, wait_s=wait_s, what="building"),
-        mirrors_locked(output_dir, mirror_names),
+        _flock(output.tree_lock, shared=True, wait_s=wait_s, what="building"),
+        mirrors_locked(output, mirror_names),
     ):
         yield
 
 
 @contextlib.contextmanager
-def mirrors_locked(output_dir: Path, mirror_names: Sequence[str]) -> Iterator[None]:
+def mirrors_locked(output: OutputFolder, mirror_names: Sequence[str]) -> Iterator[None]:
     """Each named mirror's exclusive lock; fails at once if another run pushes one of them."""
     with contextlib.ExitStack() as stack:
         for name in sorted(mirror_names):  # one order everywhere: no lock-order deadlock
             stack.enter_context(
                 _flock(
-                    output_dir / "locks" / f"mirror-{name}.lock",
+                    output.mirror_lock(name),
                     shared=False,
                     wait_s=0,
                     what=f"pushing to mirror {name}",
@@ -105,14 +106,14 @@ def mirrors_locked(output_dir: Path, mirror_names: Sequence[str]) -> Iterator[No
 
 @contextlib.contextmanager
 def building_then_pushing(
-    output_dir: Path, mirror_names: Sequence[str], *, wait_s: float
+    output: OutputFolder, mirror_names: Sequence[str], *, wait_s: float
 ) -> Iterator[Callable[[], None]]:
     """For ``sync``: exclusive tree lock for the build, then the caller downgrades it.
 
     Yields a function that converts the lock to shared (letting waiting push
     shards start) and takes the mirrors' locks; call it when the build is done.
     """
-    path = tree_lock_path(output_dir)
+    path = output.tree_lock
     with (
         _flock(path, shared=False, wait_s=wait_s, what="building or pushing") as fd,
         contextlib.ExitStack() as stack,
@@ -120,6 +121,6 @@ def building_then_pushing(
 
         def downgrade() -> None:
             lock(fd, shared=True, wait_s=0, path=path, what="building")
-            stack.enter_context(mirrors_locked(output_dir, mirror_names))
+            stack.enter_context(mirrors_locked(output, mirror_names))
 
         yield downgrade

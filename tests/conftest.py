@@ -79,7 +79,9 @@ class Publisher:
 
     def build(self, *, when: datetime = BUILD_TIME, version: int | None = None) -> BuildResult:
         """Build an edition as `mirror build` would."""
-        return build_edition(self.config, now=when, version=version)
+        result = build_edition(self.config, now=when, version=version)
+        assert isinstance(result, BuildResult)  # force=True always builds
+        return result
 
     @property
     def articles(self) -> Path:

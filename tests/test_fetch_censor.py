@@ -38,8 +38,8 @@ import pytest
 from tuf.api import exceptions as tuf_errors
 from tuf.ngclient import Updater
 
+from mirror.client.transport import DeadlineFetcher
 from mirror.config import Config
-from mirror.fetcher import MirrorFetcher
 from mirror.keystore import init_keys
 from tests.censor import (
     BEHAVIOURS,
@@ -306,7 +306,7 @@ def stock_updater(url: str, trees: Trees, folder: Path) -> Updater:
         metadata_base_url=f"{url}metadata/",
         target_base_url=f"{url}targets/",
         target_dir=str(folder / "targets"),
-        fetcher=MirrorFetcher(connect_timeout_s=1, read_timeout_s=2, download_budget_s=5),
+        fetcher=DeadlineFetcher(connect_timeout_s=1, read_timeout_s=2, download_budget_s=5),
         bootstrap=trees.root_json.read_bytes(),
     )
 

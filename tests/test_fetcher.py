@@ -1,4 +1,4 @@
-"""`MirrorFetcher` meets python-tuf's expectations of a fetcher, and resumes broken downloads."""
+"""`DeadlineFetcher` meets python-tuf's expectations of a fetcher, and resumes broken downloads."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from tuf.api import exceptions
 
-from mirror.fetcher import MirrorFetcher
+from mirror.client.transport import DeadlineFetcher
 
 BODY = bytes(range(256)) * 4096  # 1 MiB
 
@@ -93,34 +93,34 @@ def server() -> Iterator[str]:
 
 
 @pytest.fixture
-def fetcher() -> Iterator[MirrorFetcher]:
-    f = MirrorFetcher(connect_timeout_s=2, read_timeout_s=2, download_budget_s=3)
+def fetcher() -> Iterator[DeadlineFetcher]:
+    f = DeadlineFetcher(connect_timeout_s=2, read_timeout_s=2, download_budget_s=3)
     yield f
     f.close()
 
 
-def test_download_within_length(server: str, fetcher: MirrorFetcher) -> None:
+def test_download_within_length(server: str, fetcher: DeadlineFetcher) -> None:
     assert fetcher.download_bytes(f"{server}/ok", len(BODY)) == BODY
     assert fetcher.bytes_received == len(BODY)
 
 
-def test_length_cap_is_enforced(server: str, fetcher: MirrorFetcher) -> None:
+def test_length_cap_is_enforced(server: str, fetcher: DeadlineFetcher) -> None:
     with pytest.raises(exceptions.DownloadLengthMismatchError):
         fetcher.download_bytes(f"{server}/ok", 1000)
 
 
-def test_endless_answer_stops_at_the_cap(server: str, fetcher: MirrorFetcher) -> None:
+def test_endless_answer_stops_at_the_cap(server: str, fetcher: DeadlineFetcher) -> None:
     with pytest.raises(exceptions.DownloadLengthMismatchError):
         fetcher.download_bytes(f"{server}/endless", 5_000_000)
     assert fetcher.bytes_received < 6_000_000
 
 
-def test_trickle_is_cut_by_the_time_budget(server: str, fetcher: MirrorFetcher) -> None:
+def test_trickle_is_cut_by_the_time_budget(server: str, fetcher: DeadlineFetcher) -> None:
     with pytest.raises(exceptions.SlowRetrievalError):
         fetcher.download_bytes(f"{server}/trickle", 1000)
 
 
-def test_http_errors_and_refused_connections(server: str, fetcher: MirrorFetcher) -> None:
+def test_http_errors_and_refused_connections(server: str, fetcher: DeadlineFetcher) -> None:
     with pytest.raises(exceptions.DownloadHTTPError) as error:
         fetcher.download_bytes(f"{server}/missing", 1000)
     assert error.value.status_code == 404
@@ -132,18 +132,18 @@ def test_http_errors_and_refused_connections(server: str, fetcher: MirrorFetcher
         fetcher.download_bytes("ftp://127.0.0.1/x", 1000)
 
 
-def test_broken_download_resumes_with_range(server: str, fetcher: MirrorFetcher) -> None:
+def test_broken_download_resumes_with_range(server: str, fetcher: DeadlineFetcher) -> None:
     assert fetcher.download_bytes(f"{server}/flaky", len(BODY)) == BODY
 
 
 def test_resume_is_not_faked_when_the_server_ignores_range(
-    server: str, fetcher: MirrorFetcher
+    server: str, fetcher: DeadlineFetcher
 ) -> None:
     with pytest.raises(exceptions.DownloadError):
         fetcher.download_bytes(f"{server}/norange", len(BODY))
 
 
-def test_file_urls(tmp_path: Path, fetcher: MirrorFetcher) -> None:
+def test_file_urls(tmp_path: Path, fetcher: DeadlineFetcher) -> None:
     (tmp_path / "a.json").write_bytes(b"{}")
     assert fetcher.download_bytes((tmp_path / "a.json").as_uri(), 10) == b"{}"
     with pytest.raises(exceptions.DownloadHTTPError):

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from mirror.build import BuildResult
 from mirror.errors import VerificationError
-from mirror.offline import load_pinned_root, verify_edition
-from mirror.state import ReaderState
+from mirror.reader.store import Trust
+from mirror.reader.verify_file import load_pinned_root, verify_edition
 from tests.conftest import Publisher
 from tests.test_attacks import members
 
@@ -72,11 +72,10 @@ def check_one(
     path = tmp_path / "damaged.zip"
     path.write_bytes(damaged)
     pinned = load_pinned_root(publisher.root_json)
-    state = ReaderState(tmp_path / "state")
     out = tmp_path / "out"
     try:
         verdict = verify_edition(
-            path, pinned=pinned, state=state, now=datetime.now(UTC), extract_to=out
+            path, pinned=pinned, trust=Trust.nothing(), now=datetime.now(UTC), extract_to=out
         )
     except VerificationError:
         assert not out.exists()

@@ -33,8 +33,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mirror import shards
 from mirror.cli import main
+from mirror.client.transport import DeadlineFetcher
 from mirror.errors import UsageError
-from mirror.fetcher import MirrorFetcher
 from tests.censor import censor_mirrors, snapshot_tree
 from tests.conftest import BUILD_TIME, PASSPHRASE, Publisher, make_config, write_articles
 
@@ -250,7 +250,7 @@ def test_checks_go_through_each_vantage_points_proxy(
 
 
 def test_socks5_proxies_are_supported() -> None:
-    fetcher = MirrorFetcher(proxy="socks5://127.0.0.1:9050")  # needs httpx[socks] (socksio)
+    fetcher = DeadlineFetcher(proxy="socks5://127.0.0.1:9050")  # needs httpx[socks] (socksio)
     fetcher.close()
 
 
@@ -620,7 +620,7 @@ def test_the_same_mirror_is_never_pushed_by_two_runs_at_once(
     config = publisher.config
     from mirror import runlocks
 
-    with runlocks.mirrors_locked(config.output_dir, ["a"]):
+    with runlocks.mirrors_locked(config.output, ["a"]):
         assert main(["--config", str(config.file), "push"]) == 4
     assert "pushing to mirror a" in capsys.readouterr().err
     assert main(["--config", str(config.file), "push"]) == 0

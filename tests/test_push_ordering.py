@@ -22,7 +22,7 @@ from tuf.api import exceptions as tuf_errors
 from tuf.ngclient import Updater
 
 from mirror.cli import main
-from mirror.fetcher import MirrorFetcher
+from mirror.client.transport import DeadlineFetcher
 from tests.conftest import BUILD_TIME, Publisher, make_config
 from tests.servers import PROVIDERS, MirrorServer, serve
 
@@ -37,7 +37,7 @@ class PollLog:
     violations: list[str] = field(default_factory=list)
 
 
-class RecordingFetcher(MirrorFetcher):
+class RecordingFetcher(DeadlineFetcher):
     """Remembers which URL answered 404."""
 
     def __init__(self) -> None:

@@ -23,11 +23,10 @@ import pytest
 
 from mirror.build import BuildResult
 from mirror.cli import main
-from mirror.library import LibraryEdition
-from mirror.offline import load_pinned_root
-from mirror.read import EditionServer, open_edition, parse_index
+from mirror.reader.read import EditionServer, open_edition, parse_index
+from mirror.reader.store import LibraryEdition, ReaderStore
+from mirror.reader.verify_file import load_pinned_root
 from mirror.render import CONTENT_SECURITY_POLICY
-from mirror.state import ReaderState
 from tests.conftest import Publisher
 
 CHROMIUM = "/usr/bin/chromium"
@@ -50,7 +49,7 @@ def library(
     publisher, result = built
     state_dir = tmp_path_factory.mktemp("reader") / "state"
     _, edition = open_edition(
-        ReaderState(state_dir),
+        ReaderStore(state_dir),
         str(result.zip_path),
         pinned=load_pinned_root(publisher.root_json),
         now=datetime.now(UTC),

@@ -406,7 +406,7 @@ def test_chromium_loads_styles_and_images_under_the_csp_from_file_urls(
 
 
 def test_index_lists_older_articles_briefly_so_updates_stay_small() -> None:
-    from mirror.read import parse_index
+    from mirror.reader.read import parse_index
     from mirror.render import INDEX_FULL_ENTRIES
 
     count = INDEX_FULL_ENTRIES + 5

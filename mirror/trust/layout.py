@@ -22,6 +22,7 @@ can never be used to claim a path outside its patterns.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date
 
 CONTENT_ROLE = "content"
@@ -55,6 +56,11 @@ def edition_id(created_date: str, version: int) -> str:
 def edition_version(eid: str) -> int:
     """The version number inside an edition id (``2026-11-26-v7`` -> 7)."""
     return int(eid.rsplit("-v", 1)[1])
+
+
+def newest_edition(eids: Iterable[str]) -> str:
+    """The edition id with the highest version (the newest edition)."""
+    return max(eids, key=edition_version)
 
 
 def edition_date(eid: str) -> date:

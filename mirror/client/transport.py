@@ -121,7 +121,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-class MirrorFetcher(FetcherInterface):
+class DeadlineFetcher(FetcherInterface):
     """Fetches http(s) and file URLs with timeouts and a per-download time budget."""
 
     def __init__(

@@ -2,10 +2,11 @@
 
 1. **Every mirror on its own.** Each candidate mirror (given on the command
    line, and from the signed mirror list of the last verified edition) gets
-   its own python-tuf `Updater`, seeded with a copy of the reader's trusted
-   metadata, and is refreshed concurrently with short timeouts. Whatever a
-   mirror serves is verified against the reader's trust, so a forged answer
-   from the tenth mirror is rejected exactly like one from the first.
+   its own reader view (`mirror.client.view.MirrorView`), seeded with a copy
+   of the reader's trusted metadata, and is refreshed concurrently with short
+   timeouts. Whatever a mirror serves is verified against the reader's
+   trust, so a forged answer from the tenth mirror is rejected exactly like
+   one from the first.
 2. **Like apt with a lagging mirror.** Of the mirrors that verified, the one
    with the newest timestamp wins; those behind it are reported as stale and
    otherwise ignored. A mirror older than what the reader already trusts is
@@ -20,6 +21,10 @@
    into the library; trusted metadata and state are written only after
    that, each file atomically. A kill at any point leaves the previous
    verified edition as it was.
+
+The run never raises for what mirrors did: `EditionFetch.run` returns a
+`FetchReport` naming every mirror's outcome and either the verified edition
+or the error that says why there is none.
 """
 
 from __future__ import annotations
@@ -32,16 +37,17 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tuf.api import exceptions as tuf_errors
-from tuf.api.metadata import Metadata, Root, Snapshot, Targets, Timestamp
-from tuf.ngclient import Updater, UpdaterConfig
+from tuf.api.metadata import Metadata, Root
 
-from mirror import fsutil
+from mirror import caps, fsutil
+from mirror.client.classify import classify
+from mirror.client.transport import DeadlineFetcher
+from mirror.client.view import MirrorView, Served, normalize_url
 from mirror.errors import (
     ExpiredError,
     MirrorError,
@@ -50,22 +56,17 @@ from mirror.errors import (
     TransportError,
     UsageError,
 )
-from mirror.fetcher import MirrorFetcher
-from mirror.library import Library, LibraryEdition
-from mirror.offline import verify_edition
-from mirror.state import ReaderState
+from mirror.reader.store import (
+    LibraryEdition,
+    PublisherStore,
+    ReaderStore,
+    Trust,
+    TrustUpdate,
+)
+from mirror.reader.verify_file import trusted_root, verify_edition
 from mirror.trust import layout, verify
 from mirror.trust.metadata import parse_metadata
 from mirror.trust.publisher import publisher_of
-from mirror.tuferrors import translate
-
-UPDATER_CONFIG = UpdaterConfig(
-    max_root_rotations=256,
-    snapshot_max_length=16 * 1024 * 1024,
-    targets_max_length=64 * 1024 * 1024,
-)
-"""Bigger caps than python-tuf's defaults for targets roles: an edition of 30,000
-articles lists them all in one role."""
 
 MAX_PARALLEL_MIRRORS = 10
 
@@ -76,7 +77,7 @@ class MirrorOutcome:
 
     url: str
     verdict: str
-    """``ok``, ``stale``, ``rollback``, ``expired``, ``tampered`` or ``unreachable``."""
+    """One of `mirror.client.classify.MIRROR_VERDICTS`."""
     detail: str = ""
     timestamp_version: int | None = None
 
@@ -91,110 +92,96 @@ class MirrorOutcome:
 
 
 @dataclass(frozen=True)
-class FetchResult:
-    """A verified edition and how it was obtained."""
+class FetchedEdition:
+    """A verified edition and where it came from."""
 
     publisher: str
     eid: str
     version: int
     created: datetime
     mirror: str
-    outcomes: tuple[MirrorOutcome, ...]
-    downloaded_bytes: int
-    """Bytes of edition files downloaded."""
-    received_bytes: int
-    """Every byte received from every mirror, metadata included."""
     edition: LibraryEdition
     updated: bool
     """False when the newest edition was already in the library."""
 
 
-class FetchFailure(MirrorError):
-    """No mirror gave a verified edition; carries each mirror's outcome."""
+@dataclass(frozen=True)
+class FetchReport:
+    """The whole fetch: every mirror's outcome, and the edition or why there is none."""
 
-    def __init__(self, error: MirrorError, outcomes: Sequence[MirrorOutcome]) -> None:
-        super().__init__(error.message, hint=error.hint)
-        self.exit_code = error.exit_code
-        self.verdict = error.verdict
-        self.outcomes = tuple(outcomes)
-
-    def relabelled(self, message: str, hint: str) -> FetchFailure:
-        """The same failure (verdict, exit code, outcomes) in other words, e.g. translated."""
-        failure = FetchFailure(MirrorError(message, hint=hint), self.outcomes)
-        failure.exit_code = self.exit_code
-        failure.verdict = self.verdict
-        return failure
+    publisher: str
+    outcomes: tuple[MirrorOutcome, ...]
+    fetched: FetchedEdition | None
+    error: MirrorError | None
+    downloaded_bytes: int
+    """Bytes of edition files downloaded."""
+    received_bytes: int
+    """Every byte received from every mirror, metadata included."""
 
 
 @dataclass
 class _Probe:
-    """A mirror whose metadata verified, with its updater still open."""
+    """A mirror whose metadata verified, with its view still open."""
 
-    url: str
-    updater: Updater
-    fetcher: MirrorFetcher
-    folder: Path
-    timestamp_version: int
-    snapshot_version: int
+    view: MirrorView
+    served: Served
     outcome: MirrorOutcome = field(init=False)
 
     def __post_init__(self) -> None:
-        self.outcome = MirrorOutcome(self.url, "ok", "", self.timestamp_version)
+        self.outcome = MirrorOutcome(self.url, "ok", "", self.served.timestamp_version)
+
+    @property
+    def url(self) -> str:
+        """The mirror's root URL."""
+        return self.view.url
+
+    def close(self) -> int:
+        """Close the view's transport and remove its folder; return the bytes it received."""
+        self.view.fetcher.close()
+        shutil.rmtree(self.view.folder, ignore_errors=True)
+        return self.view.fetcher.bytes_received
 
 
-def normalize_url(url: str) -> str:
-    """Mirror roots end with "/"."""
-    return url if url.endswith("/") else url + "/"
-
-
-def classify(error: BaseException) -> tuple[str, str]:
-    """(verdict, detail) for an exception raised while reading a mirror."""
-    translated = translate(error)
-    return translated.verdict, translated.message
-
-
-class Fetcher:
+class EditionFetch:
     """One `mirror fetch` run for one publisher."""
 
     def __init__(
         self,
         *,
         pinned: Metadata[Root],
-        state: ReaderState,
+        store: ReaderStore,
         now: datetime,
         connect_timeout_s: float = 5.0,
         timeout_s: float = 30.0,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.pinned = pinned
-        self.state = state
         self.now = now
         self.connect_timeout_s = connect_timeout_s
         self.timeout_s = timeout_s
         self.publisher = publisher_of(pinned.signed)
-        self.library = Library.of(state, self.publisher.publisher_id)
+        self.store: PublisherStore = store.publisher(self.publisher.publisher_id)
         self.progress = progress or (lambda _: None)
         self.downloaded = 0
         """Target bytes downloaded (edition files)."""
         self.download_failures: dict[str, tuple[str, str]] = {}
         """Mirrors whose metadata verified but whose files did not: url -> (verdict, detail)."""
         self.received = 0
-        """Every byte received from any mirror, metadata included (closed fetchers)."""
+        """Every byte received from any mirror, metadata included (closed views)."""
         self.downloads = 0
 
     # --- trusted state ------------------------------------------------------------
     def trusted_root(self) -> tuple[Metadata[Root], bytes]:
-        """The newest root this reader trusts (pinned, walked through stored roots)."""
-        stored = self.state.load(self.publisher.publisher_id).roots
-        chain = verify.walk_root_chain(self.pinned, stored)
-        version = chain.root.signed.version
-        data = stored.get(version) or self.pinned.to_bytes()
-        return chain.root, data
+        """The newest root this reader trusts, and its bytes."""
+        trust = self.store.trust()
+        root = trusted_root(self.pinned, trust).root
+        data = trust.roots.get(root.signed.version) or self.pinned.to_bytes()
+        return root, data
 
     def seed(self, folder: Path) -> None:
-        """Copy the trusted metadata into ``folder`` for one mirror's updater."""
+        """Copy the trusted metadata into ``folder`` for one mirror's view."""
         root, root_bytes = self.trusted_root()
-        trusted = self.library.metadata_dir
+        trusted = self.store.metadata_dir
         if trusted.is_dir():
             for path in trusted.glob("*.json"):
                 shutil.copyfile(path, folder / path.name)
@@ -205,7 +192,7 @@ class Fetcher:
     def candidates(self, urls: Sequence[str]) -> list[str]:
         """Command-line mirrors first, then the signed list of the last verified edition."""
         ordered = [normalize_url(u) for u in urls]
-        ordered += [normalize_url(u) for u in self.library.health().get("signed_list", [])]
+        ordered += [normalize_url(u) for u in self.store.health().get("signed_list", [])]
         unique = list(dict.fromkeys(u for u in ordered if u.startswith(("http", "file"))))
         if not unique:
             raise UsageError(
@@ -218,33 +205,16 @@ class Fetcher:
     def probe(self, url: str) -> _Probe | MirrorOutcome:
         """Refresh one mirror's metadata in its own folder; never raises."""
         folder = Path(tempfile.mkdtemp(prefix="mirror-fetch-"))
-        fetcher = MirrorFetcher(
+        fetcher = DeadlineFetcher(
             connect_timeout_s=self.connect_timeout_s,
             read_timeout_s=self.timeout_s,
             download_budget_s=self.timeout_s,
         )
         try:
             self.seed(folder)
-            updater = Updater(
-                metadata_dir=str(folder),
-                metadata_base_url=f"{url}metadata/",
-                target_base_url=f"{url}targets/",
-                target_dir=str(folder),
-                fetcher=fetcher,
-                config=UPDATER_CONFIG,
-                bootstrap=None,  # the seeded root.json: the reader's trusted root
-            )
-            updater.refresh()
-            timestamp = Metadata[Timestamp].from_file(str(folder / "timestamp.json"))
-            snapshot = Metadata[Snapshot].from_file(str(folder / "snapshot.json"))
-            return _Probe(
-                url,
-                updater,
-                fetcher,
-                folder,
-                timestamp.signed.version,
-                snapshot.signed.version,
-            )
+            # bootstrap=None: the seeded root.json, the reader's trusted root, is the start.
+            view = MirrorView(url, folder, fetcher, bootstrap=None)
+            return _Probe(view, view.refresh())
         except Exception as error:  # every failure is this mirror's verdict, not ours
             self.received += fetcher.bytes_received
             fetcher.close()
@@ -275,8 +245,7 @@ class Fetcher:
                     results.put((url, result))
                     return
             if isinstance(result, _Probe):  # nobody waits for it any more
-                result.fetcher.close()
-                shutil.rmtree(result.folder, ignore_errors=True)
+                result.close()
 
         started = time.monotonic()
         for url in urls:
@@ -315,43 +284,12 @@ class Fetcher:
         return good, bad
 
     # --- phase 2: the edition -----------------------------------------------------
-    def newest_edition(self, probe: _Probe) -> str:
-        """The newest edition id the verified metadata delegates to."""
-        probe.updater.get_targetinfo("manifests/-/-")  # loads and verifies `manifests`
-        manifests = Metadata[Targets].from_file(str(probe.folder / "manifests.json"))
-        roles = manifests.signed.delegations.roles if manifests.signed.delegations else None
-        eids = [
-            name.removeprefix(layout.EDITION_ROLE_PREFIX)
-            for name in (roles or {})
-            if name.startswith(layout.EDITION_ROLE_PREFIX)
-        ]
-        if not eids:
-            raise TamperedError("the mirror's metadata lists no edition")
-        return max(eids, key=layout.edition_version)
-
-    def members(self, probe: _Probe, eid: str) -> dict[str, verify.SignedFile]:
-        """The signed member list of edition ``eid``."""
-        info = probe.updater.get_targetinfo(layout.manifest_path(eid, layout.EDITION_INFO_MEMBER))
-        if info is None:
-            raise TamperedError(f"the metadata does not list edition {eid}")
-        role = Metadata[Targets].from_file(str(probe.folder / f"{layout.edition_role(eid)}.json"))
-        prefix = f"manifests/{eid}/"
-        result = {}
-        for path, target in role.signed.targets.items():
-            sha256 = target.hashes.get("sha256")
-            if not path.startswith(prefix) or not isinstance(sha256, str):
-                raise TamperedError(f"the member list of {eid} names {path}")
-            result[path.removeprefix(prefix)] = verify.SignedFile(target.length, sha256)
-        return result
-
     def download(
         self, target_path: str, probes: Sequence[_Probe], *, expect_sha256: str | None = None
     ) -> Path:
         """Download a target, verified by its signed hash, trying each verified mirror in turn."""
-        best = probes[0]
-        info = best.updater.get_targetinfo(target_path)
-        if info is None:
-            raise TamperedError(f"the metadata does not list {target_path}")
+        best = probes[0].view
+        info = best.target(target_path)
         if expect_sha256 is not None and info.hashes.get("sha256") != expect_sha256:
             raise TamperedError(f"{target_path} is signed with two different hashes")
         failures = []
@@ -360,13 +298,9 @@ class Fetcher:
             self.downloads += 1
             destination = best.folder / f".download-{self.downloads}"
             try:
-                # Through the best mirror's updater (its verified metadata checks the
-                # hash), from this mirror's address.
-                with best.fetcher.budget_for(info.length):
-                    path = best.updater.download_target(
-                        info, str(destination), target_base_url=f"{probe.url}targets/"
-                    )
-            except (tuf_errors.DownloadError, tuf_errors.RepositoryError) as error:
+                # Checked by the best mirror's verified metadata, from this mirror's address.
+                path = best.download(info, destination, from_url=probe.url)
+            except MirrorError as error:
                 # This mirror failed for this file (and was not believed): try the next.
                 verdict, detail = classify(error)
                 forged = forged or verdict == "tampered"
@@ -375,7 +309,7 @@ class Fetcher:
                 destination.unlink(missing_ok=True)
                 continue
             self.downloaded += info.length
-            return Path(path)
+            return path
         summary = "; ".join(failures)
         if forged:
             raise TamperedError(f"no mirror delivered a genuine {target_path} ({summary})")
@@ -403,125 +337,131 @@ class Fetcher:
 
     def seed_cache_from_archive(self, probes: Sequence[_Probe], eid: str) -> None:
         """A reader with an empty cache starts from the newest published edition ZIP."""
-        best = probes[0]
-        best.updater.get_targetinfo("editions/-")  # loads and verifies `editions`
-        editions = Metadata[Targets].from_file(str(best.folder / "editions.json"))
-        archives = sorted(
-            (p for p in editions.signed.targets if p.endswith(".zip")),
-            key=lambda p: layout.edition_version(Path(p).name.removesuffix(".zip")),
-        )
+        best = probes[0].view
         wanted = layout.edition_version(eid)
-        newest = [p for p in archives if layout.edition_version(Path(p).name[:-4]) <= wanted]
-        if not newest:
+        archives = [a for a in best.edition_archives() if layout.edition_version(a) <= wanted]
+        if not archives:
             return
-        archive = self.download(newest[-1], probes)
+        archive = self.download(layout.edition_zip_path(archives[-1]), probes)
         extracted = best.folder / "extracted"
         verify_edition(
             archive,
             pinned=self.pinned,
-            state=ReaderState(best.folder / "archive-state"),
+            # Only a source of verified bytes: the edition itself is judged below, so
+            # neither the reader's rollback record nor the archive's age matters here.
+            trust=Trust(roots=self.store.trust().roots, highest=None),
             now=self.now,
-            allow_expired=True,  # only a source of verified bytes; the edition is judged below
+            allow_expired=True,
             extract_to=extracted,
         )
         for path in extracted.rglob("*"):
             if path.is_file():
                 digest = _sha256_file(path)
-                if self.library.cached(digest) is None:
-                    self.library.cache_file(digest, path)
+                if self.store.cached(digest) is None:
+                    self.store.cache_file(digest, path)
         archive.unlink()
 
     # --- the whole run ------------------------------------------------------------
-    def run(self, urls: Sequence[str]) -> FetchResult:
-        """Fetch, verify, assemble and record the newest edition."""
+    def run(self, urls: Sequence[str]) -> FetchReport:
+        """Fetch, verify, assemble and record the newest edition; never raises for mirrors."""
         candidates = self.candidates(urls)
         self.progress(f"checking {len(candidates)} mirrors")
         good, bad = self.probe_all(candidates)
+        outcomes: list[MirrorOutcome] = list(bad)
+        fetched: FetchedEdition | None = None
+        error: MirrorError | None = None
         try:
             if not good:
-                raise FetchFailure(_overall_failure(bad), bad)
-            good.sort(key=lambda p: (p.timestamp_version, p.snapshot_version), reverse=True)
-            best = good[0]
-            outcomes = [best.outcome]
-            for probe in good[1:]:
-                if (probe.timestamp_version, probe.snapshot_version) < (
-                    best.timestamp_version,
-                    best.snapshot_version,
-                ):
-                    probe.outcome = MirrorOutcome(
-                        probe.url,
-                        "stale",
-                        f"serves version {probe.timestamp_version}, "
-                        f"newest is {best.timestamp_version}",
-                        probe.timestamp_version,
-                    )
-                outcomes.append(probe.outcome)
-            current = [p for p in good if p.outcome.verdict == "ok"]
-            outcomes += bad
-            try:
-                result = self._finish(current, best, outcomes)
-            except FetchFailure:
-                raise
-            except MirrorError as error:
-                raise FetchFailure(error, self.with_download_verdicts(outcomes)) from error
+                error = _overall_failure(bad)
+            else:
+                good.sort(key=lambda p: (p.served.timestamp_version, p.served.snapshot_version))
+                good.reverse()
+                best = good[0]
+                outcomes = [best.outcome]
+                for probe in good[1:]:
+                    if probe.served.behind(best.served):
+                        probe.outcome = MirrorOutcome(
+                            probe.url,
+                            "stale",
+                            f"serves version {probe.served.timestamp_version}, "
+                            f"newest is {best.served.timestamp_version}",
+                            probe.served.timestamp_version,
+                        )
+                    outcomes.append(probe.outcome)
+                outcomes += bad
+                current = [p for p in good if p.outcome.verdict == "ok"]
+                try:
+                    fetched = self._finish(current, best, outcomes)
+                except MirrorError as failure:
+                    error = failure
+                outcomes = self.with_download_verdicts(outcomes)
         finally:
             for probe in good:
-                self.received += probe.fetcher.bytes_received
-                probe.fetcher.close()
-                shutil.rmtree(probe.folder, ignore_errors=True)
-        return replace(result, received_bytes=self.received)
+                self.received += probe.close()
+        return FetchReport(
+            publisher=self.publisher.name,
+            outcomes=tuple(outcomes),
+            fetched=fetched,
+            error=error,
+            downloaded_bytes=self.downloaded,
+            received_bytes=self.received,
+        )
 
     def _finish(
         self, current: list[_Probe], best: _Probe, outcomes: list[MirrorOutcome]
-    ) -> FetchResult:
-        eid = self.newest_edition(best)
-        members = self.members(best, eid)
-        highest = self.state.load(self.publisher.publisher_id).highest
+    ) -> FetchedEdition:
+        eid = best.view.newest_edition()
+        members = best.view.members(eid)
+        highest = self.store.trust().highest
         if highest is not None and layout.edition_version(eid) < highest[0]:
-            raise FetchFailure(
-                RollbackError(f"the newest edition offered, {eid}, is older than {highest[1]}"),
-                outcomes,
-            )
-        existing = self.library.find(eid)
+            raise RollbackError(f"the newest edition offered, {eid}, is older than {highest[1]}")
+        existing = self.store.find(eid)
         if existing is None:
-            if not self.library.editions() and not any(
-                self.library.cached(m.sha256) for m in members.values()
+            if not self.store.editions() and not any(
+                self.store.cached(m.sha256) for m in members.values()
             ):
                 self.progress("no local copy yet: fetching the newest edition archive")
                 self.seed_cache_from_archive(current, eid)
             files: dict[str, Path] = {}
-            missing = [name for name, m in members.items() if self.library.cached(m.sha256) is None]
+            missing = [name for name, m in members.items() if self.store.cached(m.sha256) is None]
             self.progress(f"downloading {len(missing)} of {len(members)} files of {eid}")
             for name, signed in members.items():
-                cached = self.library.cached(signed.sha256)
+                cached = self.store.cached(signed.sha256)
                 if cached is None:
                     target = (
                         name if layout.is_content_path(name) else layout.manifest_path(eid, name)
                     )
                     path = self.download(target, current, expect_sha256=signed.sha256)
-                    cached = self.library.cache_file(signed.sha256, path)
+                    cached = self.store.cache_file(signed.sha256, path)
                 files[name] = cached
-            info = verify.parse_edition_info(files[layout.EDITION_INFO_MEMBER].read_bytes())
-            if info.eid != eid:
-                raise FetchFailure(
-                    TamperedError(f"edition.json names {info.eid}, not {eid}"), outcomes
+            info = verify.parse_edition_info(
+                fsutil.read_bounded(
+                    files[layout.EDITION_INFO_MEMBER],
+                    max_bytes=caps.EDITION_INFO_MAX_BYTES,
+                    what="edition.json",
                 )
-            edition = self.library.install(eid, files)
+            )
+            if info.eid != eid:
+                raise TamperedError(f"edition.json names {info.eid}, not {eid}")
+            edition = self.store.install(eid, files)
         else:
             edition = existing
-            info = verify.parse_edition_info((edition.path / "edition.json").read_bytes())
+            info = verify.parse_edition_info(
+                fsutil.read_bounded(
+                    edition.path / layout.EDITION_INFO_MEMBER,
+                    max_bytes=caps.EDITION_INFO_MAX_BYTES,
+                    what="edition.json",
+                )
+            )
         self._commit(best, info)
         self._record_health(best, outcomes)
-        return FetchResult(
+        return FetchedEdition(
             publisher=self.publisher.name,
             eid=eid,
             version=info.version,
             created=info.created,
             # Where the edition came from: the best mirror, unless its files failed.
             mirror=next((p.url for p in current if p.url not in self.download_failures), best.url),
-            outcomes=tuple(self.with_download_verdicts(outcomes)),
-            downloaded_bytes=self.downloaded,
-            received_bytes=0,  # filled in by `run` once every fetcher is closed
             edition=edition,
             updated=existing is None,
         )
@@ -529,17 +469,15 @@ class Fetcher:
     def _commit(self, best: _Probe, info: verify.EditionInfo) -> None:
         """Make the verified metadata the reader's trusted state; timestamp last."""
         old_root, _ = self.trusted_root()
-        new_root_version = _version_of(best.folder / "root.json")
-        roots: dict[int, bytes] = {}
-        for version in range(old_root.signed.version + 1, new_root_version + 1):
-            # python-tuf keeps every root it accepted in root_history/.
-            roots[version] = (best.folder / "root_history" / f"{version}.root.json").read_bytes()
+        new_root_version = best.view.trusted("root", Root).signed.version
+        # python-tuf keeps every root it accepted in root_history/.
+        roots = best.view.root_history(old_root.signed.version + 1, new_root_version)
         chain = verify.walk_root_chain(old_root, roots)  # the same rules as offline verify
-        fsutil.ensure_dir(self.library.metadata_dir)
-        names = sorted(p.name for p in best.folder.glob("*.json"))
+        fsutil.ensure_dir(self.store.metadata_dir)
+        names = sorted(p.name for p in best.view.folder.glob("*.json"))
         for name in sorted(names, key=lambda n: n == "timestamp.json"):
             fsutil.atomic_write_bytes(
-                self.library.metadata_dir / name, (best.folder / name).read_bytes()
+                self.store.metadata_dir / name, (best.view.folder / name).read_bytes()
             )
         accepted = dict(
             zip(
@@ -548,12 +486,12 @@ class Fetcher:
                 strict=True,
             )
         )
-        self.state.save(
-            self.publisher.publisher_id, roots=accepted, highest=(info.version, info.eid)
+        self.store.apply(
+            TrustUpdate(self.publisher.publisher_id, accepted, (info.version, info.eid))
         )
 
     def _record_health(self, best: _Probe, outcomes: Sequence[MirrorOutcome]) -> None:
-        health = self.library.health()
+        health = self.store.health()
         for outcome in outcomes:
             entry = health["mirrors"].setdefault(outcome.url, {})
             entry["last_verdict"] = outcome.verdict
@@ -568,7 +506,7 @@ class Fetcher:
             health["signed_list"] = urls
         except (MirrorError, ValueError, KeyError, TypeError, AttributeError):
             pass  # the list is a hint for next time; the edition is already verified
-        self.library.save_health(health)
+        self.store.save_health(health)
 
 
 def _overall_failure(outcomes: Sequence[MirrorOutcome]) -> MirrorError:
@@ -588,7 +526,11 @@ def _overall_failure(outcomes: Sequence[MirrorOutcome]) -> MirrorError:
 
 
 def _version_of(path: Path) -> int:
-    root = parse_metadata(path.read_bytes(), Root, what=str(path))
+    root = parse_metadata(
+        fsutil.read_bounded(path, max_bytes=caps.ROOT_MAX_BYTES, what="root metadata"),
+        Root,
+        what=str(path),
+    )
     return root.signed.version
 
 

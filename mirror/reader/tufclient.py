@@ -8,9 +8,10 @@ CLIENT-CLI.md) judges a client through three commands::
     mirror tuf-client --metadata-dir DIR --metadata-url URL --target-name PATH \\
         --target-base-url URL --target-dir DIR download
 
-It runs the same python-tuf `Updater` and the same `MirrorFetcher` (timeouts,
-per-download time budget, ``file://``) as `mirror fetch`, so the suite's
-verdict is a verdict on the reader. Metadata lives in DIR under
+It runs the same python-tuf `Updater` (from `mirror.client.view.new_updater`:
+the same caps) and the same `DeadlineFetcher` (timeouts, per-download time
+budget, ``file://``) as `mirror fetch`, so the suite's verdict is a verdict
+on the reader. Metadata lives in DIR under
 non-versioned names (python-tuf's layout); artifacts are stored in the
 target folder as the URL-quoted target path, written atomically
 (`mirror.fsutil`) after their signed length and hashes were checked, and a
@@ -41,27 +42,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from tuf.api import exceptions as tuf_errors
-from tuf.api.metadata import Metadata, Root, TargetFile
+from tuf.api.metadata import Root, TargetFile, Timestamp
 from tuf.ngclient import Updater
 
-from mirror import fsutil
-from mirror.errors import (
-    MirrorError,
-    StorageError,
-    UsageError,
-)
-from mirror.fetcher import MirrorFetcher
-from mirror.reader import UPDATER_CONFIG
-from mirror.tuferrors import translate
-
-MAX_ROOT_BYTES = UPDATER_CONFIG.root_max_length
-
-
-class TufClientUsageError(UsageError):
-    """A usage mistake under the conformance protocol, where every failure exits 1."""
-
-    exit_code = 1
+from mirror import caps, fsutil
+from mirror.client.classify import translated
+from mirror.client.transport import DeadlineFetcher
+from mirror.client.view import new_updater, read_trusted
+from mirror.errors import MirrorError, StorageError, TufClientUsageError
 
 
 @dataclass(frozen=True)
@@ -80,19 +68,21 @@ def init(metadata_dir: Path, trusted_root: Path) -> Path:
     No request is made and, as the protocol asks, the root is not checked
     here: `refresh` verifies it (it must be signed by its own threshold).
     """
-    data = fsutil.read_bounded(trusted_root, max_bytes=MAX_ROOT_BYTES, what="trusted root")
+    data = fsutil.read_bounded(trusted_root, max_bytes=caps.ROOT_MAX_BYTES, what="trusted root")
     fsutil.ensure_dir(metadata_dir)
     destination = metadata_dir / "root.json"
     fsutil.atomic_write_bytes(destination, data)
     return destination
 
 
-def refresh(metadata_dir: Path, metadata_url: str, *, fetcher: MirrorFetcher | None = None) -> int:
+def refresh(
+    metadata_dir: Path, metadata_url: str, *, fetcher: DeadlineFetcher | None = None
+) -> int:
     """Update the top-level metadata by the TUF client workflow; return the timestamp version."""
     with _fetching(fetcher) as active, translated_errors():
         updater = _updater(metadata_dir, metadata_url, active)
         updater.refresh()
-        return _trusted_version(metadata_dir, "timestamp")
+        return read_trusted(metadata_dir / "timestamp.json", Timestamp).signed.version
 
 
 def download(
@@ -102,7 +92,7 @@ def download(
     target_names: Sequence[str],
     target_base_url: str,
     target_dir: Path,
-    fetcher: MirrorFetcher | None = None,
+    fetcher: DeadlineFetcher | None = None,
 ) -> list[Downloaded]:
     """Refresh, then fetch each target into ``target_dir`` unless an intact copy is there.
 
@@ -119,13 +109,14 @@ def download(
             info = updater.get_targetinfo(name)
             if info is None:
                 raise TufClientUsageError(
-                    f"the repository's signed metadata does not list {name!r}", hint=""
+                    f"the repository's signed metadata does not list {name!r}"
                 )
             path = target_dir / quote(info.path, safe="")
             if updater.find_cached_target(info, str(path)) is not None:
                 results.append(Downloaded(name, path, cached=True))
                 continue
-            consistent = bool(_trusted_root(metadata_dir).signed.consistent_snapshot)
+            root = read_trusted(metadata_dir / "root.json", Root)
+            consistent = bool(root.signed.consistent_snapshot)
             url = target_url(target_base_url, info, consistent_snapshot=consistent)
             _download_verified(active, url, info, path)
             results.append(Downloaded(name, path, cached=False))
@@ -145,7 +136,7 @@ def target_url(base_url: str, info: TargetFile, *, consistent_snapshot: bool) ->
     return f"{base_url.rstrip('/')}/{path}"
 
 
-def _download_verified(fetcher: MirrorFetcher, url: str, info: TargetFile, path: Path) -> None:
+def _download_verified(fetcher: DeadlineFetcher, url: str, info: TargetFile, path: Path) -> None:
     """Fetch at most the signed length, check length and hashes, then write atomically."""
     with fetcher.budget_for(info.length), fetcher.download_file(url, info.length) as temporary:
         info.verify_length_and_hashes(temporary)
@@ -157,47 +148,26 @@ def _download_verified(fetcher: MirrorFetcher, url: str, info: TargetFile, path:
 def _updater(
     metadata_dir: Path,
     metadata_url: str,
-    fetcher: MirrorFetcher,
+    fetcher: DeadlineFetcher,
     *,
     target_dir: Path | None = None,
     base: str | None = None,
 ) -> Updater:
     if not (metadata_dir / "root.json").is_file():
-        raise TufClientUsageError(
-            f"{metadata_dir} holds no trusted root.json",
-            hint="",
-        )
-    return Updater(
-        metadata_dir=str(metadata_dir),
-        metadata_base_url=metadata_url,
-        target_dir=None if target_dir is None else str(target_dir),
-        target_base_url=base,
-        fetcher=fetcher,
-        config=UPDATER_CONFIG,  # the same caps as `mirror fetch`
-        # The protocol's trust anchor is the root `init` stored (and its verified successors).
-        bootstrap=None,
+        raise TufClientUsageError(f"{metadata_dir} holds no trusted root.json")
+    # The protocol's trust anchor is the root `init` stored (and its verified successors).
+    return new_updater(
+        metadata_dir, metadata_url, fetcher, target_dir=target_dir, target_base_url=base
     )
-
-
-def _trusted_root(metadata_dir: Path) -> Metadata[Root]:
-    data = fsutil.read_bounded(metadata_dir / "root.json", max_bytes=MAX_ROOT_BYTES, what="root")
-    return Metadata[Root].from_bytes(data)
-
-
-def _trusted_version(metadata_dir: Path, role: str) -> int:
-    data = fsutil.read_bounded(
-        metadata_dir / f"{role}.json", max_bytes=UPDATER_CONFIG.snapshot_max_length, what=role
-    )
-    return Metadata.from_bytes(data).signed.version
 
 
 @contextmanager
-def _fetching(fetcher: MirrorFetcher | None) -> Iterator[MirrorFetcher]:
+def _fetching(fetcher: DeadlineFetcher | None) -> Iterator[DeadlineFetcher]:
     """The given fetcher, or a new one closed afterwards."""
     if fetcher is not None:
         yield fetcher
         return
-    owned = MirrorFetcher()
+    owned = DeadlineFetcher()
     try:
         yield owned
     finally:
@@ -208,12 +178,11 @@ def _fetching(fetcher: MirrorFetcher | None) -> Iterator[MirrorFetcher]:
 def translated_errors() -> Iterator[None]:
     """Turn python-tuf, network and OS errors into our error tree, once, at this boundary."""
     try:
-        yield
+        with translated():  # the same verdicts `mirror fetch` gives
+            yield
     except MirrorError:
         raise
-    except (tuf_errors.DownloadError, tuf_errors.RepositoryError) as error:
-        raise translate(error) from error  # the same verdicts `mirror fetch` gives
     except OSError as error:
         raise StorageError(f"local file error: {error}") from error
     except ValueError as error:  # e.g. a malformed URL or local root.json
-        raise TufClientUsageError(f"cannot use that input: {error}", hint="") from error
+        raise TufClientUsageError(f"cannot use that input: {error}") from error

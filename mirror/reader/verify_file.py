@@ -22,16 +22,13 @@ from typing import BinaryIO
 
 from tuf.api.metadata import Metadata, Root
 
-from mirror import fsutil
+from mirror import caps, fsutil
 from mirror.edition import ArchiveLimits, ArchiveMember, EditionArchive
 from mirror.errors import StorageError, TamperedError, UsageError
-from mirror.state import ReaderState
+from mirror.reader.store import Trust, TrustUpdate
 from mirror.trust import layout, verify
 from mirror.trust.metadata import parse_metadata
 from mirror.trust.publisher import publisher_of
-
-MAX_EMBEDDED_METADATA_BYTES = 32 * 1024 * 1024
-MAX_PINNED_ROOT_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -49,11 +46,13 @@ class Verdict:
     members: int
     content_bytes: int
     freshness: verify.Freshness
+    update: TrustUpdate
+    """What the reader's store should record now (`PublisherStore.apply`)."""
 
 
 def load_pinned_root(path: Path) -> Metadata[Root]:
     """Read the reader's pinned ``root.json``; it must be root metadata signed by itself."""
-    data = fsutil.read_bounded(path, max_bytes=MAX_PINNED_ROOT_BYTES, what="pinned root")
+    data = fsutil.read_bounded(path, max_bytes=caps.ROOT_MAX_BYTES, what="pinned root")
     try:
         root = parse_metadata(data, Root, what=f"the pinned root {path}")
         verify.require_threshold(root.signed, Root.type, root, what=f"the pinned root {path}")
@@ -65,21 +64,16 @@ def load_pinned_root(path: Path) -> Metadata[Root]:
     return root
 
 
-def trusted_root(
-    pinned: Metadata[Root], state: ReaderState
-) -> tuple[Metadata[Root], dict[int, bytes]]:
+def trusted_root(pinned: Metadata[Root], trust: Trust) -> verify.RootChain:
     """The newest root this reader trusts: the pinned one, walked forward through stored roots."""
-    publisher_id = publisher_of(pinned.signed).publisher_id
-    stored = state.load(publisher_id).roots
-    chain = verify.walk_root_chain(pinned, stored)
-    return chain.root, stored
+    return verify.walk_root_chain(pinned, trust.roots)
 
 
 def verify_edition(
     path: Path,
     *,
     pinned: Metadata[Root],
-    state: ReaderState,
+    trust: Trust,
     now: datetime,
     allow_expired: bool = False,
     extract_to: Path | None = None,
@@ -87,8 +81,9 @@ def verify_edition(
 ) -> Verdict:
     """Verify the edition at ``path``; with ``extract_to``, also write its files there.
 
-    Raises a `VerificationError` subclass naming what is wrong. On success
-    the reader's state records the newly trusted roots and edition version.
+    Raises a `VerificationError` subclass naming what is wrong. Judged
+    against ``trust`` (what this reader already trusts for the publisher);
+    the returned `Verdict` carries what the reader's store should learn.
     """
     if extract_to is not None and extract_to.exists() and any(extract_to.iterdir()):
         raise UsageError(
@@ -96,7 +91,7 @@ def verify_edition(
             hint="Extract into a new folder; mirror never overwrites files.",
         )
     publisher_id = publisher_of(pinned.signed).publisher_id
-    start, _ = trusted_root(pinned, state)
+    start = trusted_root(pinned, trust).root
     with EditionArchive.open(path, limits or ArchiveLimits()) as archive:
         embedded, content = _split_members(archive)
         chain = verify.walk_root_chain(start, _embedded_roots(archive, embedded))
@@ -129,9 +124,8 @@ def verify_edition(
             if info_member is None:  # unreachable: check_members proved it is present
                 raise TamperedError("the archive lacks edition.json")
             info = verify.parse_edition_info(archive.read(info_member, max_bytes=65536))
-            highest = state.load(publisher_id).highest
             freshness = verify.judge_edition(
-                manifest, info, now=now, highest_seen=highest, allow_expired=allow_expired
+                manifest, info, now=now, highest_seen=trust.highest, allow_expired=allow_expired
             )
             if staging is not None and extract_to is not None:
                 _commit_extraction(staging, extract_to)
@@ -140,7 +134,6 @@ def verify_edition(
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
     accepted = dict(zip(_accepted_versions(start, chain), chain.accepted, strict=True))
-    state.save(publisher_id, roots=accepted, highest=(info.version, info.eid))
     return Verdict(
         publisher=manifest.publisher.name,
         publisher_id=publisher_id,
@@ -153,6 +146,7 @@ def verify_edition(
         members=len(content),
         content_bytes=total,
         freshness=freshness,
+        update=TrustUpdate(publisher_id, roots=accepted, highest=(info.version, info.eid)),
     )
 
 
@@ -182,7 +176,9 @@ def _embedded_roots(
             version = name[len(prefix) :].removesuffix(".root.json")
             if not version.isdigit() or name != layout.archive_root_name(int(version)):
                 raise TamperedError(f"the archive holds an unexpected metadata file {name}")
-            roots[int(version)] = _read_metadata(archive, embedded, name)
+            roots[int(version)] = _read_metadata(
+                archive, embedded, name, max_bytes=caps.ROOT_MAX_BYTES
+            )
     return roots
 
 
@@ -204,11 +200,17 @@ def _single_edition_role(embedded: dict[str, ArchiveMember]) -> str:
     return roles[0]
 
 
-def _read_metadata(archive: EditionArchive, embedded: dict[str, ArchiveMember], name: str) -> bytes:
+def _read_metadata(
+    archive: EditionArchive,
+    embedded: dict[str, ArchiveMember],
+    name: str,
+    *,
+    max_bytes: int = caps.TARGETS_MAX_BYTES,
+) -> bytes:
     member = embedded.get(name)
     if member is None:
         raise TamperedError(f"the archive lacks its signed metadata {name}")
-    return archive.read(member, max_bytes=MAX_EMBEDDED_METADATA_BYTES)
+    return archive.read(member, max_bytes=max_bytes)
 
 
 def _check_member(

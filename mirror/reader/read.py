@@ -1,6 +1,6 @@
 """`mirror read`: open a verified edition from the reader's library, offline.
 
-The library (`mirror.library`) holds only editions that were verified
+The library (`mirror.reader.store`) holds only editions that were verified
 against signed hashes before they were placed, so reading needs no network
 and no new trust decision: pick the publisher, pick the edition (the newest
 by default), hand the reader its ``index.html``. An edition *file* (a ZIP
@@ -46,12 +46,11 @@ from urllib.parse import unquote, urlsplit
 
 from tuf.api.metadata import Metadata, Root
 
-from mirror import fsutil
+from mirror import caps, fsutil
 from mirror.errors import MirrorError, RollbackError, StorageError, UsageError
-from mirror.library import Library, LibraryEdition
-from mirror.offline import Verdict, verify_edition
+from mirror.reader.store import LibraryEdition, PublisherStore, ReaderStore
+from mirror.reader.verify_file import Verdict, verify_edition
 from mirror.render import CONTENT_SECURITY_POLICY
-from mirror.state import ReaderState
 from mirror.trust import layout
 from mirror.trust.publisher import publisher_of
 from mirror.trust.verify import EditionInfo, parse_edition_info
@@ -61,7 +60,6 @@ MAX_INDEX_BYTES = 64 * 1024 * 1024
 MAX_INDEX_ENTRIES = 200_000
 MAX_FIELD_CHARS = 4096
 """Longest title, author or summary kept from the index (longer text is cut)."""
-MAX_EDITION_INFO_BYTES = 65536
 SERVE_CHUNK_BYTES = 256 * 1024
 SERVE_TIMEOUT_S = 30.0
 """A browser connection idle this long is closed, so stalled clients cannot pile up threads."""
@@ -112,40 +110,27 @@ class EditionSummary:
         return self.index.resolve().as_uri()
 
 
-@dataclass(frozen=True)
-class Shelf:
-    """The library of the publisher a `mirror read` is about."""
-
-    publisher_id: str
-    library: Library
-
-    def editions(self) -> list[LibraryEdition]:
-        """Complete editions, oldest first."""
-        return self.library.editions()
-
-
 # --- choosing publisher and edition ----------------------------------------------
 
 
-def choose_shelf(state: ReaderState, pinned: Metadata[Root] | None) -> Shelf:
-    """The publisher's library: the pinned root's, or the only one the state has editions of.
+def choose_publisher(store: ReaderStore, pinned: Metadata[Root] | None) -> PublisherStore:
+    """The publisher to read: the pinned root's, or the only one the store has editions of.
 
-    Without a pinned root, a state with editions of exactly one publisher is
+    Without a pinned root, a store with editions of exactly one publisher is
     unambiguous; several publishers need ``--root`` to say which.
     """
     if pinned is not None:
-        publisher_id = publisher_of(pinned.signed).publisher_id
-        return Shelf(publisher_id, Library.of(state, publisher_id))
-    publishers = state.publishers()
+        return store.publisher(publisher_of(pinned.signed).publisher_id)
+    publishers = [store.publisher(p) for p in store.publishers()]
     if len(publishers) == 1:
-        return Shelf(publishers[0], Library.of(state, publishers[0]))
-    with_editions = [p for p in publishers if Library.of(state, p).editions()]
+        return publishers[0]
+    with_editions = [p for p in publishers if p.editions()]
     if len(with_editions) == 1:
-        return Shelf(with_editions[0], Library.of(state, with_editions[0]))
+        return with_editions[0]
     if not with_editions:
-        raise no_library_error(state.directory)
+        raise no_library_error(store.directory)
     raise UsageError(
-        f"your library in {state.directory} holds editions of {len(with_editions)} publishers",
+        f"your library in {store.directory} holds editions of {len(with_editions)} publishers",
         hint="Say whose edition to read with --root ROOT.json (the root.json you pinned).",
     )
 
@@ -158,14 +143,14 @@ def no_library_error(where: Path) -> UsageError:
 
 
 def open_edition(
-    state: ReaderState,
+    store: ReaderStore,
     edition: str | None,
     *,
     pinned: Metadata[Root] | None,
     now: datetime,
     allow_expired: bool = False,
-) -> tuple[Shelf, LibraryEdition]:
-    """Publisher and edition for `mirror read` (see `choose_shelf` and `select_edition`)."""
+) -> tuple[PublisherStore, LibraryEdition]:
+    """Publisher and edition for `mirror read` (see `choose_publisher` and `select_edition`)."""
     if (
         edition is not None
         and pinned is None
@@ -173,9 +158,9 @@ def open_edition(
         and Path(edition).is_file()
     ):
         raise _needs_root(Path(edition))
-    shelf = choose_shelf(state, pinned)
-    return shelf, select_edition(
-        shelf, edition, state=state, pinned=pinned, now=now, allow_expired=allow_expired
+    publisher = choose_publisher(store, pinned)
+    return publisher, select_edition(
+        publisher, edition, pinned=pinned, now=now, allow_expired=allow_expired
     )
 
 
@@ -187,26 +172,25 @@ def _needs_root(path: Path) -> UsageError:
 
 
 def select_edition(
-    shelf: Shelf,
+    publisher: PublisherStore,
     edition: str | None,
     *,
-    state: ReaderState,
     pinned: Metadata[Root] | None,
     now: datetime,
     allow_expired: bool = False,
 ) -> LibraryEdition:
     """The edition to open: the newest, one by id, or an edition file verified into the library."""
     if edition is None:
-        latest = shelf.library.latest()
+        latest = publisher.latest()
         if latest is None:
-            raise no_library_error(shelf.library.folder)
+            raise no_library_error(publisher.path)
         return latest
     if layout.EDITION_ID_RE.match(edition):
-        found = shelf.library.find(edition)
+        found = publisher.find(edition)
         if found is not None:
             return found
         if not Path(edition).is_file():
-            have = [e.eid for e in shelf.editions()]
+            have = [e.eid for e in publisher.editions()]
             raise UsageError(
                 f"edition {edition} is not in your library",
                 hint=(f"Your editions: {', '.join(have)}." if have else GET_AN_EDITION_HINT),
@@ -220,7 +204,7 @@ def select_edition(
     if pinned is None:
         raise _needs_root(path)
     installed, _ = add_edition_file(
-        path, shelf=shelf, state=state, pinned=pinned, now=now, allow_expired=allow_expired
+        path, publisher=publisher, pinned=pinned, now=now, allow_expired=allow_expired
     )
     return installed
 
@@ -228,8 +212,7 @@ def select_edition(
 def add_edition_file(
     path: Path,
     *,
-    shelf: Shelf,
-    state: ReaderState,
+    publisher: PublisherStore,
     pinned: Metadata[Root],
     now: datetime,
     allow_expired: bool = False,
@@ -242,7 +225,7 @@ def add_edition_file(
     A crash leaves at most a hidden ``.read-*`` folder, which the library
     never lists.
     """
-    editions_dir = shelf.library.editions_dir
+    editions_dir = publisher.library_dir
     fsutil.ensure_dir(editions_dir)
     try:
         staging = Path(tempfile.mkdtemp(prefix=".read-", dir=editions_dir))
@@ -256,7 +239,7 @@ def add_edition_file(
             verdict = verify_edition(
                 path,
                 pinned=pinned,
-                state=state,
+                trust=publisher.trust(),
                 now=now,
                 allow_expired=allow_expired,
                 extract_to=extracted,
@@ -266,7 +249,8 @@ def add_edition_file(
                 error.message,
                 hint=f"{error.hint} Editions you already have open by id: `mirror read --list`.",
             ) from error
-        existing = shelf.library.find(verdict.eid)
+        publisher.apply(verdict.update)
+        existing = publisher.find(verdict.eid)
         if existing is not None:
             return existing, verdict
         final = editions_dir / verdict.eid
@@ -281,7 +265,7 @@ def add_edition_file(
         fsutil.fsync_dir(editions_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    installed = shelf.library.find(verdict.eid)
+    installed = publisher.find(verdict.eid)
     if installed is None:  # unreachable: edition.json is a verified member
         raise StorageError(f"edition {verdict.eid} did not land in {editions_dir}")
     return installed, verdict
@@ -293,7 +277,9 @@ def add_edition_file(
 def edition_info(edition: LibraryEdition) -> EditionInfo:
     """The edition's ``edition.json`` (verified when it was placed in the library)."""
     path = edition.path / layout.EDITION_INFO_MEMBER
-    data = fsutil.read_bounded(path, max_bytes=MAX_EDITION_INFO_BYTES, what="edition description")
+    data = fsutil.read_bounded(
+        path, max_bytes=caps.EDITION_INFO_MAX_BYTES, what="edition description"
+    )
     try:
         return parse_edition_info(data)
     except MirrorError as error:
@@ -590,7 +576,7 @@ def _content_type(path: Path) -> str:
     return _CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
 
 
-def iter_summaries(shelf: Shelf) -> Iterator[EditionSummary]:
+def iter_summaries(publisher: PublisherStore) -> Iterator[EditionSummary]:
     """Every edition in the library, oldest first, with its description."""
-    for edition in shelf.editions():
+    for edition in publisher.editions():
         yield summarize(edition)

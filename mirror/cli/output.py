@@ -1,0 +1,21 @@
+"""How commands print: JSON documents for machines, wide rich tables for people."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def print_json(document: dict[str, Any]) -> None:
+    """One indented JSON document on stdout (UTF-8 text kept as is)."""
+    print(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+
+
+def print_table(table: Table, *, min_width: int) -> None:
+    """A rich table on stdout, at least ``min_width`` columns wide (no wrapping in logs)."""
+    Console(width=max(min_width, Console().width)).print(table)
+    sys.stdout.flush()

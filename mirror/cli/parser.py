@@ -1,0 +1,359 @@
+"""Every command and option of `mirror`, and nothing else: argparse only, no heavy import.
+
+Each command names its handler as ``"module:function"`` in `mirror.commands`;
+`mirror.cli.main` imports that module only when the command runs, so
+``mirror --version`` and ``mirror verify --help`` load no S3, SSH, Markdown,
+feed or Prometheus library (tests/test_architecture.py holds it to that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from mirror import __version__, logs
+from mirror.backends.registry import BACKEND_MODULES
+from mirror.errors import TufClientUsageError, UsageError
+from mirror.reader import verdicts
+
+DEFAULT_CONFIG = "mirror.yaml"
+Handler = str | Callable[[argparse.Namespace], int]
+"""``"module:function"`` in `mirror.commands`, or a function (for "needs a command")."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises `UsageError` instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}", hint=f"Run `{self.prog} --help` for usage.")
+
+
+class _TufClientParser(_Parser):
+    """The conformance protocol's parser: every usage mistake exits 1, unknown arguments too."""
+
+    def error(self, message: str) -> NoReturn:
+        raise TufClientUsageError(f"tuf-client: {message}", hint="")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:  # argparse would leave these for the top-level parser (exit 2)
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
+def _add_read_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """Parsers of `mirror read` and `mirror tuf-client`."""
+    read = commands.add_parser(
+        "read",
+        help="open an edition from your library (or verify an edition file into it)",
+        description="Print the file:// URL of an edition's index.html (the newest by default), "
+        "list the library and an edition's articles, or serve the edition on 127.0.0.1.",
+    )
+    read.add_argument(
+        "edition",
+        nargs="?",
+        metavar="EDITION",
+        help="an edition id in your library, or an edition .zip to verify and add "
+        "(default: the newest edition in the library)",
+    )
+    read.add_argument(
+        "--root",
+        metavar="ROOT.json",
+        help="the publisher's root.json you pinned (needed for a .zip, or with several publishers)",
+    )
+    read.add_argument(
+        "--state", metavar="DIR", help="reader state folder (default: per-user state dir)"
+    )
+    read.add_argument(
+        "--serve", action="store_true", help="serve the edition read-only on 127.0.0.1 until Ctrl-C"
+    )
+    read.add_argument(
+        "--port", type=int, default=0, metavar="N", help="port for --serve (default 0: any free)"
+    )
+    read.add_argument(
+        "--list", action="store_true", help="list the editions and the chosen edition's articles"
+    )
+    read.add_argument("--json", action="store_true", help="print as JSON")
+    read.add_argument(
+        "--allow-expired",
+        action="store_true",
+        help="add an expired edition .zip anyway (it is then marked expired)",
+    )
+    read.set_defaults(handler="read:read")
+
+    tuf_client = commands.add_parser(
+        "tuf-client",
+        help="TUF client speaking the tuf-conformance CLI protocol (exit 1 on any failure)",
+        description="init stores TRUSTED_ROOT as METADATA_DIR/root.json; refresh updates the "
+        "metadata; download fetches --target-name into --target-dir (skipped when an intact "
+        "copy is there). Exit 0 on success, 1 on any failure.",
+    )
+    # add_parser builds every subcommand with the shared _Parser; this one needs exit code 1.
+    tuf_client.__class__ = _TufClientParser
+    tuf_client.add_argument("--metadata-dir", required=True, metavar="DIR")
+    tuf_client.add_argument("--metadata-url", metavar="URL")
+    tuf_client.add_argument(
+        "--target-name", action="append", metavar="PATH", help="target path (repeatable)"
+    )
+    tuf_client.add_argument("--target-base-url", metavar="URL")
+    tuf_client.add_argument("--target-dir", metavar="DIR")
+    tuf_client.add_argument("action", choices=["init", "refresh", "download"])
+    tuf_client.add_argument(
+        "trusted_root", nargs="?", metavar="TRUSTED_ROOT", help="for init: the root.json to trust"
+    )
+    tuf_client.set_defaults(handler="tuf_client:tuf_client")
+
+
+def _add_reader_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--root", required=True, metavar="ROOT.json", help="the publisher's root.json you pinned"
+    )
+    parser.add_argument(
+        "--state", metavar="DIR", help="reader state folder (default: per-user state dir)"
+    )
+    parser.add_argument(
+        "--allow-expired",
+        action="store_true",
+        help="accept an expired edition anyway (loudly; the age is still printed)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print details")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser."""
+    parser = _Parser(
+        prog="mirror",
+        description="Signed editions of a newsroom's articles, pushed to many mirrors, "
+        "verified by readers.",
+        epilog="Exit codes: 0 ok, 2 usage, 3 config, 4 file system, 5 keys, 6 sources, "
+        "7 network, 8 quorum, 10 tampered, 11 expired, 12 not yet valid, 13 rollback, "
+        "14 unsafe archive.",
+    )
+    parser.add_argument("--version", action="version", version=f"mirror {__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"configuration file (default: $MIRROR_CONFIG or {DEFAULT_CONFIG})",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=list(logs.LOG_FORMATS),
+        default=os.environ.get("MIRROR_LOG_FORMAT") or "text",
+        help="logs on stderr as text, or one JSON object per line "
+        "(default: $MIRROR_LOG_FORMAT or text)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    keys = commands.add_parser("keys", help="create and rotate the publisher's keys")
+    keys_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=_Parser)
+    init = keys_commands.add_parser(
+        "init", help="create root, targets, snapshot, timestamp and minisign keys"
+    )
+    init.add_argument(
+        "--publisher", help="publisher name (default: publisher.name from the config)"
+    )
+    init.add_argument(
+        "--root-keys", type=int, default=3, metavar="N", help="number of root keys (default 3)"
+    )
+    init.add_argument(
+        "--root-threshold",
+        type=int,
+        default=2,
+        metavar="K",
+        help="root signatures required (default 2)",
+    )
+    init.set_defaults(handler="keys:init")
+    rotate = keys_commands.add_parser(
+        "rotate", help="replace one role's keys; signs a new root version"
+    )
+    rotate.add_argument("role", choices=["root", "targets", "snapshot", "timestamp", "minisign"])
+    rotate.set_defaults(handler="keys:rotate")
+    propose = keys_commands.add_parser(
+        "propose-root",
+        help="online: new keys for an online role (or 'renew') as an unsigned root proposal",
+    )
+    propose.add_argument("role", choices=["targets", "snapshot", "timestamp", "renew"])
+    propose.set_defaults(handler="keys:propose_root")
+    sign = keys_commands.add_parser(
+        "sign-root", help="offline: sign a root proposal with the root keys on this machine"
+    )
+    sign.add_argument("proposal", metavar="PROPOSAL", help="the N.root.json proposal file")
+    sign.add_argument(
+        "--keys-dir", metavar="DIR", help="the offline key store (default: keys.dir of the config)"
+    )
+    sign.set_defaults(handler="keys:sign_root")
+    imported = keys_commands.add_parser(
+        "import-root", help="online: accept a root signed offline (checked like readers do)"
+    )
+    imported.add_argument("signed", metavar="SIGNED", help="the N.root.signed.json file")
+    imported.set_defaults(handler="keys:import_root")
+    keys.set_defaults(handler=_needs_action(keys))
+
+    build = commands.add_parser("build", help="ingest, render, archive and sign an edition")
+    build.add_argument(
+        "--edition-version", type=int, metavar="N", help="version number (default: next)"
+    )
+    build.add_argument("--json", action="store_true", help="print the result as JSON")
+    build.add_argument(
+        "--force", action="store_true", help="build a new edition even if nothing changed"
+    )
+    build.set_defaults(handler="build:build")
+
+    for name, handler, text in (
+        ("push", "push:run_push", "push the publish tree to every mirror and read each back"),
+        ("sync", "push:run_sync", "build a new edition, push it to every mirror, read each back"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--dry-run", action="store_true", help="print the plan; touch nothing")
+        command.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
+        command.add_argument(
+            "--mirror", action="append", metavar="NAME", help="only this mirror (repeatable)"
+        )
+        command.add_argument(
+            "--no-read-back", action="store_true", help="skip verifying mirrors as a reader"
+        )
+        if name == "sync":
+            command.add_argument(
+                "--edition-version", type=int, metavar="N", help="version number (default: next)"
+            )
+            command.add_argument(
+                "--force", action="store_true", help="build a new edition even if nothing changed"
+            )
+        command.add_argument(
+            "--tag", action="append", metavar="TAG", help="only mirrors with this tag (repeatable)"
+        )
+        command.add_argument(
+            "--shard",
+            metavar="I/N",
+            help="only the mirrors of shard I of N (stable hash of the name); "
+            + ("shard 0 builds, the others only push" if name == "sync" else "run N at once"),
+        )
+        command.add_argument(
+            "--metrics-textfile",
+            metavar="PATH",
+            help="write Prometheus metrics of this run to PATH (node-exporter textfile, atomic)",
+        )
+        command.set_defaults(handler=handler)
+
+    status = commands.add_parser(
+        "status",
+        help="check every mirror as a reader would, from every vantage point",
+        epilog="Exit 8 when, from some vantage point, fewer mirrors than push.quorum are "
+        "healthy. Verdicts: healthy, stale, tampered, expired, unreachable.",
+    )
+    status.add_argument("--json", action="store_true", help="print the results as JSON")
+    status.add_argument(
+        "--watch",
+        type=float,
+        metavar="SECONDS",
+        help="check again every SECONDS, serving metrics and sending alerts; Ctrl-C stops",
+    )
+    status.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="with --watch: serve metrics on PORT (default monitor.metrics.port, 9464; 0: any)",
+    )
+    status.add_argument(
+        "--metrics-listen",
+        metavar="ADDR",
+        help="with --watch: address to serve metrics on (default monitor.metrics.listen, "
+        "127.0.0.1)",
+    )
+    status.add_argument(
+        "--webhook-once",
+        action="store_true",
+        help="without --watch: still send webhook alerts for state changes (for cron)",
+    )
+    status.set_defaults(handler="status:status")
+
+    config_parser = commands.add_parser("config", help="check the configuration")
+    config_commands = config_parser.add_subparsers(
+        dest="config_command", metavar="ACTION", parser_class=_Parser
+    )
+    check = config_commands.add_parser(
+        "check", help="validate the config and probe every mirror (reach, auth, write)"
+    )
+    check.add_argument("--json", action="store_true", help="print the results as JSON")
+    check.set_defaults(handler="config:check")
+    config_parser.set_defaults(handler=_needs_action(config_parser))
+
+    mirrors_parser = commands.add_parser("mirrors", help="list or add mirrors")
+    mirrors_commands = mirrors_parser.add_subparsers(
+        dest="mirrors_command", metavar="ACTION", parser_class=_Parser
+    )
+    listing = mirrors_commands.add_parser("list", help="every mirror with its last known state")
+    listing.add_argument("--json", action="store_true", help="print as JSON")
+    listing.set_defaults(handler="mirrors:list_mirrors")
+    add = mirrors_commands.add_parser(
+        "add",
+        help="append a validated mirror entry to the config file (comments are kept)",
+        epilog="Example: mirror mirrors add dav2 --type webdav "
+        "--public-url https://dav.example.org/pub/ --set url=https://dav.example.org/news/ "
+        "--set username=news --set password=env:DAV_PASSWORD",
+    )
+    add.add_argument("name", metavar="NAME", help="unique mirror name")
+    add.add_argument("--type", required=True, choices=list(BACKEND_MODULES))
+    add.add_argument("--public-url", required=True, metavar="URL", help="where readers fetch")
+    add.add_argument(
+        "--secret", action="store_true", help="do not list it in the signed mirror list"
+    )
+    add.add_argument("--tag", action="append", metavar="TAG", help="a tag (repeatable)")
+    add.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a setting of the type's block (repeatable); secrets as env:NAME or file:PATH",
+    )
+    add.set_defaults(handler="mirrors:add")
+    mirrors_parser.set_defaults(handler=_needs_action(mirrors_parser))
+
+    fetch = commands.add_parser(
+        "fetch", help="fetch the newest edition from whichever mirrors work, verified"
+    )
+    fetch.add_argument("--root", required=True, metavar="ROOT.json", help="the pinned root.json")
+    fetch.add_argument(
+        "--mirror", action="append", metavar="URL", help="a mirror's address (repeatable)"
+    )
+    fetch.add_argument("--state", metavar="DIR", help="reader state folder")
+    fetch.add_argument("--lang", choices=list(verdicts.LANGUAGES), help="language of the verdict")
+    fetch.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    fetch.add_argument(
+        "--connect-timeout", type=float, default=5.0, metavar="S", help="per connection (5 s)"
+    )
+    fetch.add_argument(
+        "--timeout", type=float, default=30.0, metavar="S", help="per read and per file (30 s)"
+    )
+    fetch.set_defaults(handler="fetch:fetch")
+
+    verify = commands.add_parser("verify", help="verify an edition file offline")
+    verify.add_argument("file", metavar="FILE", help="the edition .zip")
+    _add_reader_options(verify)
+    verify.set_defaults(handler="verify:verify")
+
+    extract = commands.add_parser(
+        "extract", help="verify an edition, then unpack it into a new folder"
+    )
+    extract.add_argument("file", metavar="FILE", help="the edition .zip")
+    extract.add_argument(
+        "dest", metavar="DEST", help="folder to create (must not exist or be empty)"
+    )
+    _add_reader_options(extract)
+    extract.set_defaults(handler="verify:extract")
+
+    _add_read_commands(commands)
+
+    parser.set_defaults(handler=_needs_action(parser))
+    return parser
+
+
+def _needs_action(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    def handler(_: argparse.Namespace) -> int:
+        raise UsageError(f"{parser.prog} needs a command", hint=f"Run `{parser.prog} --help`.")
+
+    return handler

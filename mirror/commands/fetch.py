@@ -1,0 +1,100 @@
+"""`mirror fetch`: the newest edition from the mirrors that still work, verified."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mirror.cli.output import print_json
+from mirror.clock import reader_now
+from mirror.errors import MirrorError, TransportError, VerificationError
+from mirror.reader import verdicts
+from mirror.reader.fetch import EditionFetch, FetchReport
+from mirror.reader.store import ReaderStore, default_state_dir
+from mirror.reader.verdicts import Language, default_language
+from mirror.reader.verify_file import load_pinned_root
+
+
+def fetch(args: argparse.Namespace) -> int:
+    """Fetch, verify and store the newest edition; one line per mirror that did not give it."""
+    language: Language = args.lang or default_language()
+    pinned = load_pinned_root(Path(args.root))
+    store = ReaderStore(Path(args.state) if args.state else default_state_dir())
+    quiet = args.json or not sys.stderr.isatty()
+    report = EditionFetch(
+        pinned=pinned,
+        store=store,
+        now=reader_now(),
+        connect_timeout_s=args.connect_timeout,
+        timeout_s=args.timeout,
+        progress=None if quiet else (lambda text: print(text, file=sys.stderr)),
+    ).run(args.mirror or [])
+    if isinstance(report.error, VerificationError | TransportError):
+        raise _failure(report, report.error, language, as_json=args.json)
+    if report.error is not None:
+        raise report.error  # a local problem (disk, usage): not the mirrors' verdict
+    fetched = report.fetched
+    if fetched is None:  # unreachable: a report has an edition or an error
+        raise MirrorError("the fetch ended with neither an edition nor an error")
+    if args.json:
+        print_json(
+            {
+                "verdict": "verified",
+                "publisher": fetched.publisher,
+                "edition": fetched.eid,
+                "version": fetched.version,
+                "date": fetched.created.isoformat(),
+                "mirror": fetched.mirror,
+                "updated": fetched.updated,
+                "mirrors": [o.as_json() for o in report.outcomes],
+                "downloaded_bytes": report.downloaded_bytes,
+                "received_bytes": report.received_bytes,
+                "path": str(fetched.edition.path),
+            }
+        )
+        return 0
+    print(
+        verdicts.say(
+            "verified",
+            language,
+            publisher=fetched.publisher,
+            eid=fetched.eid,
+            version=fetched.version,
+            date=fetched.created.strftime("%Y-%m-%d"),
+            mirror=fetched.mirror,
+        )
+    )
+    if not fetched.updated:
+        print(f"  {verdicts.say('already', language)}")
+    for outcome in report.outcomes:
+        if outcome.verdict != "ok":
+            print(verdicts.mirror_line(outcome.url, outcome.verdict, outcome.detail, language))
+    print(f"  {verdicts.say('open', language, url=fetched.edition.index.as_uri())}")
+    return 0
+
+
+def _failure(
+    report: FetchReport, error: MirrorError, language: Language, *, as_json: bool
+) -> MirrorError:
+    """Print each mirror's outcome; the error in the reader's language, same class and code."""
+    sentence, hint = verdicts.failure(
+        error.verdict,
+        language,
+        count=sum(1 for o in report.outcomes if o.verdict == error.verdict)
+        if error.verdict == "tampered"
+        else len(report.outcomes),
+        now=reader_now().strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    if as_json:
+        print_json(
+            {
+                "verdict": "stale" if error.verdict == "rollback" else error.verdict,
+                "publisher": report.publisher,
+                "mirrors": [o.as_json() for o in report.outcomes],
+            }
+        )
+    else:
+        for outcome in report.outcomes:
+            print(verdicts.mirror_line(outcome.url, outcome.verdict, outcome.detail, language))
+    return error.reworded(sentence, hint)

@@ -1,0 +1,64 @@
+"""The publisher's output folder: the one owner of every path in it.
+
+::
+
+    <output>/
+      editions/<id>.zip, <id>.zip.minisig    built editions and their signatures
+      publish/                               the publish tree (`mirror.publish_tree`)
+      state/mirrors.json                     each mirror's last push, merged by every run
+      state/mirrors.json.lock                held while a run merges into it
+      state/monitor.json                     the monitor's last verdicts (webhook alerts)
+      .mirror.lock                           the tree lock (`mirror.runlocks`)
+      locks/mirror-<name>.lock               one per mirror: one push at a time
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class OutputFolder:
+    """Paths inside one output folder (nothing here touches the disk)."""
+
+    path: Path
+
+    @property
+    def editions_dir(self) -> Path:
+        """Built edition ZIPs and their .minisig files."""
+        return self.path / "editions"
+
+    @property
+    def publish_dir(self) -> Path:
+        """The publish tree (TUF metadata/ and targets/) copied to mirrors."""
+        return self.path / "publish"
+
+    @property
+    def state_dir(self) -> Path:
+        """What runs remember between them."""
+        return self.path / "state"
+
+    @property
+    def mirror_states(self) -> Path:
+        """Each mirror's last push result."""
+        return self.state_dir / "mirrors.json"
+
+    @property
+    def mirror_states_lock(self) -> Path:
+        """Held while a run merges its results into `mirror_states`."""
+        return self.state_dir / "mirrors.json.lock"
+
+    @property
+    def monitor_state(self) -> Path:
+        """The monitor's last verdict per mirror and vantage point."""
+        return self.state_dir / "monitor.json"
+
+    @property
+    def tree_lock(self) -> Path:
+        """The lock guarding the publish tree: exclusive to build, shared to push."""
+        return self.path / ".mirror.lock"
+
+    def mirror_lock(self, mirror_name: str) -> Path:
+        """The lock one push of mirror ``mirror_name`` holds."""
+        return self.path / "locks" / f"mirror-{mirror_name}.lock"

@@ -1,0 +1,280 @@
+"""The reader's store: what this reader trusts and what it has, one folder per publisher.
+
+::
+
+    <state dir>/publishers/<publisher id>/
+      roots/<N>.root.json        roots accepted by a chain walk (never falls back)
+      editions.json              newest edition version verified (rollback protection)
+      metadata/                  trusted TUF metadata, python-tuf's non-versioned names
+      mirrors.json               mirror health and the last signed mirror list
+      cache/<sha256>             verified files by hash: an update fetches only new ones
+      library/<edition id>/      complete, verified editions, ready to open offline
+
+The default state folder is the per-user state dir (``platformdirs``);
+``--state`` picks another. What a reader trusts (`Trust`) is what makes
+rollback detectable across runs: a reader who once verified version 7
+refuses version 6 afterwards, and a reader whose chain walked to root 3
+never falls back to root 2. Verifications return a `TrustUpdate`; only
+`PublisherStore.apply` writes it, so nothing has to fake a state folder.
+
+Everything under ``library/`` and ``cache/`` was verified against signed
+hashes before it was placed, and every file here is written atomically
+(temporary name, then rename): a crash leaves the previous state, and an
+edition folder exists only once all of it is there. A damaged state file is
+the reader's local problem (`StorageError`), never blamed on a mirror.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import platformdirs
+
+from mirror import caps, fsutil
+from mirror.errors import StorageError, VerificationError
+from mirror.trust import layout, strictjson
+
+MAX_STATE_FILE_BYTES = 4 * 1024 * 1024
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def default_state_dir() -> Path:
+    """The per-user state folder, e.g. ``~/.local/state/mirror`` on Linux."""
+    return Path(platformdirs.user_state_dir("mirror", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What this reader trusts for one publisher."""
+
+    roots: dict[int, bytes]
+    """Root versions accepted after the pinned one, by version."""
+    highest: tuple[int, str] | None
+    """(version, edition id) of the newest edition verified, if any."""
+
+    @classmethod
+    def nothing(cls) -> Trust:
+        """A reader who has seen nothing of this publisher beyond the pinned root."""
+        return cls(roots={}, highest=None)
+
+
+@dataclass(frozen=True)
+class TrustUpdate:
+    """What a verification adds to a reader's trust: newly accepted roots, the edition seen."""
+
+    publisher_id: str
+    roots: dict[int, bytes]
+    highest: tuple[int, str]
+
+
+@dataclass(frozen=True)
+class LibraryEdition:
+    """One complete edition in the library."""
+
+    eid: str
+    version: int
+    path: Path
+
+    @property
+    def index(self) -> Path:
+        """The page a reader opens first."""
+        return self.path / "index.html"
+
+
+@dataclass(frozen=True)
+class ReaderStore:
+    """The reader's state folder, holding one `PublisherStore` per publisher."""
+
+    directory: Path
+
+    def publishers(self) -> list[str]:
+        """Ids of the publishers this reader has a folder for."""
+        folder = self.directory / "publishers"
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if _SAFE_ID.match(p.name))
+
+    def publisher(self, publisher_id: str) -> PublisherStore:
+        """The folder of one publisher (it need not exist yet)."""
+        if not _SAFE_ID.match(publisher_id):
+            raise StorageError(f"publisher id {publisher_id[:40]!r} cannot name a state folder")
+        return PublisherStore(publisher_id, self.directory / "publishers" / publisher_id)
+
+    def apply(self, update: TrustUpdate) -> None:
+        """Record what a verification learned (see `PublisherStore.apply`)."""
+        self.publisher(update.publisher_id).apply(update)
+
+
+@dataclass(frozen=True)
+class PublisherStore:
+    """Everything this reader keeps about one publisher."""
+
+    publisher_id: str
+    path: Path
+
+    @property
+    def roots_dir(self) -> Path:
+        """Root versions accepted by a chain walk."""
+        return self.path / "roots"
+
+    @property
+    def seen_file(self) -> Path:
+        """The newest edition verified (``editions.json``)."""
+        return self.path / "editions.json"
+
+    @property
+    def metadata_dir(self) -> Path:
+        """Trusted TUF metadata (python-tuf `Updater` layout)."""
+        return self.path / "metadata"
+
+    @property
+    def health_file(self) -> Path:
+        """Mirror health and the last signed mirror list."""
+        return self.path / "mirrors.json"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Verified files by SHA-256."""
+        return self.path / "cache"
+
+    @property
+    def library_dir(self) -> Path:
+        """Complete editions by id."""
+        return self.path / "library"
+
+    # --- trust ---------------------------------------------------------------------
+    def trust(self) -> Trust:
+        """What this reader trusts for the publisher (nothing yet, if it never saw it)."""
+        roots: dict[int, bytes] = {}
+        if self.roots_dir.is_dir():
+            for path in self.roots_dir.glob("*.root.json"):
+                version = path.name.split(".", 1)[0]
+                if version.isdigit():
+                    roots[int(version)] = fsutil.read_bounded(
+                        path, max_bytes=caps.ROOT_MAX_BYTES, what="stored root"
+                    )
+        highest: tuple[int, str] | None = None
+        if self.seen_file.is_file():
+            document = self._read_json(self.seen_file, what="record of editions seen")
+            seen_version, seen_eid = document.get("version"), document.get("edition")
+            if isinstance(seen_version, int) and isinstance(seen_eid, str):
+                highest = (seen_version, seen_eid)
+        return Trust(roots=roots, highest=highest)
+
+    def apply(self, update: TrustUpdate) -> None:
+        """Record newly accepted roots and the newest edition verified (never lowering it)."""
+        for version, data in sorted(update.roots.items()):
+            path = self.roots_dir / f"{version}.root.json"
+            if not path.exists():
+                fsutil.atomic_write_bytes(path, data)
+        current = self.trust().highest
+        if current is None or update.highest[0] > current[0]:
+            fsutil.atomic_write_bytes(
+                self.seen_file,
+                strictjson.dumps({"version": update.highest[0], "edition": update.highest[1]}),
+            )
+
+    def _read_json(self, path: Path, *, what: str) -> dict[str, Any]:
+        data = fsutil.read_bounded(path, max_bytes=MAX_STATE_FILE_BYTES, what=what)
+        try:
+            return strictjson.loads(data, what=str(path))
+        except VerificationError as error:
+            raise StorageError(
+                f"your {what} {path} is damaged ({error.message})",
+                hint="Your own copy is broken, not a mirror: restore it from a backup, "
+                "or delete it to start again from the pinned root.",
+            ) from error
+
+    # --- editions ------------------------------------------------------------------
+    def editions(self) -> list[LibraryEdition]:
+        """Complete editions, oldest first."""
+        found = []
+        if self.library_dir.is_dir():
+            for path in self.library_dir.iterdir():
+                eid = path.name
+                if layout.EDITION_ID_RE.match(eid) and (path / "edition.json").is_file():
+                    found.append(LibraryEdition(eid, layout.edition_version(eid), path))
+        return sorted(found, key=lambda e: e.version)
+
+    def latest(self) -> LibraryEdition | None:
+        """The newest complete edition, if any."""
+        editions = self.editions()
+        return editions[-1] if editions else None
+
+    def find(self, eid: str) -> LibraryEdition | None:
+        """The edition ``eid``, if it is complete in the library."""
+        return next((e for e in self.editions() if e.eid == eid), None)
+
+    def install(self, eid: str, members: Mapping[str, Path]) -> LibraryEdition:
+        """Assemble edition ``eid`` from verified files (member name -> cached file).
+
+        Files are hard-linked (copied across file systems) into a staging folder
+        that is renamed into place only when complete.
+        """
+        if not layout.EDITION_ID_RE.match(eid):
+            raise StorageError(f"{eid!r} is not an edition id")
+        fsutil.ensure_dir(self.library_dir)
+        final = self.library_dir / eid
+        staging = Path(tempfile.mkdtemp(prefix=f".{eid}.", dir=self.library_dir))
+        try:
+            for member, source in members.items():
+                target = staging.joinpath(*PurePosixPath(member).parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(source, target)
+                except OSError:
+                    shutil.copyfile(source, target)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(staging, final)
+        except OSError as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise StorageError(f"cannot assemble edition {eid} in {final} ({error})") from error
+        fsutil.fsync_dir(self.library_dir)
+        return LibraryEdition(eid, layout.edition_version(eid), final)
+
+    # --- cache ---------------------------------------------------------------------
+    def cached(self, sha256: str) -> Path | None:
+        """The verified file with this hash, if the cache has it."""
+        path = self.cache_dir / sha256
+        return path if path.is_file() else None
+
+    def cache_file(self, sha256: str, source: Path) -> Path:
+        """Move an already verified file into the cache under its hash."""
+        fsutil.ensure_dir(self.cache_dir)
+        destination = self.cache_dir / sha256
+        try:
+            os.replace(source, destination)
+        except OSError:
+            try:
+                shutil.copyfile(source, destination.with_suffix(".tmp"))
+                os.replace(destination.with_suffix(".tmp"), destination)
+            except OSError as error:
+                raise StorageError(f"cannot store {destination} ({error})") from error
+        return destination
+
+    # --- mirror health ------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """``{"mirrors": {url: {...}}, "signed_list": [url, ...]}``."""
+        if not self.health_file.is_file():
+            return {"mirrors": {}, "signed_list": []}
+        try:
+            document = self._read_json(self.health_file, what="mirror health")
+        except StorageError:  # a damaged health file only costs us its hints
+            return {"mirrors": {}, "signed_list": []}
+        document.setdefault("mirrors", {})
+        document.setdefault("signed_list", [])
+        return document
+
+    def save_health(self, document: dict[str, Any]) -> None:
+        """Write mirror health atomically."""
+        data = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        fsutil.atomic_write_bytes(self.health_file, data.encode("utf-8"))
