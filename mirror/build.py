@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,21 +22,13 @@ from pathlib import Path
 from mirror import fsutil, publish_tree
 from mirror.config import Config, DirectorySource
 from mirror.edition import ArchiveDigest, EditionWriter
-from mirror.errors import UsageError
+from mirror.errors import KeyStoreError, TamperedError, UsageError
 from mirror.ingest import Article, IngestProblem, load_feed
 from mirror.ingest.directory import iter_directory
 from mirror.ingest.model import ProblemLog
 from mirror.keystore import Keyring, load_keyring
 from mirror.publish_tree import PublishedTarget
-from mirror.render import (
-    SiteFile,
-    SiteInfo,
-    newest,
-    render_article,
-    render_feed,
-    render_index,
-    stylesheet,
-)
+from mirror.render import SiteFile, SiteInfo, render_site
 from mirror.trust import layout, minisign
 from mirror.trust.repository import (
     ExpiryPolicy,
@@ -77,14 +69,15 @@ def iter_articles(config: Config, *, workers: int) -> Iterator[Article | IngestP
     """Every configured source's articles and problems, one at a time, slugs unique.
 
     A slug already taken by an earlier source is a problem for the later
-    article (`merge_results` semantics), so no source can replace another's page.
+    article (`ProblemLog.first_slug_wins`), so no source can replace another's page.
     """
-    log = ProblemLog(config.on_article_error)
-    taken: dict[str, str] = {}
+    return ProblemLog(config.on_article_error).first_slug_wins(_source_items(config, workers))
+
+
+def _source_items(config: Config, workers: int) -> Iterator[Article | IngestProblem]:
     for source in config.sources:
-        items: Iterable[Article | IngestProblem]
         if isinstance(source, DirectorySource):
-            items = iter_directory(
+            yield from iter_directory(
                 source.path,
                 default_language=config.publisher.language,
                 on_error=config.on_article_error,
@@ -97,17 +90,8 @@ def iter_articles(config: Config, *, workers: int) -> Iterator[Article | IngestP
                 default_language=config.publisher.language,
                 on_error=config.on_article_error,
             )
-            items = [*feed.problems, *feed.articles]
-        for item in items:
-            if isinstance(item, Article) and item.slug in taken:
-                reason = f"duplicate slug {item.slug!r} (already used by {taken[item.slug]})"
-                log.add(item.source, reason)  # raises in fail mode
-                yield IngestProblem(item.source, reason)
-            elif isinstance(item, Article):
-                taken[item.slug] = item.source
-                yield item
-            else:
-                yield item
+            yield from feed.problems
+            yield from feed.articles
 
 
 def mirror_list(config: Config) -> bytes:
@@ -287,7 +271,7 @@ def build_edition(
     fsutil.ensure_dir(config.editions_dir)
     entries: list[TargetEntry] = []
     problems: list[IngestProblem] = []
-    listed: list[Article] = []
+    article_count = 0
     targets_written = 0
 
     def add(writer: EditionWriter, member: SiteFile) -> None:
@@ -316,21 +300,18 @@ def build_edition(
     ) as writer:
         # One pass: each article is parsed, rendered, written and forgotten, so
         # memory does not grow with the archive (only a summary per article stays).
-        feed_candidates: list[Article] = []
-        for item in iter_articles(config, workers=workers):
-            if isinstance(item, IngestProblem):
-                problems.append(item)
-                continue
-            page = render_article(item, site_title=site.title)
-            add(writer, SiteFile(f"articles/{item.slug}.html", data=page))
-            for asset in item.assets:
-                add(writer, SiteFile(asset.name, source=asset.source))
-            listed.append(replace(item, body_html=""))
-            feed_candidates = list(newest([*feed_candidates, item]))
+        def articles() -> Iterator[Article]:
+            nonlocal article_count
+            for item in iter_articles(config, workers=workers):
+                if isinstance(item, IngestProblem):
+                    problems.append(item)
+                else:
+                    article_count += 1
+                    yield item
+
+        for member in render_site(articles(), site):
+            add(writer, member)
         extra = {
-            "index.html": render_index(listed, site),
-            "feed.xml": render_feed(feed_candidates, site),
-            "style.css": stylesheet(),
             layout.EDITION_INFO_MEMBER: edition_info(
                 config, eid=eid, version=version, created=created, expires=expires
             ),
@@ -365,12 +346,14 @@ def build_edition(
         f"edition:{eid} version:{version} created:{_iso(created)} expires:{_iso(expires)} "
         f"publisher:{config.publisher.name}"
     )
-    signature = minisign.sign_prehashed(
+    signature_text = minisign.sign_prehashed(
         keyring.minisign_key,
         archive.blake2b_512,
         trusted_comment=trusted_comment,
         untrusted_comment=f"signature from mirror for {config.publisher.name} edition {eid}",
-    ).encode("utf-8")
+    )
+    _check_minisign(config, keyring, signature_text, archive, zip_path)
+    signature = signature_text.encode("utf-8")
     minisig_path = zip_path.with_name(zip_path.name + ".minisig")
     fsutil.atomic_write_bytes(minisig_path, signature)
     minisig_entry = TargetEntry(
@@ -426,7 +409,7 @@ def build_edition(
         zip_path=zip_path,
         minisig_path=minisig_path,
         publish_dir=publish_dir,
-        articles=len(listed),
+        articles=article_count,
         problems=tuple(problems),
         archive=archive,
         targets_written=targets_written,
@@ -434,6 +417,27 @@ def build_edition(
         dropped_editions=tuple(dropped),
         pruned_files=pruned,
     )
+
+
+def _check_minisign(
+    config: Config, keyring: Keyring, signature: str, archive: ArchiveDigest, zip_path: Path
+) -> None:
+    """The signature must verify with ``minisign.pub``, the key readers of stock minisign hold.
+
+    A key store whose ``minisign.pub`` no longer matches its signing key (a
+    restore from mismatched backups, a hand edit) would otherwise publish
+    editions that every `minisign -V` user is told are forged.
+    """
+    try:
+        minisign.verify_prehashed(signature, archive.blake2b_512, keyring.minisign_public)
+    except TamperedError as error:
+        zip_path.unlink(missing_ok=True)
+        raise KeyStoreError(
+            f"the edition's minisign signature does not verify with "
+            f"{config.keys.dir / 'minisign.pub'}, the key readers were given ({error.message})",
+            hint="Restore minisign.pub from the same backup as the keys, or run "
+            "`mirror keys rotate minisign` and give readers the new minisign.pub.",
+        ) from error
 
 
 def _embedded_metadata(

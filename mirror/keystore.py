@@ -33,7 +33,7 @@ from securesystemslib.signer import CryptoSigner, SSlibKey
 from tuf.api.metadata import Metadata, Root
 
 from mirror import fsutil
-from mirror.errors import KeyStoreError, StorageError
+from mirror.errors import KeyStoreError, StorageError, TamperedError
 from mirror.secrets import Secret
 from mirror.trust import layout, minisign, strictjson
 from mirror.trust.metadata import parse_metadata, serializer
@@ -57,6 +57,8 @@ class Keyring:
     root_chain: tuple[bytes, ...]
     signers: dict[str, CryptoSigner]
     minisign_key: Ed25519PrivateKey
+    minisign_public: minisign.MinisignPublicKey
+    """The key readers were given (``minisign.pub``), not one derived from the private key."""
     publisher: Publisher
 
     def signer(self, role: str) -> CryptoSigner:
@@ -122,6 +124,7 @@ def load_keyring(keys_dir: Path, passphrase: Secret) -> Keyring:
         root_chain=chain,
         signers=signers,
         minisign_key=_load_minisign_key(keys_dir, passphrase),
+        minisign_public=minisign_public_key(keys_dir),
         publisher=publisher_of(root_md.signed),
     )
 
@@ -143,8 +146,20 @@ def load_root_chain(keys_dir: Path) -> tuple[bytes, ...]:
 
 def minisign_public_key(keys_dir: Path) -> minisign.MinisignPublicKey:
     """The current minisign public key, as exported in ``minisign.pub``."""
-    text = fsutil.read_bounded(keys_dir / "minisign.pub", max_bytes=4096, what="minisign key")
-    return minisign.MinisignPublicKey.from_file(text.decode("utf-8", "replace"))
+    path = keys_dir / "minisign.pub"
+    if not path.is_file():
+        raise KeyStoreError(
+            f"the key store {keys_dir} has no minisign.pub",
+            hint="Restore it from the key store's backup: readers hold a copy of it.",
+        )
+    text = fsutil.read_bounded(path, max_bytes=4096, what="minisign key")
+    try:
+        return minisign.MinisignPublicKey.from_file(text.decode("utf-8", "replace"))
+    except TamperedError as error:
+        raise KeyStoreError(
+            f"{path} is not a minisign public key ({error.message})",
+            hint="Restore it from the key store's backup: readers hold a copy of it.",
+        ) from error
 
 
 def _next_root(

@@ -24,13 +24,13 @@ value put into them is escaped first.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import heapq
 import html
 import importlib.resources
 import re
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -254,15 +254,6 @@ def _safe_body(article: Article) -> str:
     return sanitize_html(article.body_html).strip()
 
 
-def render_article(article: Article, *, site_title: str) -> bytes:
-    """The page ``articles/<slug>.html``: UTF-8 HTML5 depending only on `article` and `site_title`.
-
-    The interface strings (the link back to the index) follow the article's
-    language, not the edition's, so the page stays identical across editions.
-    """
-    return _article_page(article, site_title, _safe_body(article))
-
-
 def _article_page(article: Article, site_title: str, body: str) -> bytes:
     page = ARTICLE_PAGE.format(
         lang=_text(article.language),
@@ -336,13 +327,6 @@ def _index_entry(article: Article, *, brief: bool) -> str:
     )
 
 
-def _check_unique_slugs(articles: Sequence[Article]) -> None:
-    slugs = Counter(article.slug for article in articles)
-    if len(slugs) != len(articles):
-        duplicates = sorted(slug for slug, count in slugs.items() if count > 1)
-        raise ValueError(f"two articles share a slug: {', '.join(duplicates)}")
-
-
 def _publisher_key(publisher: str) -> str:
     return slugify(publisher) or "publisher"
 
@@ -356,17 +340,6 @@ def newest(articles: Iterable[Article], count: int = FEED_ENTRIES) -> tuple[Arti
     # The same order as `sort_articles` (newest first, then slug), cut at ``count``.
     kept = heapq.nsmallest(count, articles, key=lambda a: (-a.date.timestamp(), a.slug))
     return sort_articles(kept)
-
-
-def render_feed(articles: Sequence[Article], site: SiteInfo) -> bytes:
-    """``feed.xml``: Atom 1.0, newest first, ids ``urn:mirror:<publisher>:<slug>``.
-
-    ``updated`` is the newest article's date (the edition date when there are
-    none), so rebuilding the same articles gives the same feed. Links are
-    relative to the feed, which sits at the root of the edition.
-    """
-    _check_unique_slugs(articles)
-    return _feed(articles, site, {article.slug: _safe_body(article) for article in articles})
 
 
 def _feed(articles: Sequence[Article], site: SiteInfo, bodies: dict[str, str]) -> bytes:
@@ -410,32 +383,38 @@ def stylesheet() -> bytes:
     return (importlib.resources.files("mirror") / "render_assets" / "style.css").read_bytes()
 
 
-def render_site(articles: Sequence[Article], site: SiteInfo) -> tuple[SiteFile, ...]:
-    """Every file of the edition's readable part, sorted by name.
+def render_site(articles: Iterable[Article], site: SiteInfo) -> Iterator[SiteFile]:
+    """Every file of the edition's readable part, streamed in one pass.
 
-    Pages are rendered here; assets are `SiteFile` entries with a `source`
-    path for the edition writer to stream. Raises `ValueError` if two
-    articles share a slug or two files share a name, which ingest never
-    produces.
+    Each article's page (``articles/<slug>.html``, depending only on the
+    article and the site title) and its assets (`SiteFile` entries with a
+    ``source`` path for the edition writer to stream) are yielded as the
+    article arrives; the article is then forgotten but for its index line,
+    except for the newest `FEED_ENTRIES`, whose sanitised bodies the feed
+    reuses (each body is sanitised once). ``index.html``, ``feed.xml`` and
+    ``style.css`` come last. Raises `ValueError` if two articles share a slug,
+    which ingest never produces.
     """
-    _check_unique_slugs(articles)
-    # Sanitise each body once; the article page and the feed entry both use it.
-    bodies = {article.slug: _safe_body(article) for article in articles}
-    files = [
-        SiteFile("index.html", data=render_index(articles, site)),
-        SiteFile("feed.xml", data=_feed(newest(articles), site, bodies)),
-        SiteFile("style.css", data=stylesheet()),
-    ]
+    listed: list[Article] = []
+    slugs: set[str] = set()
+    feed: tuple[Article, ...] = ()
+    feed_bodies: dict[str, str] = {}
     for article in articles:
-        files.append(
-            SiteFile(
-                f"articles/{article.slug}.html",
-                data=_article_page(article, site.title, bodies[article.slug]),
-            )
+        if article.slug in slugs:
+            raise ValueError(f"two articles share a slug: {article.slug}")
+        slugs.add(article.slug)
+        body = _safe_body(article)
+        yield SiteFile(
+            f"articles/{article.slug}.html", data=_article_page(article, site.title, body)
         )
-        files.extend(SiteFile(asset.name, source=asset.source) for asset in article.assets)
-    counts = Counter(file.name for file in files)
-    duplicates = sorted(name for name, count in counts.items() if count > 1)
-    if duplicates:
-        raise ValueError(f"two files would share a name in the edition: {', '.join(duplicates)}")
-    return tuple(sorted(files, key=lambda file: file.name))
+        for asset in article.assets:
+            yield SiteFile(asset.name, source=asset.source)
+        listed.append(dataclasses.replace(article, body_html=""))
+        feed = newest([*feed, article])
+        kept = {a.slug for a in feed}
+        if article.slug in kept:
+            feed_bodies[article.slug] = body
+        feed_bodies = {slug: text for slug, text in feed_bodies.items() if slug in kept}
+    yield SiteFile("index.html", data=render_index(listed, site))
+    yield SiteFile("feed.xml", data=_feed(feed, site, feed_bodies))
+    yield SiteFile("style.css", data=stylesheet())

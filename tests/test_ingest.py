@@ -14,14 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from mirror.build import iter_articles
+from mirror.config import load_config
 from mirror.errors import ArticleError, SourceError, TransportError
 from mirror.ingest import (
     Article,
     IngestLimits,
+    IngestProblem,
     IngestResult,
     load_directory,
     load_feed,
-    merge_results,
     sanitize_html,
     slugify,
 )
@@ -311,15 +313,31 @@ def test_pathological_nesting_does_not_crash(tmp_path: Path) -> None:
     assert "YAML" in reason
 
 
-def test_merge_results_reports_duplicate_slugs_across_sources(tmp_path: Path) -> None:
+def build_sources(folder: Path, sources: str) -> tuple[list[Article], list[IngestProblem]]:
+    """What `mirror build` ingests from the YAML ``sources`` list given (one pass, in order)."""
+    (folder / "mirror.yaml").write_text(
+        "publisher:\n  name: N\n  title: T\n  language: ru\n"
+        f"sources:\n{sources}"
+        "keys:\n  dir: keys\n  passphrase: env:UNUSED\noutput: out\n",
+        encoding="utf-8",
+    )
+    items = list(iter_articles(load_config(folder / "mirror.yaml"), workers=1))
+    return (
+        [i for i in items if isinstance(i, Article)],
+        [i for i in items if isinstance(i, IngestProblem)],
+    )
+
+
+def test_a_slug_taken_by_an_earlier_source_is_a_problem_for_the_later(tmp_path: Path) -> None:
     write(tmp_path / "one" / "story.md", article_text(title="One", date="2024-01-01"))
     write(tmp_path / "two" / "story.md", article_text(title="Two", date="2024-02-01"))
     write(tmp_path / "two" / "other.md", article_text(title="Other", date="2024-03-01"))
-    merged = merge_results(load(tmp_path / "one"), load(tmp_path / "two"))
-    assert [a.title for a in merged.articles] == ["Other", "One"]
-    source, reason = only_problem(merged)
-    assert source == str(tmp_path / "two" / "story.md")
-    assert "duplicate slug 'story'" in reason
+    articles, problems = build_sources(
+        tmp_path, "  - {type: directory, path: one}\n  - {type: directory, path: two}\n"
+    )
+    assert sorted(a.title for a in articles) == ["One", "Other"]
+    assert [p.source for p in problems] == [str(tmp_path / "two" / "story.md")]
+    assert "duplicate slug 'story'" in problems[0].reason
 
 
 # --- hostile HTML ----------------------------------------------------------------------
@@ -745,7 +763,9 @@ def test_refused_connection_is_a_transport_error(tmp_path: Path) -> None:
 
 
 def test_articles_from_both_sources_merge(tmp_path: Path, base_url: str) -> None:
-    write(tmp_path / "local.md", article_text(date="2024-03-10"))
-    merged = merge_results(load(tmp_path), fetch(f"{base_url}/feed.xml"))
-    assert merged.articles[0].slug == "local"
-    assert all(isinstance(a, Article) for a in merged.articles)
+    write(tmp_path / "articles" / "local.md", article_text(date="2024-03-10"))
+    feed = f"  - {{type: feed, url: '{base_url}/feed.xml'}}\n"
+    articles, problems = build_sources(tmp_path, "  - {type: directory, path: articles}\n" + feed)
+    assert articles[0].slug == "local"
+    assert len(articles) > 1  # and the feed's, after the folder's
+    assert all("duplicate" not in p.reason for p in problems)

@@ -16,15 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mirror.ingest import Article, Asset, load_directory, text_direction
-from mirror.render import (
-    SiteFile,
-    SiteInfo,
-    render_article,
-    render_feed,
-    render_index,
-    render_site,
-    stylesheet,
-)
+from mirror.render import SiteFile, SiteInfo, render_index, render_site, stylesheet
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "articles"
 
@@ -61,9 +53,25 @@ def example_articles() -> tuple[Article, ...]:
     return result.articles
 
 
+def site_files(articles: list[Article] | tuple[Article, ...], site: SiteInfo) -> list[SiteFile]:
+    """Every file `render_site` streams (as the build writes them), sorted by name."""
+    return sorted(render_site(articles, site), key=lambda file: file.name)
+
+
+def page_of(article: Article, site: SiteInfo) -> bytes:
+    """The article's page, as the build renders it."""
+    files = {file.name: file for file in render_site([article], site)}
+    return files[f"articles/{article.slug}.html"].data or b""
+
+
+def feed_of(articles: list[Article] | tuple[Article, ...], site: SiteInfo) -> bytes:
+    """``feed.xml``, as the build renders it."""
+    return {file.name: file for file in render_site(articles, site)}["feed.xml"].data or b""
+
+
 @pytest.fixture(scope="module")
 def example_site(example_articles: tuple[Article, ...]) -> dict[str, SiteFile]:
-    return {file.name: file for file in render_site(example_articles, SITE)}
+    return {file.name: file for file in site_files(example_articles, SITE)}
 
 
 class LinkCollector(HTMLParser):
@@ -97,12 +105,12 @@ def parse(data: bytes) -> LinkCollector:
 # --- pages -----------------------------------------------------------------------------
 
 
-def test_render_site_lists_every_file_sorted(
-    example_site: dict[str, SiteFile], example_articles: tuple[Article, ...]
+def test_render_site_streams_every_file_once_pages_first(
+    example_articles: tuple[Article, ...], example_site: dict[str, SiteFile]
 ) -> None:
-    names = list(example_site)
-    assert names == sorted(names)
-    assert {"index.html", "feed.xml", "style.css"} <= set(names)
+    names = [file.name for file in render_site(example_articles, SITE)]
+    assert len(names) == len(set(names))
+    assert names[-3:] == ["index.html", "feed.xml", "style.css"]  # after every article
     for article in example_articles:
         assert f"articles/{article.slug}.html" in example_site
         for asset in article.assets:
@@ -184,7 +192,7 @@ def test_index_lists_articles_newest_first_whatever_the_input_order() -> None:
 
 
 def test_empty_edition_still_renders() -> None:
-    files = {file.name: file for file in render_site([], SITE)}
+    files = {file.name: file for file in site_files([], SITE)}
     assert set(files) == {"index.html", "feed.xml", "style.css"}
     index = (files["index.html"].data or b"").decode()
     assert "В этом выпуске нет статей." in index  # noqa: RUF001
@@ -198,11 +206,8 @@ def test_article_page_depends_only_on_article_and_site_title() -> None:
     other_edition = dataclasses.replace(
         SITE, edition_id="later", edition_created=datetime(2025, 1, 1, tzinfo=UTC), language="en"
     )
-    first = render_article(article, site_title=SITE.title)
-    assert first == render_article(article, site_title=other_edition.title)
-    files_a = {f.name: f for f in render_site([article], SITE)}
-    files_b = {f.name: f for f in render_site([article], other_edition)}
-    assert files_a["articles/same.html"] == files_b["articles/same.html"]
+    first = page_of(article, SITE)
+    assert first == page_of(article, other_edition)
     assert b"/srv/articles" not in first  # the source path is for messages, never published
 
 
@@ -216,7 +221,7 @@ def test_article_body_is_sanitised_again_and_values_escaped() -> None:
         body_html='<p onclick="x()">hi</p><script>alert(1)</script><img src="https://e.example/p.gif">'
         '<img src="../assets/evil/ok.png" alt="ok">',
     )
-    page = render_article(article, site_title="<Site & co>").decode("utf-8")
+    page = page_of(article, dataclasses.replace(SITE, title="<Site & co>")).decode("utf-8")
     assert "<script" not in page
     assert "onclick" not in page
     assert "e.example" not in page
@@ -277,7 +282,7 @@ def test_site_file_needs_exactly_one_source_of_bytes() -> None:
 
 def test_duplicate_slugs_are_refused() -> None:
     with pytest.raises(ValueError, match="share a slug: same"):
-        render_site([make_article("same", 1), make_article("same", 2)], SITE)
+        site_files([make_article("same", 1), make_article("same", 2)], SITE)
 
 
 def test_article_refuses_unsafe_slug_and_asset_names(tmp_path: Path) -> None:
@@ -293,9 +298,9 @@ def test_article_refuses_unsafe_slug_and_asset_names(tmp_path: Path) -> None:
 
 
 def test_rendering_twice_gives_identical_bytes(example_articles: tuple[Article, ...]) -> None:
-    assert render_site(example_articles, SITE) == render_site(example_articles, SITE)
-    assert render_site(example_articles, SITE) == render_site(example_articles[::-1], SITE)
-    assert render_feed(example_articles, SITE) == render_feed(example_articles[::-1], SITE)
+    assert site_files(example_articles, SITE) == site_files(example_articles, SITE)
+    assert site_files(example_articles, SITE) == site_files(example_articles[::-1], SITE)
+    assert feed_of(example_articles, SITE) == feed_of(example_articles[::-1], SITE)
 
 
 LANGUAGES = ["en", "ru", "ar", "he", "fa-IR", "sr-Latn", "uk", "ckb-Latn"]
@@ -347,9 +352,9 @@ def test_render_is_a_pure_function_of_its_input(
     batch: list[Article], publisher: str, edition_id: str
 ) -> None:
     site = dataclasses.replace(SITE, publisher=publisher, edition_id=edition_id)
-    first = render_site(batch, site)
-    assert first == render_site(batch, site)
-    assert first == render_site(list(reversed(batch)), site)
+    first = site_files(batch, site)
+    assert first == site_files(batch, site)
+    assert first == site_files(list(reversed(batch)), site)
     files = {file.name: file for file in first}
     feed = feedparser.parse(files["feed.xml"].data)
     assert not feed.bozo, feed.get("bozo_exception")

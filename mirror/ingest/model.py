@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -202,33 +202,6 @@ def sort_articles(articles: Iterable[Article]) -> tuple[Article, ...]:
     return tuple(sorted(sorted(articles, key=lambda a: a.slug), key=lambda a: a.date, reverse=True))
 
 
-def merge_results(*results: IngestResult) -> IngestResult:
-    """Combine several sources into one result.
-
-    A slug already taken by an earlier result (in argument order) is a
-    problem for the later article, which is dropped: two pages cannot share
-    ``articles/<slug>.html``, and silently letting one overwrite the other
-    would let one source replace another's article.
-    """
-    taken: dict[str, str] = {}
-    articles: list[Article] = []
-    problems: list[IngestProblem] = []
-    for result in results:
-        problems.extend(result.problems)
-        for article in result.articles:
-            if article.slug in taken:
-                problems.append(
-                    IngestProblem(
-                        article.source,
-                        f"duplicate slug {article.slug!r} (already used by {taken[article.slug]})",
-                    )
-                )
-                continue
-            taken[article.slug] = article.source
-            articles.append(article)
-    return IngestResult(sort_articles(articles), tuple(problems))
-
-
 ARTICLE_HINT = (
     "Fix the article named above, or set on_article_error: skip to publish the others without it."
 )
@@ -252,6 +225,27 @@ class ProblemLog:
         if self.on_error == "fail":
             raise ArticleError(source, reason, hint=ARTICLE_HINT)
         self.problems.append(IngestProblem(source, reason))
+
+    def first_slug_wins(
+        self, items: Iterable[Article | IngestProblem]
+    ) -> Iterator[Article | IngestProblem]:
+        """``items`` with every article whose slug an earlier one took turned into a problem.
+
+        Two pages cannot share ``articles/<slug>.html``, and silently letting
+        one overwrite the other would let one source replace another's
+        article, so the first article with a slug keeps it, in source order.
+        In ``fail`` mode the first duplicate raises `ArticleError`.
+        """
+        taken: dict[str, str] = {}
+        for item in items:
+            if isinstance(item, Article) and item.slug in taken:
+                reason = f"duplicate slug {item.slug!r} (already used by {taken[item.slug]})"
+                self.add(item.source, reason)
+                yield IngestProblem(item.source, reason)
+            else:
+                if isinstance(item, Article):
+                    taken[item.slug] = item.source
+                yield item
 
     def result(self, articles: Iterable[Article]) -> IngestResult:
         """The final result: `articles` sorted, problems in the order met."""
