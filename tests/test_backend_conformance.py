@@ -1,4 +1,8 @@
-"""One conformance suite, run against every backend type on its real server on 127.0.0.1."""
+"""One conformance suite, run against every backend type on its real server on 127.0.0.1.
+
+Plus the guarantees of the base class itself (the byte cap, what is retried),
+checked with a tiny in-memory backend where a real server cannot misbehave on cue.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,16 @@ import asyncio
 import hashlib
 import os
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from mirror.backends import Backend, Capability
-from mirror.errors import MirrorAuthError, MirrorNotFoundError, TransportError
+from mirror.backends import Backend, Capability, ObjectInfo
+from mirror.backends.base import DeclaredSize
+from mirror.errors import MirrorAuthError, MirrorNotFoundError, OversizeError, TransportError
+from mirror.retry import RetryPolicy, with_retries
 from tests.servers import PROVIDERS, MirrorServer, serve
 
 
@@ -112,14 +118,23 @@ def test_delete(server: MirrorServer) -> None:
     exercise(server, body)
 
 
-def test_get_never_returns_more_than_the_cap(server: MirrorServer) -> None:
+def test_an_over_cap_get_is_oversize_not_transport(server: MirrorServer) -> None:
     path = unique("big.bin")
     data = b"x" * 100_000
 
     async def body(backend: Backend) -> None:
         await backend.put(path, data, size=len(data))
-        with pytest.raises(TransportError):
+        await backend.flush()
+        with pytest.raises(OversizeError) as caught:
             await backend.get(path, max_bytes=1000)
+        # Bad data from this mirror: never mistaken for (and retried as) network trouble.
+        assert not isinstance(caught.value, TransportError)
+        message = str(caught.value)
+        assert message.startswith(f"mirror {backend.name}: {path} ")
+        assert "cap of 1000 bytes" in message
+        assert "\n" not in message
+        # At the cap exactly is fine.
+        assert await backend.get(path, max_bytes=len(data)) == data
 
     exercise(server, body)
 
@@ -166,3 +181,97 @@ def test_wrong_credentials_are_an_auth_error(server: MirrorServer) -> None:
             await backend.close()
 
     asyncio.run(body())
+
+
+# --- the base class's own guarantees ----------------------------------------------------
+class ScriptedBackend(Backend):
+    """In memory: `_read` declares ``declared`` (if not None), then sends ``data`` in chunks."""
+
+    type_name = "scripted"
+
+    def __init__(self, data: bytes, *, declared: int | None, chunk_bytes: int = 100) -> None:
+        super().__init__("scripted")
+        self.data = data
+        self.declared = declared
+        self.chunk_bytes = chunk_bytes
+        self.chunks_sent = 0
+        self.closed = False
+
+    async def _read(self, path: str) -> AsyncGenerator[bytes | DeclaredSize, None]:
+        try:
+            if self.declared is not None:
+                yield DeclaredSize(self.declared)
+            for offset in range(0, len(self.data), self.chunk_bytes):
+                self.chunks_sent += 1
+                yield self.data[offset : offset + self.chunk_bytes]
+        finally:
+            self.closed = True
+
+    async def _put(self, path: str, source: Path | bytes, *, size: int) -> None:
+        raise NotImplementedError
+
+    async def _stat(self, path: str) -> ObjectInfo | None:
+        raise NotImplementedError
+
+    async def _delete(self, path: str) -> None:
+        raise NotImplementedError
+
+
+def test_a_declared_size_over_the_cap_is_refused_before_any_body_is_read() -> None:
+    backend = ScriptedBackend(b"x" * 5000, declared=5000)
+    with pytest.raises(OversizeError, match="is 5000 bytes, over the cap of 1000 bytes"):
+        asyncio.run(backend.get("a.bin", max_bytes=1000))
+    assert backend.chunks_sent == 0
+    assert backend.closed
+
+
+@pytest.mark.parametrize("declared", [None, 10], ids=["undeclared", "understated"])
+def test_bytes_are_counted_as_they_arrive_and_reading_stops_at_the_cap(
+    declared: int | None,
+) -> None:
+    backend = ScriptedBackend(b"x" * 100_000, declared=declared)
+    with pytest.raises(OversizeError, match="longer than the cap of 1000 bytes"):
+        asyncio.run(backend.get("a.bin", max_bytes=1000))
+    assert backend.chunks_sent == 11  # the first chunk past the cap, and not one more
+    assert backend.closed  # the connection or file behind `_read` is released
+
+
+def test_a_file_of_exactly_the_cap_arrives_whole() -> None:
+    backend = ScriptedBackend(b"abc" * 1000, declared=3000, chunk_bytes=7)
+    assert asyncio.run(backend.get("a.bin", max_bytes=3000)) == b"abc" * 1000
+    assert backend.closed
+
+
+def test_an_oversize_error_is_never_retried() -> None:
+    calls: list[int] = []
+    sleeps: list[float] = []
+
+    async def oversized() -> bytes:
+        calls.append(1)
+        raise OversizeError("mirror m: a.bin is longer than the cap of 10 bytes")
+
+    async def no_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    with pytest.raises(OversizeError):
+        asyncio.run(with_retries(oversized, RetryPolicy(retries=4), sleep=no_sleep))
+    assert calls == [1]
+    assert sleeps == []
+
+
+def test_a_transport_error_is_retried_with_the_same_policy() -> None:
+    # The contrast that makes the test above mean something: same policy, same sleep.
+    calls: list[int] = []
+    sleeps: list[float] = []
+
+    async def flaky() -> bytes:
+        calls.append(1)
+        raise TransportError("mirror m: connection reset")
+
+    async def no_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    with pytest.raises(TransportError):
+        asyncio.run(with_retries(flaky, RetryPolicy(retries=4), sleep=no_sleep))
+    assert len(calls) == 5
+    assert len(sleeps) == 4

@@ -26,9 +26,8 @@ object and no billed orphan parts stay behind. Objects appear atomically
 (`Capability.ATOMIC_PUT`). `put_if_absent` sends ``If-None-Match: *``
 (`Capability.CONDITIONAL_PUT`).
 
-Downloads stream too, and stop with `TransportError` as soon as more than
-the cap arrives (a ``Content-Length`` above the cap is refused before
-reading): a hostile or broken service cannot make us buffer without bound.
+Downloads stream too, in chunks, after the ``Content-Length`` the service
+declares; the cap is the base class's (`Backend.get`).
 """
 
 from __future__ import annotations
@@ -54,6 +53,7 @@ from mirror.backends.base import (
     Backend,
     CallLimits,
     Capability,
+    DeclaredSize,
     ObjectInfo,
     check_path,
 )
@@ -392,24 +392,15 @@ class S3Backend(Backend):
                     Bucket=self.settings.bucket, Key=key, UploadId=upload_id
                 )
 
-    async def _get(self, path: str, *, max_bytes: int) -> bytes:
+    async def _read(self, path: str) -> AsyncGenerator[bytes | DeclaredSize, None]:
         client = await self._client()
         answer = await client.get_object(Bucket=self.settings.bucket, Key=self._key(path))
         async with answer["Body"] as stream:
             length = answer.get("ContentLength")
-            if isinstance(length, int) and length > max_bytes:
-                raise TransportError(
-                    f"mirror {self.name}: {path} is {length} bytes, more than the "
-                    f"{max_bytes} allowed"
-                )
-            data = bytearray()
+            if isinstance(length, int):
+                yield DeclaredSize(length)
             while chunk := await stream.read(READ_CHUNK_BYTES):
-                data += chunk
-                if len(data) > max_bytes:
-                    raise TransportError(
-                        f"mirror {self.name}: {path} is longer than {max_bytes} bytes"
-                    )
-        return bytes(data)
+                yield chunk
 
     async def _stat(self, path: str) -> ObjectInfo | None:
         client = await self._client()

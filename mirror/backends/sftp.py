@@ -29,8 +29,8 @@ Security decisions:
   servers), so a reader never sees a half-written ``timestamp.json``. Servers
   without it get remove-then-rename (readers may briefly see no file, never a
   partial one), and the backend then drops `Capability.ATOMIC_PUT`.
-* Downloads stat first and stop reading one byte past the cap, so a hostile
-  server cannot make us buffer an endless file.
+* Downloads stat first, so the base class refuses a file over the cap before
+  reading it, and then stream in chunks that it counts against the cap.
 
 One SSH connection and one SFTP session per backend, opened on first use
 inside the running event loop and reopened when the server dropped it.
@@ -44,7 +44,7 @@ import hmac
 import posixpath
 import re
 import secrets as token_source
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -57,6 +57,7 @@ from mirror.backends.base import (
     Backend,
     CallLimits,
     Capability,
+    DeclaredSize,
     ObjectInfo,
 )
 from mirror.backends.registry import BackendType, register
@@ -459,34 +460,24 @@ class SFTPBackend(Backend):
             async with asyncio.timeout(CLEANUP_TIMEOUT_S):
                 await sftp.remove(temp)
 
-    async def _get(self, path: str, *, max_bytes: int) -> bytes:
+    async def _read(self, path: str) -> AsyncGenerator[bytes | DeclaredSize, None]:
         sftp = await self._client()
         remote = self._remote(path)
         try:
             attrs = await sftp.stat(remote)
             if attrs.type == FILEXFER_TYPE_DIRECTORY:
                 raise MirrorNotFoundError(f"mirror {self.name}: {path} is a folder, not a file")
-            if attrs.size is not None and attrs.size > max_bytes:
-                raise self._over_cap(path, max_bytes)
-            parts: list[bytes] = []
-            received = 0
+            if attrs.size is not None:
+                yield DeclaredSize(attrs.size)
             async with sftp.open(remote, "rb", encoding=None) as handle:
-                # The size can change (or lie) between stat and read; the cap is
-                # enforced on what actually arrives.
+                # The size can change (or lie) between stat and read; what arrives is counted.
                 while True:
-                    chunk: bytes = await handle.read(min(CHUNK_BYTES, max_bytes + 1 - received))
+                    chunk: bytes = await handle.read(CHUNK_BYTES)
                     if not chunk:
-                        break
-                    received += len(chunk)
-                    if received > max_bytes:
-                        raise self._over_cap(path, max_bytes)
-                    parts.append(chunk)
-            return b"".join(parts)
+                        return
+                    yield chunk
         except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath) as error:
             raise MirrorNotFoundError(f"mirror {self.name}: {path} does not exist") from error
-
-    def _over_cap(self, path: str, max_bytes: int) -> TransportError:
-        return TransportError(f"mirror {self.name}: {path} is longer than {max_bytes} bytes")
 
     async def _stat(self, path: str) -> ObjectInfo | None:
         sftp = await self._client()
