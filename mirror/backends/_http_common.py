@@ -54,7 +54,7 @@ from mirror.errors import (
     StorageError,
     TransportError,
 )
-from mirror.secrets import Secret, is_reference, resolve_secret
+from mirror.secrets import Secret, resolve_secret, secret_reference
 from mirror.yamlnodes import Node, required
 
 UPLOAD_CHUNK_BYTES = 1024 * 1024
@@ -110,7 +110,7 @@ def parse_endpoint(fields: dict[str, Node], node: Node, *, sends_secrets: bool =
     username = fields["username"].text() if "username" in fields else None
     password_ref = None
     if "password" in fields:
-        password_ref = secret_reference(fields["password"], what="password")
+        password_ref = secret_reference(fields["password"])
         if username is None:
             raise fields["password"].fail(
                 "a password needs a username", hint="Add username: next to password."
@@ -121,19 +121,6 @@ def parse_endpoint(fields: dict[str, Node], node: Node, *, sends_secrets: bool =
             hint="Use an https:// URL; plain http:// is only accepted for 127.0.0.1/localhost.",
         )
     return Endpoint(url=url, username=username, password_ref=password_ref)
-
-
-def secret_reference(node: Node, *, what: str) -> str:
-    """A secret reference (``env:NAME``/``file:PATH``); the value itself is never echoed."""
-    value = node.value
-    if not isinstance(value, str) or not is_reference(value) or value.partition(":")[2] == "":
-        # Not node.text(): its message quotes the value, which could be the secret itself.
-        raise node.fail(
-            f"the {what} must be a reference like env:NAME or file:PATH, not the secret itself",
-            hint="Secrets are never written into the config; put it in an environment "
-            "variable or a file and refer to that.",
-        )
-    return value
 
 
 def _parse_url(node: Node) -> str:
@@ -183,7 +170,7 @@ def parse_header_refs(node: Node) -> tuple[tuple[str, str], ...]:
         if name.lower() in seen:
             raise child.fail("is given twice (header names are case-insensitive)")
         seen.add(name.lower())
-        refs.append((name, secret_reference(child, what=f"value of header {name}")))
+        refs.append((name, secret_reference(child)))
     return tuple(refs)
 
 

@@ -65,7 +65,7 @@ from mirror.errors import (
     StorageError,
     TransportError,
 )
-from mirror.secrets import Secret, is_reference, resolve_secret
+from mirror.secrets import Secret, resolve_secret, secret_reference
 from mirror.yamlnodes import Node, required
 
 MIB = 1024 * 1024
@@ -170,8 +170,8 @@ def parse_settings(node: Node, base_dir: Path) -> S3Settings:
         )
     return S3Settings(
         bucket=bucket,
-        access_key_id_ref=_secret_reference(required(fields, "access_key_id", node)),
-        secret_access_key_ref=_secret_reference(required(fields, "secret_access_key", node)),
+        access_key_id_ref=secret_reference(required(fields, "access_key_id", node)),
+        secret_access_key_ref=secret_reference(required(fields, "secret_access_key", node)),
         endpoint_url=endpoint_url,
         prefix=prefix,
         region=region,
@@ -208,17 +208,6 @@ def _prefix(node: Node) -> str:
             "must be a relative folder like mirror/ (no leading /, no . or .. parts)"
         ) from None
     return folder + "/"
-
-
-def _secret_reference(node: Node) -> str:
-    # The value is never echoed: if it is not a reference it may be the secret itself.
-    if not isinstance(node.value, str) or not is_reference(node.value):
-        raise node.fail(
-            "must be a secret reference like env:NAME or file:PATH, not the secret itself",
-            hint="Secrets are never written into the config; export an environment variable "
-            "or put the secret in a file and reference it.",
-        )
-    return node.value
 
 
 def create(name: str, settings: S3Settings, base_dir: Path, limits: CallLimits) -> S3Backend:

@@ -69,7 +69,7 @@ from mirror.errors import (
     StorageError,
     TransportError,
 )
-from mirror.secrets import Secret, is_reference, resolve_secret
+from mirror.secrets import Secret, resolve_secret, secret_reference
 from mirror.yamlnodes import Node, required, whole
 
 CHUNK_BYTES: Final = 1024 * 1024
@@ -121,9 +121,9 @@ def parse_settings(node: Node, base_dir: Path) -> SFTPSettings:
     if "\x00" in path or "\\" in path:
         raise fields["path"].fail("must be a POSIX path on the server")
 
-    private_key = _reference(fields, "private_key")
-    passphrase = _reference(fields, "private_key_passphrase")
-    password = _reference(fields, "password")
+    private_key = _optional_reference(fields, "private_key")
+    passphrase = _optional_reference(fields, "private_key_passphrase")
+    password = _optional_reference(fields, "password")
     if private_key is None and password is None:
         raise node.fail(
             "needs private_key or password",
@@ -161,18 +161,9 @@ def parse_settings(node: Node, base_dir: Path) -> SFTPSettings:
     )
 
 
-def _reference(fields: dict[str, Node], name: str) -> str | None:
-    """An optional secret reference; inline secrets are refused where they are written."""
-    if name not in fields:
-        return None
-    node = fields[name]
-    text = node.text()
-    if not is_reference(text):
-        raise node.fail(
-            "must be a reference like file:PATH or env:NAME, not the secret itself",
-            hint="Secrets are never written into the config; move it to a file or variable.",
-        )
-    return text
+def _optional_reference(fields: dict[str, Node], name: str) -> str | None:
+    """The secret reference under ``name``, or None when the key is absent."""
+    return secret_reference(fields[name]) if name in fields else None
 
 
 @dataclass(frozen=True)
