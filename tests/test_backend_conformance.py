@@ -13,14 +13,13 @@ import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from mirror.backends import Backend, Capability, ObjectInfo
 from mirror.backends.base import DeclaredSize
 from mirror.errors import MirrorAuthError, MirrorNotFoundError, OversizeError, TransportError
 from mirror.retry import RetryPolicy, with_retries
-from tests.servers import PROVIDERS, MirrorServer, serve
+from tests.servers import PROVIDERS, MirrorServer, public_get, serve, watching
 
 
 @pytest.fixture(scope="module", params=sorted(PROVIDERS))
@@ -49,13 +48,13 @@ def unique(name: str) -> str:
     return f"conformance/{uuid.uuid4().hex[:12]}/{name}"
 
 
-def public_get(server: MirrorServer, path: str) -> httpx.Response:
-    if server.public_url.startswith("file://"):
-        local = Path(server.public_url.removeprefix("file://")) / path
-        if not local.exists():
-            return httpx.Response(404)
-        return httpx.Response(200, content=local.read_bytes())
-    return httpx.get(server.public_url + path, timeout=10)
+def versions_of(size: int, count: int) -> list[bytes]:
+    """``count`` different files of ``size`` bytes each (a pointer file's successive versions)."""
+    return [bytes([65 + i]) * size for i in range(count)]
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def test_put_get_stat_roundtrip(server: MirrorServer) -> None:
@@ -93,6 +92,39 @@ def test_overwrite_replaces_the_pointer_file(server: MirrorServer) -> None:
         await backend.put(path, b'{"version": 1}', size=14)
         await backend.put(path, b'{"version": 22}', size=15)
         assert await backend.get(path) == b'{"version": 22}'
+
+    exercise(server, body)
+
+
+WHOLE_FILE_FLAVOURS = {
+    "local": "temp file + os.replace",
+    "s3-moto": "an object appears whole",
+    "http-nginx": "nginx writes the body to a temp file and renames it",
+    "sftp-asyncssh": "temp name + posix-rename",
+    "sftp-openssh": "temp name + posix-rename",
+}
+"""Where readers never see a partial file, and how that is done. Not webdav (PUT writes in
+place, by design: see the webdav module) nor git (readers of the repository get whole commits,
+tested in test_backend_ssh_git; the test pages host's checkout is not atomic)."""
+
+
+def test_readers_never_see_half_a_replaced_file(server: MirrorServer) -> None:
+    if server.flavour not in WHOLE_FILE_FLAVOURS:
+        pytest.skip(f"{server.flavour} does not promise whole files to readers")
+    path = unique("metadata/timestamp.json")
+    versions = versions_of(1024 * 1024 + 7, 3)
+    expected = {sha256_hex(version) for version in versions}
+
+    async def body(backend: Backend) -> None:
+        await backend.put(path, versions[0], size=len(versions[0]))
+        with watching(server, path) as reads:
+            await asyncio.to_thread(reads.wait_for_polls, 1)
+            for round_number in range(12):
+                version = versions[round_number % len(versions)]
+                await backend.put(path, version, size=len(version))
+            await asyncio.to_thread(reads.wait_for_polls, 1)
+        assert len(reads.seen) >= 3  # the reader really was reading during the writes
+        assert set(reads.seen) <= expected, set(reads.seen) - expected  # never partial or absent
 
     exercise(server, body)
 

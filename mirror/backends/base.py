@@ -21,11 +21,13 @@ in the style of python-tuf's ``FetcherInterface.download_file`` over ``_fetch``:
   botocore, asyncssh or OS exception;
 * ``asyncio.CancelledError`` always propagates.
 
-Optional capabilities are declared in `Backend.capabilities` and detected
-by the pipeline, with a fallback for each: without ``LISTING`` it stats
-every path, without ``ATOMIC_PUT`` it never overwrites a file readers
-depend on except through the publishing order (content-addressed files are
-new names; only ``timestamp.json`` and ``root.json`` are ever replaced).
+The one optional capability, ``LISTING``, is declared in
+`Backend.capabilities` and detected by the pipeline, which stats every path
+without it. Whether a type replaces a file atomically is not a capability:
+nothing would read it. The publishing order keeps readers safe either way
+(content-addressed files are new names; only ``timestamp.json`` and
+``root.json`` are ever replaced, last), and a reader that catches a pointer
+file half-written treats that mirror as failed and tries the next.
 """
 
 from __future__ import annotations
@@ -50,10 +52,6 @@ class Capability(enum.Enum):
 
     LISTING = "listing"
     """`list` returns every file under a prefix in few calls."""
-    ATOMIC_PUT = "atomic-put"
-    """A reader never sees a partially written file (temp name + rename, or object store)."""
-    CONDITIONAL_PUT = "conditional-put"
-    """`put(..., if_absent=True)` is enforced by the server."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ and `list` answer for what readers can actually get. `put` and `delete` change
 the local work tree (temp file + ``os.replace``); `get`, `stat` and `list` read
 it. `flush` stages everything under ``path``, commits (skipped when nothing
 changed; the message is a deterministic summary) and pushes. Readers of the
-repository see whole commits, hence `Capability.ATOMIC_PUT`.
+repository see whole commits: nothing of a phase before its flush, then all of it.
 
 Push strategy: every commit is made on top of the tip that was fetched, so a
 push is a plain fast-forward, without ``--force`` or ``--force-with-lease``:
@@ -247,7 +247,7 @@ class GitBackend(Backend):
     """A folder on a branch of a git repository, written through a local clone."""
 
     type_name = "git"
-    capabilities = frozenset({Capability.LISTING, Capability.ATOMIC_PUT})
+    capabilities = frozenset({Capability.LISTING})
 
     def __init__(
         self,

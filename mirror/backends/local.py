@@ -8,8 +8,8 @@ Settings::
 Every write goes to a temporary file in the destination folder, is flushed
 to disk and renamed over the destination with `os.replace`, so a reader (or
 a web server serving the folder) sees the old file or the new one, never
-half of one — hence `Capability.ATOMIC_PUT`. Blocking file work runs in a
-worker thread, and files are copied and read in chunks, so memory stays flat.
+half of one. Blocking file work runs in a worker thread, and files are
+copied and read in chunks, so memory stays flat.
 
 Paths reaching the backend were already checked by `check_path` (no ``..``,
 no absolute paths). A folder can still hold symbolic links, planted by
@@ -80,7 +80,7 @@ class LocalBackend(Backend):
     """A mirror that is a folder on this machine."""
 
     type_name = "local"
-    capabilities = frozenset({Capability.LISTING, Capability.ATOMIC_PUT})
+    capabilities = frozenset({Capability.LISTING})
 
     def __init__(self, name: str, root: Path, *, limits: CallLimits | None = None) -> None:
         super().__init__(name, limits=limits)

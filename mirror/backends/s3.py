@@ -22,9 +22,8 @@ Uploads stream: a file below the multipart threshold is read (in a worker
 thread) and sent in one PUT; at or above it, it goes as a multipart upload
 of ~8 MiB parts read one at a time, so memory is bounded by the threshold,
 not by the file. A multipart upload that fails is aborted, so no half
-object and no billed orphan parts stay behind. Objects appear atomically
-(`Capability.ATOMIC_PUT`). `put_if_absent` sends ``If-None-Match: *``
-(`Capability.CONDITIONAL_PUT`).
+object and no billed orphan parts stay behind. An object appears whole
+or not at all: readers never see half an upload.
 
 Downloads stream too, in chunks, after the ``Content-Length`` the service
 declares; the cap is the base class's (`Backend.get`).
@@ -233,9 +232,7 @@ class S3Backend(Backend):
     """A mirror that is a bucket (or a prefix in one) on an S3-compatible service."""
 
     type_name = "s3"
-    capabilities = frozenset(
-        {Capability.LISTING, Capability.ATOMIC_PUT, Capability.CONDITIONAL_PUT}
-    )
+    capabilities = frozenset({Capability.LISTING})
 
     def __init__(
         self,
@@ -292,47 +289,17 @@ class S3Backend(Backend):
 
     # --- the interface -------------------------------------------------------------
     async def _put(self, path: str, source: Path | bytes, *, size: int) -> None:
-        await self._upload(path, source, size=size, if_absent=False)
-
-    async def put_if_absent(self, path: str, source: Path | bytes, *, size: int) -> bool:
-        """Store a file only if none is at ``path``; False if one already was.
-
-        The service decides (``If-None-Match: *``), so two publishers racing
-        for the same name cannot both win. A service that ignores the header
-        overwrites instead; for content-addressed names that rewrites the
-        same bytes, which is harmless.
-        """
-        check_path(path)
-        return await self._guard(
-            f"uploading {path}",
-            lambda: self._upload(path, source, size=size, if_absent=True),
-        )
-
-    async def _upload(self, path: str, source: Path | bytes, *, size: int, if_absent: bool) -> bool:
         client = await self._client()
         if isinstance(source, bytes):
             size = len(source)
         extra: dict[str, str] = {"ContentType": _content_type(path)}
-        condition = {"IfNoneMatch": "*"} if if_absent else {}
-        try:
-            if size < self.settings.multipart_threshold_bytes:
-                body = source if isinstance(source, bytes) else await _read_whole(source, size)
-                await client.put_object(
-                    Bucket=self.settings.bucket,
-                    Key=self._key(path),
-                    Body=body,
-                    **extra,
-                    **condition,
-                )
-            else:
-                await self._multipart(
-                    client, path, source, size=size, extra=extra, condition=condition
-                )
-        except ClientError as error:
-            if if_absent and _error_code(error) in ("PreconditionFailed", "412"):
-                return False
-            raise
-        return True
+        if size < self.settings.multipart_threshold_bytes:
+            body = source if isinstance(source, bytes) else await _read_whole(source, size)
+            await client.put_object(
+                Bucket=self.settings.bucket, Key=self._key(path), Body=body, **extra
+            )
+        else:
+            await self._multipart(client, path, source, size=size, extra=extra)
 
     async def _multipart(
         self,
@@ -342,7 +309,6 @@ class S3Backend(Backend):
         *,
         size: int,
         extra: dict[str, str],
-        condition: dict[str, str],
     ) -> None:
         key = self._key(path)
         started = await client.create_multipart_upload(
@@ -366,7 +332,6 @@ class S3Backend(Backend):
                 Key=key,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": done},
-                **condition,
             )
         except BaseException:
             # Also on cancellation: a forgotten upload keeps its parts (and costs) forever.

@@ -28,7 +28,7 @@ Security decisions:
   target with the ``posix-rename@openssh.com`` extension (atomic on POSIX
   servers), so a reader never sees a half-written ``timestamp.json``. Servers
   without it get remove-then-rename (readers may briefly see no file, never a
-  partial one), and the backend then drops `Capability.ATOMIC_PUT`.
+  partial one); the backend remembers that and stops asking for posix-rename.
 * Downloads stat first, so the base class refuses a file over the cap before
   reading it, and then stream in chunks that it counts against the cap.
 
@@ -282,8 +282,7 @@ class SFTPBackend(Backend):
     """A folder on an SFTP server."""
 
     type_name = "sftp"
-    capabilities = frozenset({Capability.LISTING, Capability.ATOMIC_PUT})
-    """ATOMIC_PUT is dropped on connecting to a server without posix-rename."""
+    capabilities = frozenset({Capability.LISTING})
 
     def __init__(
         self,
@@ -366,15 +365,8 @@ class SFTPBackend(Backend):
         # with SFTPOpUnsupported, which `_replace` also handles.
         handler = getattr(sftp, "_handler", None)
         self._posix_rename = bool(getattr(handler, "_supports_posix_rename", True))
-        if not self._posix_rename:
-            self._drop_atomic_put()
         self._known_folders.clear()
         return connection, sftp
-
-    def _drop_atomic_put(self) -> None:
-        # `capabilities` is a ClassVar in the base; this server lacks posix-rename, so
-        # this instance stops claiming ATOMIC_PUT (an instance attribute shadows the class).
-        vars(self)["capabilities"] = frozenset({Capability.LISTING})
 
     def _forget(self) -> None:
         if self._connection is not None:
@@ -438,7 +430,6 @@ class SFTPBackend(Backend):
                 return
             except asyncssh.SFTPOpUnsupported:
                 self._posix_rename = False
-                self._drop_atomic_put()
         # Plain SFTP rename refuses to overwrite: remove first. Readers may miss the
         # file for a moment but never see a partial one.
         with contextlib.suppress(asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):

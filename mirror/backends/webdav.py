@@ -14,12 +14,11 @@ How each call maps to WebDAV:
   then one PUT streaming the file with its exact Content-Length. Nothing is
   written under a temporary name and MOVEd: many servers (wsgidav among
   them) implement MOVE-with-overwrite as delete-then-move, which opens a
-  window with *no* file, worse than the short window of a partial one. So
-  this type does not claim `Capability.ATOMIC_PUT`, and the pipeline's
-  publishing order is what keeps readers safe: content-addressed files are
-  new names, and the two pointer files (``timestamp.json``, ``root.json``)
-  are overwritten in place last, where a reader that catches a partial
-  write fails verification and simply retries.
+  window with *no* file, worse than the short window of a partial one. The
+  pipeline's publishing order is what keeps readers safe: content-addressed
+  files are new names, and the two pointer files (``timestamp.json``,
+  ``root.json``) are overwritten in place last, where a reader that catches
+  a partial write fails verification and tries another mirror.
 * ``get``: GET streamed and stopped at the byte cap; ``delete``: DELETE (404 is fine).
 * ``stat``: PROPFIND Depth 0 (404 → None; a collection → None).
 * ``list``: one PROPFIND ``Depth: infinity`` from the prefix's folder; a
