@@ -6,6 +6,7 @@ checked with a tiny in-memory backend where a real server cannot misbehave on cu
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import hashlib
 import os
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mirror.backends import Backend, Capability, ObjectInfo
+from mirror import errors as error_tree
+from mirror.backends import Backend, Capability, ObjectInfo, base
 from mirror.backends.base import DeclaredSize
 from mirror.errors import MirrorAuthError, MirrorNotFoundError, OversizeError, TransportError
 from mirror.retry import RetryPolicy, with_retries
@@ -307,3 +309,17 @@ def test_a_transport_error_is_retried_with_the_same_policy() -> None:
         asyncio.run(with_retries(flaky, RetryPolicy(retries=4), sleep=no_sleep))
     assert len(calls) == 5
     assert len(sleeps) == 4
+
+
+def test_no_backend_defines_an_exception_class() -> None:
+    # Every failure is a leaf of mirror/errors.py, with its verdict, exit code and hint;
+    # control flow inside a backend is values, not private exceptions.
+    ours = {name for name, value in vars(error_tree).items() if isinstance(value, type)}
+    for module in sorted(Path(base.__file__).parent.glob("*.py")):
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                bases = {ast.unparse(base).rpartition(".")[2] for base in node.bases}
+                assert not bases & (ours | {"Exception", "BaseException"}), (
+                    f"{module.name}: class {node.name} derives from {sorted(bases)}"
+                )

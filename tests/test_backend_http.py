@@ -384,6 +384,22 @@ def test_webdav_names_are_percent_encoded(wsgidav: tuple[MirrorServer, Path]) ->
     assert [(i.path, i.size) for i in listed] == [(name, 2)]
 
 
+def test_webdav_lists_in_one_request_where_depth_infinity_is_answered(
+    wsgidav: tuple[MirrorServer, Path],
+) -> None:
+    server, _ = wsgidav
+
+    async def body(backend: Backend) -> list[Any]:
+        await backend.put("deep/a/1.html", b"1", size=1)
+        await backend.put("deep/a/b/2.html", b"22", size=2)
+        listed = await backend.list("deep/")
+        assert getattr(backend, "_depth_infinity", None) is True  # no walking needed
+        return listed
+
+    listed = run(server.make_backend(), body)
+    assert {i.path: i.size for i in listed} == {"deep/a/1.html": 1, "deep/a/b/2.html": 2}
+
+
 @pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed")
 @pytest.mark.skipif(not DAV_EXT_MODULE.exists(), reason="nginx dav-ext module is not installed")
 def test_webdav_lists_depth_by_depth_where_infinity_is_refused(tmp_path: Path) -> None:
