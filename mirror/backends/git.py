@@ -514,9 +514,12 @@ class GitBackend(Backend):
                 f"mirror {self.name}: {target} cannot be read ({error.strerror})"
             ) from error
         handle = os.fdopen(fd, "rb")
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise missing
+        except BaseException:
             handle.close()
-            raise missing
+            raise
         return handle
 
     async def _stat(self, path: str) -> ObjectInfo | None:

@@ -155,9 +155,12 @@ class LocalBackend(Backend):
             handle = target.open("rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
             raise MirrorNotFoundError(f"mirror {self.name}: there is no file {path}") from error
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        try:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise MirrorNotFoundError(f"mirror {self.name}: {path} is not a regular file")
+        except BaseException:
             handle.close()
-            raise MirrorNotFoundError(f"mirror {self.name}: {path} is not a regular file")
+            raise
         return handle
 
     async def _stat(self, path: str) -> ObjectInfo | None:
