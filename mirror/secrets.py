@@ -1,17 +1,25 @@
 """Secrets by reference: ``env:NAME`` or ``file:PATH``, never inline.
 
-A secret value is wrapped in `Secret`, whose ``repr`` and ``str`` never show
+`secret_reference` is the one check that a config value is such a reference;
+whatever else it finds there may be the secret itself, so its error names the
+file, line, key and the *kind* of value, never any part of the value. A
+secret value is wrapped in `Secret`, whose ``repr`` and ``str`` never show
 the value, so it cannot leak into a log line, a report or an error message
 by accident.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mirror.errors import ConfigError
+
+if TYPE_CHECKING:  # only the type: resolving a secret never needs the YAML parser
+    from mirror.yamlnodes import Node
 
 MAX_SECRET_FILE_BYTES = 64 * 1024
 
@@ -34,6 +42,46 @@ class Secret:
 def is_reference(text: str) -> bool:
     """True when ``text`` has the form of a secret reference."""
     return text.startswith(("env:", "file:"))
+
+
+def secret_reference(node: Node) -> str:
+    """The secret reference written at ``node`` (``env:NAME`` or ``file:PATH``).
+
+    Anything else is a `ConfigError` at the node's file, line and key that says
+    what kind of value is there ("a number", "inline text", ...) and quotes none
+    of it: a value that is not a reference may well be the password itself,
+    and an error message ends up in terminals, logs and CI output.
+    """
+    value = node.value
+    if isinstance(value, str) and is_reference(value) and value.partition(":")[2].strip():
+        return value
+    raise node.fail(
+        "must be a reference like env:NAME or file:PATH, not the secret itself; "
+        f"it is {_kind_of(value)}",
+        hint="Secrets are never written into the config: put it in an environment "
+        "variable or a file and refer to that.",
+    )
+
+
+def _kind_of(value: Any) -> str:
+    """What sort of value ``value`` is, in words that reveal nothing of it."""
+    if isinstance(value, str):
+        if is_reference(value):
+            return f"an empty reference (nothing after {value.partition(':')[0]}:)"
+        return "inline text" if value.strip() else "empty"
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, datetime.date):
+        return "a date"
+    return "not text"
 
 
 def resolve_secret(reference: str, *, base_dir: Path, what: str) -> Secret:

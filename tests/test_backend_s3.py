@@ -1,4 +1,4 @@
-"""S3 behaviour beyond the conformance suite: multipart, conditional put, config errors."""
+"""S3 behaviour beyond the conformance suite: multipart, whole objects, config errors."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from mirror.backends import Backend, CallLimits, backend_type
 from mirror.backends.s3 import S3Backend, S3Settings, create, parse_settings
 from mirror.errors import ConfigError, MirrorAuthError, StorageError, TransportError
 from mirror.yamlnodes import load_yaml
-from tests.servers import MirrorServer, free_port
+from tests.servers import MirrorServer, free_port, watching
 from tests.servers.s3 import (
     BUCKET,
     KEY_ENV,
@@ -132,20 +132,44 @@ def test_missing_local_file_is_a_local_error(
     run(small_threshold, body)
 
 
-# --- conditional put ------------------------------------------------------------------
+# --- whole objects ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", [100, 6 * MIB], ids=["single", "multipart"])
-def test_put_if_absent_never_overwrites(
-    server: MirrorServer, small_threshold: Callable[[], Backend], size: int
+def test_readers_never_see_half_a_multipart_object(
+    server: MirrorServer, small_threshold: Callable[[], Backend]
 ) -> None:
-    path = unique("targets/articles/once.html")
-    first, second = b"a" * size, b"b" * size
+    path = unique("metadata/timestamp.json")
+    versions = [bytes([65 + i]) * (6 * MIB) for i in range(2)]  # multipart at 5 MiB
+    expected = {hashlib.sha256(version).hexdigest() for version in versions}
 
     async def body(backend: S3Backend) -> None:
-        assert await backend.put_if_absent(path, first, size=size) is True
-        assert await backend.put_if_absent(path, second, size=size) is False
-        assert await backend.get(path, max_bytes=size) == first
+        await backend.put(path, versions[0], size=len(versions[0]))
+        with watching(server, path) as reads:
+            await asyncio.to_thread(reads.wait_for_polls, 1)
+            for round_number in range(4):
+                version = versions[(round_number + 1) % 2]
+                await backend.put(path, version, size=len(version))
+            await asyncio.to_thread(reads.wait_for_polls, 1)
+        assert len(reads.seen) >= 3
+        assert set(reads.seen) <= expected
+
+    run(small_threshold, body)
+    assert pending_uploads(server, path) == []
+
+
+def test_a_failed_replacement_leaves_the_old_object_whole(
+    server: MirrorServer, small_threshold: Callable[[], Backend], tmp_path: Path
+) -> None:
+    path = unique("targets/editions/replaced.zip")
+    old = os.urandom(6 * MIB)
+    source = tmp_path / "short.zip"
+    source.write_bytes(os.urandom(12 * MIB))  # shorter than the size we announce
+
+    async def body(backend: S3Backend) -> None:
+        await backend.put(path, old, size=len(old))
+        with pytest.raises(StorageError, match="changed size"):
+            await backend.put(path, source, size=20 * MIB)
+        assert await backend.get(path, max_bytes=len(old)) == old
 
     run(small_threshold, body)
     assert pending_uploads(server, path) == []

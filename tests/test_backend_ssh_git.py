@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import socket
@@ -17,14 +18,14 @@ import asyncssh
 import pytest
 import yaml
 
-from mirror.backends import Backend, CallLimits, Capability, backend_type
+from mirror.backends import Backend, CallLimits, backend_type
 from mirror.backends.git import GitBackend
 from mirror.backends.sftp import SFTPBackend
 from mirror.cli import main
 from mirror.errors import ConfigError, MirrorAuthError, StorageError, TransportError
 from mirror.yamlnodes import load_yaml
 from tests.conftest import Publisher, make_config
-from tests.servers import MirrorServer, serve
+from tests.servers import MISSING, MirrorServer, serve, watching
 from tests.servers.git import make_pages_repository
 from tests.servers.sftp import PASSWORD, backend_from_yaml, public_line, write_client_key
 
@@ -212,28 +213,73 @@ def test_sftp_reconnects_after_a_drop_and_across_event_loops(
     asyncio.run(second())  # the same backend object, used again from a new event loop
 
 
-def test_sftp_without_posix_rename_still_replaces_but_drops_atomic_put(
-    asyncssh_server: MirrorServer,
-) -> None:
-    backend = asyncssh_server.make_backend()
-    assert Capability.ATOMIC_PUT in backend.capabilities
+def spy_on_renames(backend: SFTPBackend) -> list[str]:
+    """Record which of posix_rename, rename and remove the backend's SFTP session is asked for."""
+    sftp = backend._sftp
+    assert sftp is not None
+    calls: list[str] = []
+
+    def recording(name: str, method: Callable[..., Awaitable[None]]) -> Callable[..., Any]:
+        async def call(*args: Any, **kwargs: Any) -> None:
+            calls.append(name)
+            await method(*args, **kwargs)
+
+        return call
+
+    for name in ("posix_rename", "rename", "remove"):
+        setattr(sftp, name, recording(name, getattr(sftp, name)))
+    return calls
+
+
+def test_sftp_replaces_with_posix_rename(sftp_server: MirrorServer) -> None:
+    backend = sftp_server.make_backend()
+    path = "posix-rename/timestamp.json"
+    versions = [bytes([65 + i]) * (1024 * 1024) for i in range(2)]
+    expected = {hashlib.sha256(version).hexdigest() for version in versions}
 
     async def body(backend: Backend) -> None:
         assert isinstance(backend, SFTPBackend)
-        await backend.put("plain-rename/timestamp.json", b"1", size=1)
-        assert backend._sftp is not None
-        # Pretend the server never offered posix-rename@openssh.com.
-        backend._sftp._handler._supports_posix_rename = False
-        await backend.put("plain-rename/timestamp.json", b"22", size=2)
-        assert await backend.get("plain-rename/timestamp.json") == b"22"
-        assert Capability.ATOMIC_PUT not in backend.capabilities
-        assert Capability.LISTING in backend.capabilities
-        assert [info.path for info in await backend.list("plain-rename/")] == [
-            "plain-rename/timestamp.json"
-        ]
+        await backend.put(path, versions[0], size=len(versions[0]))
+        calls = spy_on_renames(backend)
+        with watching(sftp_server, path) as reads:
+            for round_number in range(6):
+                version = versions[(round_number + 1) % 2]
+                await backend.put(path, version, size=len(version))
+            await asyncio.to_thread(reads.wait_for_polls, 1)
+        # One atomic rename over the old file per put; the old file is never removed first.
+        assert calls == ["posix_rename"] * 6
+        assert set(reads.seen) <= expected  # never partial, never missing
 
     run(backend, body)
-    assert Capability.ATOMIC_PUT in SFTPBackend.capabilities  # only that instance changed
+
+
+def test_sftp_without_posix_rename_falls_back_to_remove_then_rename(
+    asyncssh_server: MirrorServer,
+) -> None:
+    backend = asyncssh_server.make_backend()
+    path = "plain-rename/timestamp.json"
+    versions = [bytes([65 + i]) * (1024 * 1024) for i in range(2)]
+    expected = {hashlib.sha256(version).hexdigest() for version in versions}
+
+    async def body(backend: Backend) -> None:
+        assert isinstance(backend, SFTPBackend)
+        await backend.put(path, b"1", size=1)
+        assert backend._sftp is not None
+        # Pretend the server never offered posix-rename@openssh.com (nor SFTPv5 rename).
+        backend._sftp._handler._supports_posix_rename = False
+        calls = spy_on_renames(backend)
+        with watching(asyncssh_server, path) as reads:
+            for version in versions:
+                await backend.put(path, version, size=len(version))
+            await asyncio.to_thread(reads.wait_for_polls, 1)
+        assert await backend.get(path) == versions[-1]
+        # Asked once, refused, remembered: after that straight to the fallback.
+        assert calls == ["posix_rename", "remove", "rename", "remove", "rename"]
+        # Readers may miss the file for a moment, but never see half of it.
+        assert set(reads.seen) <= expected | {MISSING}
+        assert [info.path for info in await backend.list("plain-rename/")] == [path]
+
+    run(backend, body)
 
 
 def test_sftp_failed_upload_leaves_no_temporary_file(

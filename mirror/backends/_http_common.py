@@ -13,10 +13,10 @@
 * Status codes map once to the error tree: 401/403 → `MirrorAuthError`,
   404/410 → `MirrorNotFoundError`, 429/503 → `ServerBusyError` (carrying
   the server's Retry-After), anything else unexpected → `TransportError`.
-* Every body we read is bounded: downloads stop as soon as they pass the
-  cap (a Content-Length over the cap is refused before reading), and the
-  bodies of PUT/DELETE/MKCOL answers are drained only up to a few KiB, so a
-  hostile server cannot make us buffer an endless error page.
+* Every body we read is bounded: downloads stream under the base class's
+  cap (`Backend.get`; a Content-Length over it is refused before the body is
+  read), and the bodies of PUT/DELETE/MKCOL answers are drained only up to a
+  few KiB, so a hostile server cannot make us buffer an endless error page.
 * Uploads stream a local file in chunks with an exact Content-Length, so
   memory stays flat and servers that refuse chunked uploads still work.
 * Secret values (password, header tokens) are scrubbed from every message
@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import ipaddress
 import string
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -42,6 +42,7 @@ import httpx
 from mirror.backends.base import (
     Backend,
     CallLimits,
+    DeclaredSize,
     ObjectInfo,
 )
 from mirror.errors import (
@@ -53,7 +54,7 @@ from mirror.errors import (
     StorageError,
     TransportError,
 )
-from mirror.secrets import Secret, is_reference, resolve_secret
+from mirror.secrets import Secret, resolve_secret, secret_reference
 from mirror.yamlnodes import Node, required
 
 UPLOAD_CHUNK_BYTES = 1024 * 1024
@@ -109,7 +110,7 @@ def parse_endpoint(fields: dict[str, Node], node: Node, *, sends_secrets: bool =
     username = fields["username"].text() if "username" in fields else None
     password_ref = None
     if "password" in fields:
-        password_ref = secret_reference(fields["password"], what="password")
+        password_ref = secret_reference(fields["password"])
         if username is None:
             raise fields["password"].fail(
                 "a password needs a username", hint="Add username: next to password."
@@ -120,19 +121,6 @@ def parse_endpoint(fields: dict[str, Node], node: Node, *, sends_secrets: bool =
             hint="Use an https:// URL; plain http:// is only accepted for 127.0.0.1/localhost.",
         )
     return Endpoint(url=url, username=username, password_ref=password_ref)
-
-
-def secret_reference(node: Node, *, what: str) -> str:
-    """A secret reference (``env:NAME``/``file:PATH``); the value itself is never echoed."""
-    value = node.value
-    if not isinstance(value, str) or not is_reference(value) or value.partition(":")[2] == "":
-        # Not node.text(): its message quotes the value, which could be the secret itself.
-        raise node.fail(
-            f"the {what} must be a reference like env:NAME or file:PATH, not the secret itself",
-            hint="Secrets are never written into the config; put it in an environment "
-            "variable or a file and refer to that.",
-        )
-    return value
 
 
 def _parse_url(node: Node) -> str:
@@ -182,7 +170,7 @@ def parse_header_refs(node: Node) -> tuple[tuple[str, str], ...]:
         if name.lower() in seen:
             raise child.fail("is given twice (header names are case-insensitive)")
         seen.add(name.lower())
-        refs.append((name, secret_reference(child, what=f"value of header {name}")))
+        refs.append((name, secret_reference(child)))
     return tuple(refs)
 
 
@@ -369,26 +357,17 @@ class HttpBackendBase(Backend):
             )
             return response.status_code
 
-    async def _get(self, path: str, *, max_bytes: int) -> bytes:
-        what = f"downloading {path}"
+    async def _read(self, path: str) -> AsyncGenerator[bytes | DeclaredSize, None]:
         # identity: we want the stored bytes, and no decompression bomb.
         headers = {"Accept-Encoding": "identity"}
         async with self._http().stream("GET", self._url(path), headers=headers) as response:
-            self._check(response, what)
+            self._check(response, f"downloading {path}")
             declared = response.headers.get("Content-Length", "")
-            if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
-                raise TransportError(
-                    f"mirror {self.name}: {path} is {declared} bytes, over the cap of {max_bytes}"
-                )
-            body = bytearray()
+            if declared.isascii() and declared.isdigit():
+                yield DeclaredSize(int(declared))
+            # Closing this generator leaves the block, which drops the connection.
             async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > max_bytes:
-                    # Leaving the block closes the connection; nothing more is read.
-                    raise TransportError(
-                        f"mirror {self.name}: {path} is longer than {max_bytes} bytes"
-                    )
-            return bytes(body)
+                yield chunk
 
     async def _head_stat(self, path: str) -> ObjectInfo | None:
         """Size from a HEAD request's Content-Length; None for 404."""

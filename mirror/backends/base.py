@@ -1,39 +1,48 @@
 """The one small interface every mirror backend implements, and the guarantees around it.
 
 A mirror is a dumb static file store; all trust is in the signatures. A
-backend implements six private coroutines (`_put`, `_get`, `_stat`,
-`_delete`, `_close`, and optionally `_list`) over paths relative to the
-mirror root (``metadata/timestamp.json``, ``targets/articles/<hash>.x.html``).
+backend implements a few private coroutines (`_put`, `_read`, `_stat`,
+`_delete`, and optionally `_list`, `_flush`, `_close`) over paths relative
+to the mirror root (``metadata/timestamp.json``, ``targets/articles/<hash>.x.html``).
 
 The public methods of `Backend` wrap them with what no backend may skip,
-in the style of python-tuf's fetcher base class:
+in the style of python-tuf's ``FetcherInterface.download_file`` over ``_fetch``:
 
 * every call runs under ``timeout_s`` (a hung server is a `TransportError`);
-* every ``get`` carries a byte cap, enforced here again on the result;
+  a download's limit grows with its cap (`CallLimits.for_size`);
+* every ``get`` carries a byte cap, enforced here and only here: `_read`
+  streams chunks (after the size the store declares, if it declares one),
+  `get` counts them as they arrive and raises `OversizeError` the moment the
+  cap is passed, so a hostile or broken mirror can neither make us buffer
+  without bound nor have its extra bytes retried as if the network had failed;
 * every foreign exception becomes a `TransportError` (retryable network
   trouble) or `MirrorAuthError` (credentials refused: retrying will not help),
   translated once with ``raise ... from`` — callers never see an httpx,
   botocore, asyncssh or OS exception;
 * ``asyncio.CancelledError`` always propagates.
 
-Optional capabilities are declared in `Backend.capabilities` and detected
-by the pipeline, with a fallback for each: without ``LISTING`` it stats
-every path, without ``ATOMIC_PUT`` it never overwrites a file readers
-depend on except through the publishing order (content-addressed files are
-new names; only ``timestamp.json`` and ``root.json`` are ever replaced).
+The one optional capability, ``LISTING``, is declared in
+`Backend.capabilities` and detected by the pipeline, which stats every path
+without it. Whether a type replaces a file atomically is not a capability:
+nothing would read it. The publishing order keeps readers safe either way
+(content-addressed files are new names; only ``timestamp.json`` and
+``root.json`` are ever replaced, last), and a reader that catches a pointer
+file half-written treats that mirror as failed and tries the next.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import enum
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import ClassVar, TypeVar
+from typing import BinaryIO, ClassVar, TypeVar
 
-from mirror.errors import MirrorAuthError, MirrorError, TransportError
+from mirror.errors import MirrorAuthError, MirrorError, OversizeError, TransportError
 
 T = TypeVar("T")
 
@@ -43,10 +52,6 @@ class Capability(enum.Enum):
 
     LISTING = "listing"
     """`list` returns every file under a prefix in few calls."""
-    ATOMIC_PUT = "atomic-put"
-    """A reader never sees a partially written file (temp name + rename, or object store)."""
-    CONDITIONAL_PUT = "conditional-put"
-    """`put(..., if_absent=True)` is enforced by the server."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,18 @@ class ObjectInfo:
     """What a mirror says about one stored file."""
 
     path: str
+    size: int
+
+
+@dataclass(frozen=True)
+class DeclaredSize:
+    """The size a store states for a file before sending it (Content-Length, stat, fstat).
+
+    `_read` may yield one before the first chunk, so that `Backend.get` refuses
+    an over-cap file without reading any of its body. It is a claim, not a
+    measurement: the bytes that arrive are counted against the cap all the same.
+    """
+
     size: int
 
 
@@ -66,6 +83,7 @@ class CallLimits:
     min_rate_bytes_per_s: int = 256 * 1024
     """Slowest acceptable transfer: a call moving N bytes may take N / rate seconds more."""
     max_get_bytes: int = 64 * 1024 * 1024
+    """Cap of a `Backend.get` that names none."""
 
     def for_size(self, size: int) -> float:
         """Timeout for a call that moves ``size`` bytes."""
@@ -86,6 +104,24 @@ def check_path(path: str) -> str:
     return path
 
 
+LOCAL_READ_CHUNK_BYTES = 1024 * 1024
+
+
+async def stream_local_file(handle: BinaryIO) -> AsyncGenerator[bytes | DeclaredSize, None]:
+    """A `_read` over a file already open on this machine (local and git mirrors).
+
+    Yields its size from ``fstat``, then its bytes, each chunk read in a worker
+    thread so the event loop never blocks on the disk; closes the file at the end,
+    including when `Backend.get` stops early.
+    """
+    try:
+        yield DeclaredSize(os.fstat(handle.fileno()).st_size)
+        while chunk := await asyncio.to_thread(handle.read, LOCAL_READ_CHUNK_BYTES):
+            yield chunk
+    finally:
+        handle.close()
+
+
 class Backend(abc.ABC):
     """A mirror's storage. Subclasses implement the underscored coroutines."""
 
@@ -102,12 +138,17 @@ class Backend(abc.ABC):
         """Store ``source`` (a local file or bytes) at ``path``, creating folders as needed."""
 
     @abc.abstractmethod
-    async def _get(self, path: str, *, max_bytes: int) -> bytes:
-        """Return the file's bytes.
+    async def _read(self, path: str) -> AsyncGenerator[bytes | DeclaredSize, None]:
+        """Stream the file at ``path``: optionally one `DeclaredSize`, then its bytes in chunks.
 
-        Raise `MirrorNotFoundError` if there is no such file, and `TransportError`
-        as soon as more than ``max_bytes`` arrive (never buffer past the cap).
+        Raise `MirrorNotFoundError` if there is no such file. Chunks should be
+        small (a MiB at most): `get` stops at the first chunk that passes its
+        cap, so memory is bounded by the cap plus one chunk. The generator is
+        closed as soon as `get` has seen enough, which must release the
+        connection or file it holds (``async with`` / ``finally`` inside it).
         """
+        raise NotImplementedError
+        yield  # pragma: no cover  (makes this an async generator)
 
     @abc.abstractmethod
     async def _stat(self, path: str) -> ObjectInfo | None:
@@ -163,17 +204,41 @@ class Backend(abc.ABC):
         )
 
     async def get(self, path: str, *, max_bytes: int | None = None) -> bytes:
-        """Fetch a file, never more than ``max_bytes`` (default: the call limit)."""
+        """Fetch a file, never more than ``max_bytes`` (default: the call limit).
+
+        More bytes than that, declared or arriving, is `OversizeError`: bad data
+        from this mirror, which no retry mends.
+        """
         check_path(path)
         cap = self.limits.max_get_bytes if max_bytes is None else max_bytes
-        data = await self._guard(
+        return await self._guard(
             f"downloading {path}",
-            lambda: self._get(path, max_bytes=cap),
+            lambda: self._download(path, cap),
             timeout_s=self.limits.for_size(cap),
         )
-        if len(data) > cap:
-            raise TransportError(f"mirror {self.name}: {path} is longer than {cap} bytes")
-        return data
+
+    async def _download(self, path: str, cap: int) -> bytes:
+        """Collect `_read`'s chunks, refusing the first byte over ``cap`` (the one place it is)."""
+        body = bytearray()
+        async with contextlib.aclosing(self._read(path)) as pieces:
+            async for piece in pieces:
+                if isinstance(piece, DeclaredSize):
+                    if piece.size > cap:
+                        raise self._oversize(
+                            f"{path} is {piece.size} bytes, over the cap of {cap} bytes"
+                        )
+                elif len(body) + len(piece) > cap:
+                    # Leaving the loop closes `_read`: nothing more is read or kept.
+                    raise self._oversize(f"{path} is longer than the cap of {cap} bytes")
+                else:
+                    body += piece
+        return bytes(body)
+
+    def _oversize(self, what: str) -> OversizeError:
+        return OversizeError(
+            f"mirror {self.name}: {what}",
+            hint="The mirror sends more than this file may hold; check what it stores there.",
+        )
 
     async def stat(self, path: str) -> ObjectInfo | None:
         """Size of a stored file, or None."""

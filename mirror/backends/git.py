@@ -17,7 +17,7 @@ and `list` answer for what readers can actually get. `put` and `delete` change
 the local work tree (temp file + ``os.replace``); `get`, `stat` and `list` read
 it. `flush` stages everything under ``path``, commits (skipped when nothing
 changed; the message is a deterministic summary) and pushes. Readers of the
-repository see whole commits, hence `Capability.ATOMIC_PUT`.
+repository see whole commits: nothing of a phase before its flush, then all of it.
 
 Push strategy: every commit is made on top of the tip that was fetched, so a
 push is a plain fast-forward, without ``--force`` or ``--force-with-lease``:
@@ -64,18 +64,20 @@ import secrets as token_source
 import shutil
 import signal
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 from urllib.parse import urlsplit
 
 from mirror.backends.base import (
     Backend,
     CallLimits,
     Capability,
+    DeclaredSize,
     ObjectInfo,
     check_path,
+    stream_local_file,
 )
 from mirror.backends.registry import BackendType, register
 from mirror.errors import MirrorAuthError, MirrorNotFoundError, StorageError, TransportError
@@ -245,7 +247,7 @@ class GitBackend(Backend):
     """A folder on a branch of a git repository, written through a local clone."""
 
     type_name = "git"
-    capabilities = frozenset({Capability.LISTING, Capability.ATOMIC_PUT})
+    capabilities = frozenset({Capability.LISTING})
 
     def __init__(
         self,
@@ -484,12 +486,21 @@ class GitBackend(Backend):
                 f"({error.strerror or error})"
             ) from error
 
-    async def _get(self, path: str, *, max_bytes: int) -> bytes:
+    async def _read(self, path: str) -> AsyncGenerator[bytes | DeclaredSize, None]:
         target = self._local(path)
         await self._ready()
-        return await asyncio.to_thread(self._read, path, target, max_bytes)
+        handle = await asyncio.to_thread(self._open_regular, path, target)
+        try:
+            async with contextlib.aclosing(stream_local_file(handle)) as pieces:
+                async for piece in pieces:
+                    yield piece
+        except OSError as error:  # the clone is ours: a local problem, not the mirror's
+            raise StorageError(
+                f"mirror {self.name}: {target} cannot be read ({error.strerror})"
+            ) from error
 
-    def _read(self, path: str, target: Path, max_bytes: int) -> bytes:
+    def _open_regular(self, path: str, target: Path) -> BinaryIO:
+        """The work tree's file for ``path``, opened without following a symlink out of it."""
         missing = MirrorNotFoundError(f"mirror {self.name}: {path} does not exist")
         try:
             # O_NOFOLLOW: a symlink in the work tree is never followed out of it.
@@ -502,23 +513,14 @@ class GitBackend(Backend):
             raise StorageError(
                 f"mirror {self.name}: {target} cannot be read ({error.strerror})"
             ) from error
+        handle = os.fdopen(fd, "rb")
         try:
-            with os.fdopen(fd, "rb") as handle:
-                info = os.fstat(handle.fileno())
-                if not stat.S_ISREG(info.st_mode):
-                    raise missing
-                if info.st_size > max_bytes:
-                    raise TransportError(
-                        f"mirror {self.name}: {path} is longer than {max_bytes} bytes"
-                    )
-                data = handle.read(max_bytes + 1)
-        except OSError as error:
-            raise StorageError(
-                f"mirror {self.name}: {target} cannot be read ({error.strerror})"
-            ) from error
-        if len(data) > max_bytes:
-            raise TransportError(f"mirror {self.name}: {path} is longer than {max_bytes} bytes")
-        return data
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise missing
+        except BaseException:
+            handle.close()
+            raise
+        return handle
 
     async def _stat(self, path: str) -> ObjectInfo | None:
         target = self._local(path)

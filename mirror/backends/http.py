@@ -8,7 +8,6 @@ Settings::
       password: env:UPLOAD_PASSWORD            # optional; env:NAME or file:PATH, never inline
       headers:                                 # optional extra headers, values are references
         Authorization: env:UPLOAD_BEARER       #   e.g. "Bearer <token>" kept in the variable
-      atomic_put: true                         # optional, default false; see below
 
 The server must create missing folders itself on PUT — with nginx::
 
@@ -20,18 +19,17 @@ The server must create missing folders itself on PUT — with nginx::
     }
 
 ``put`` is one PUT streaming the file with its exact Content-Length (no
-MKCOL, no MOVE); ``get`` is a GET stopped at the byte cap; ``stat`` is a
-HEAD (404 → None); ``delete`` a DELETE (404 is fine). There is no listing:
-the pipeline stats each path instead.
+MKCOL, no MOVE); ``get`` is a GET streamed under the base class's cap;
+``stat`` is a HEAD (404 → None); ``delete`` a DELETE (404 is fine). There is
+no listing: the pipeline stats each path instead.
 
-``atomic_put: true`` is the admin's assertion that the server writes each
-upload to a temporary file and renames it into place, so a reader never
-sees half a file — nginx's dav module does (the request body goes to a
-temporary file that is renamed into place; keep ``client_body_temp_path``
-on the docroot's file system so that is a plain rename). We cannot check it
-from mirror.errors import ServerBusyError
-from here, so it is off unless the config says so; with it, the pipeline
-may overwrite files readers depend on directly.
+Whether a reader can catch half an upload is the server's business: nginx's
+dav module writes the request body to a temporary file and renames it into
+place (keep ``client_body_temp_path`` on the docroot's file system so that is
+a plain rename), others may write in place. mirror does not depend on it
+(see `mirror.backends.base`). ``atomic_put:`` used to record the admin's
+claim; nothing read it, so it is still accepted (true or false) for existing
+configs and changes nothing.
 """
 
 from __future__ import annotations
@@ -47,12 +45,11 @@ from mirror.backends._http_common import (
     parse_header_refs,
     resolve_credentials,
 )
-from mirror.backends.base import CallLimits, Capability, ObjectInfo
+from mirror.backends.base import CallLimits, ObjectInfo
 from mirror.backends.registry import BackendType, register
 from mirror.yamlnodes import Node
 
 __all__ = [
-    "AtomicHttpPutBackend",
     "HttpPutBackend",
     "HttpSettings",
     "create",
@@ -62,12 +59,11 @@ __all__ = [
 
 @dataclass(frozen=True)
 class HttpSettings:
-    """An ``http:`` block: the upload URL, credentials by reference, and the atomicity claim."""
+    """An ``http:`` block: the upload URL and credentials by reference."""
 
     endpoint: Endpoint
     header_refs: tuple[tuple[str, str], ...] = ()
     """(header name, secret reference) pairs sent with every request."""
-    atomic_put: bool = False
 
 
 def parse_settings(node: Node, base_dir: Path) -> HttpSettings:
@@ -76,15 +72,17 @@ def parse_settings(node: Node, base_dir: Path) -> HttpSettings:
     fields = node.mapping((*ENDPOINT_KEYS, "headers", "atomic_put"))
     header_refs = parse_header_refs(fields["headers"]) if "headers" in fields else ()
     endpoint = parse_endpoint(fields, node, sends_secrets=bool(header_refs))
-    atomic_put = fields["atomic_put"].boolean() if "atomic_put" in fields else False
-    return HttpSettings(endpoint=endpoint, header_refs=header_refs, atomic_put=atomic_put)
+    if "atomic_put" in fields:
+        fields["atomic_put"].boolean()  # still validated for old configs; nothing depends on it
+    return HttpSettings(endpoint=endpoint, header_refs=header_refs)
 
 
 def create(name: str, settings: HttpSettings, base_dir: Path, limits: CallLimits) -> HttpPutBackend:
     """A backend for the upload URL in ``settings``; reads the secret references now."""
     password, headers = resolve_credentials(settings.endpoint, settings.header_refs, base_dir, name)
-    kind = AtomicHttpPutBackend if settings.atomic_put else HttpPutBackend
-    return kind(name, settings.endpoint, password=password, headers=headers, limits=limits)
+    return HttpPutBackend(
+        name, settings.endpoint, password=password, headers=headers, limits=limits
+    )
 
 
 class HttpPutBackend(HttpBackendBase):
@@ -97,15 +95,6 @@ class HttpPutBackend(HttpBackendBase):
 
     async def _stat(self, path: str) -> ObjectInfo | None:
         return await self._head_stat(path)
-
-
-class AtomicHttpPutBackend(HttpPutBackend):
-    """The same, on a server the admin says replaces files atomically (``atomic_put: true``).
-
-    A subclass rather than a flag, because capabilities are declared per class.
-    """
-
-    capabilities = frozenset({Capability.ATOMIC_PUT})
 
 
 register(

@@ -8,8 +8,8 @@ Settings::
 Every write goes to a temporary file in the destination folder, is flushed
 to disk and renamed over the destination with `os.replace`, so a reader (or
 a web server serving the folder) sees the old file or the new one, never
-half of one — hence `Capability.ATOMIC_PUT`. Blocking file work runs in a
-worker thread, and files are copied in chunks, so memory stays flat.
+half of one. Blocking file work runs in a worker thread, and files are
+copied and read in chunks, so memory stays flat.
 
 Paths reaching the backend were already checked by `check_path` (no ``..``,
 no absolute paths). A folder can still hold symbolic links, planted by
@@ -25,7 +25,7 @@ import contextlib
 import os
 import stat
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -34,8 +34,10 @@ from mirror.backends.base import (
     Backend,
     CallLimits,
     Capability,
+    DeclaredSize,
     ObjectInfo,
     check_path,
+    stream_local_file,
 )
 from mirror.backends.registry import BackendType, register
 from mirror.errors import (
@@ -78,7 +80,7 @@ class LocalBackend(Backend):
     """A mirror that is a folder on this machine."""
 
     type_name = "local"
-    capabilities = frozenset({Capability.LISTING, Capability.ATOMIC_PUT})
+    capabilities = frozenset({Capability.LISTING})
 
     def __init__(self, name: str, root: Path, *, limits: CallLimits | None = None) -> None:
         super().__init__(name, limits=limits)
@@ -141,25 +143,25 @@ class LocalBackend(Backend):
                 raise
         fsync_dir(target.parent)
 
-    async def _get(self, path: str, *, max_bytes: int) -> bytes:
-        return await asyncio.to_thread(self._get_sync, path, max_bytes)
+    async def _read(self, path: str) -> AsyncGenerator[bytes | DeclaredSize, None]:
+        handle = await asyncio.to_thread(self._open_regular, path)
+        async with contextlib.aclosing(stream_local_file(handle)) as pieces:
+            async for piece in pieces:
+                yield piece
 
-    def _get_sync(self, path: str, max_bytes: int) -> bytes:
+    def _open_regular(self, path: str) -> BinaryIO:
         target = self._resolve(path)
         try:
             handle = target.open("rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
             raise MirrorNotFoundError(f"mirror {self.name}: there is no file {path}") from error
-        with handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
+        try:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
                 raise MirrorNotFoundError(f"mirror {self.name}: {path} is not a regular file")
-            if info.st_size > max_bytes:
-                raise TransportError(f"mirror {self.name}: {path} is longer than {max_bytes} bytes")
-            data = handle.read(max_bytes + 1)
-        if len(data) > max_bytes:  # it grew while we read it
-            raise TransportError(f"mirror {self.name}: {path} is longer than {max_bytes} bytes")
-        return data
+        except BaseException:
+            handle.close()
+            raise
+        return handle
 
     async def _stat(self, path: str) -> ObjectInfo | None:
         return await asyncio.to_thread(self._stat_sync, path)

@@ -22,13 +22,11 @@ Uploads stream: a file below the multipart threshold is read (in a worker
 thread) and sent in one PUT; at or above it, it goes as a multipart upload
 of ~8 MiB parts read one at a time, so memory is bounded by the threshold,
 not by the file. A multipart upload that fails is aborted, so no half
-object and no billed orphan parts stay behind. Objects appear atomically
-(`Capability.ATOMIC_PUT`). `put_if_absent` sends ``If-None-Match: *``
-(`Capability.CONDITIONAL_PUT`).
+object and no billed orphan parts stay behind. An object appears whole
+or not at all: readers never see half an upload.
 
-Downloads stream too, and stop with `TransportError` as soon as more than
-the cap arrives (a ``Content-Length`` above the cap is refused before
-reading): a hostile or broken service cannot make us buffer without bound.
+Downloads stream too, in chunks, after the ``Content-Length`` the service
+declares; the cap is the base class's (`Backend.get`).
 """
 
 from __future__ import annotations
@@ -54,6 +52,7 @@ from mirror.backends.base import (
     Backend,
     CallLimits,
     Capability,
+    DeclaredSize,
     ObjectInfo,
     check_path,
 )
@@ -65,7 +64,7 @@ from mirror.errors import (
     StorageError,
     TransportError,
 )
-from mirror.secrets import Secret, is_reference, resolve_secret
+from mirror.secrets import Secret, resolve_secret, secret_reference
 from mirror.yamlnodes import Node, required
 
 MIB = 1024 * 1024
@@ -170,8 +169,8 @@ def parse_settings(node: Node, base_dir: Path) -> S3Settings:
         )
     return S3Settings(
         bucket=bucket,
-        access_key_id_ref=_secret_reference(required(fields, "access_key_id", node)),
-        secret_access_key_ref=_secret_reference(required(fields, "secret_access_key", node)),
+        access_key_id_ref=secret_reference(required(fields, "access_key_id", node)),
+        secret_access_key_ref=secret_reference(required(fields, "secret_access_key", node)),
         endpoint_url=endpoint_url,
         prefix=prefix,
         region=region,
@@ -210,17 +209,6 @@ def _prefix(node: Node) -> str:
     return folder + "/"
 
 
-def _secret_reference(node: Node) -> str:
-    # The value is never echoed: if it is not a reference it may be the secret itself.
-    if not isinstance(node.value, str) or not is_reference(node.value):
-        raise node.fail(
-            "must be a secret reference like env:NAME or file:PATH, not the secret itself",
-            hint="Secrets are never written into the config; export an environment variable "
-            "or put the secret in a file and reference it.",
-        )
-    return node.value
-
-
 def create(name: str, settings: S3Settings, base_dir: Path, limits: CallLimits) -> S3Backend:
     """A backend for ``settings``; its secrets are resolved now (a missing one is a ConfigError)."""
     access_key_id = resolve_secret(
@@ -244,9 +232,7 @@ class S3Backend(Backend):
     """A mirror that is a bucket (or a prefix in one) on an S3-compatible service."""
 
     type_name = "s3"
-    capabilities = frozenset(
-        {Capability.LISTING, Capability.ATOMIC_PUT, Capability.CONDITIONAL_PUT}
-    )
+    capabilities = frozenset({Capability.LISTING})
 
     def __init__(
         self,
@@ -303,47 +289,17 @@ class S3Backend(Backend):
 
     # --- the interface -------------------------------------------------------------
     async def _put(self, path: str, source: Path | bytes, *, size: int) -> None:
-        await self._upload(path, source, size=size, if_absent=False)
-
-    async def put_if_absent(self, path: str, source: Path | bytes, *, size: int) -> bool:
-        """Store a file only if none is at ``path``; False if one already was.
-
-        The service decides (``If-None-Match: *``), so two publishers racing
-        for the same name cannot both win. A service that ignores the header
-        overwrites instead; for content-addressed names that rewrites the
-        same bytes, which is harmless.
-        """
-        check_path(path)
-        return await self._guard(
-            f"uploading {path}",
-            lambda: self._upload(path, source, size=size, if_absent=True),
-        )
-
-    async def _upload(self, path: str, source: Path | bytes, *, size: int, if_absent: bool) -> bool:
         client = await self._client()
         if isinstance(source, bytes):
             size = len(source)
         extra: dict[str, str] = {"ContentType": _content_type(path)}
-        condition = {"IfNoneMatch": "*"} if if_absent else {}
-        try:
-            if size < self.settings.multipart_threshold_bytes:
-                body = source if isinstance(source, bytes) else await _read_whole(source, size)
-                await client.put_object(
-                    Bucket=self.settings.bucket,
-                    Key=self._key(path),
-                    Body=body,
-                    **extra,
-                    **condition,
-                )
-            else:
-                await self._multipart(
-                    client, path, source, size=size, extra=extra, condition=condition
-                )
-        except ClientError as error:
-            if if_absent and _error_code(error) in ("PreconditionFailed", "412"):
-                return False
-            raise
-        return True
+        if size < self.settings.multipart_threshold_bytes:
+            body = source if isinstance(source, bytes) else await _read_whole(source, size)
+            await client.put_object(
+                Bucket=self.settings.bucket, Key=self._key(path), Body=body, **extra
+            )
+        else:
+            await self._multipart(client, path, source, size=size, extra=extra)
 
     async def _multipart(
         self,
@@ -353,7 +309,6 @@ class S3Backend(Backend):
         *,
         size: int,
         extra: dict[str, str],
-        condition: dict[str, str],
     ) -> None:
         key = self._key(path)
         started = await client.create_multipart_upload(
@@ -377,7 +332,6 @@ class S3Backend(Backend):
                 Key=key,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": done},
-                **condition,
             )
         except BaseException:
             # Also on cancellation: a forgotten upload keeps its parts (and costs) forever.
@@ -392,24 +346,15 @@ class S3Backend(Backend):
                     Bucket=self.settings.bucket, Key=key, UploadId=upload_id
                 )
 
-    async def _get(self, path: str, *, max_bytes: int) -> bytes:
+    async def _read(self, path: str) -> AsyncGenerator[bytes | DeclaredSize, None]:
         client = await self._client()
         answer = await client.get_object(Bucket=self.settings.bucket, Key=self._key(path))
         async with answer["Body"] as stream:
             length = answer.get("ContentLength")
-            if isinstance(length, int) and length > max_bytes:
-                raise TransportError(
-                    f"mirror {self.name}: {path} is {length} bytes, more than the "
-                    f"{max_bytes} allowed"
-                )
-            data = bytearray()
+            if isinstance(length, int):
+                yield DeclaredSize(length)
             while chunk := await stream.read(READ_CHUNK_BYTES):
-                data += chunk
-                if len(data) > max_bytes:
-                    raise TransportError(
-                        f"mirror {self.name}: {path} is longer than {max_bytes} bytes"
-                    )
-        return bytes(data)
+                yield chunk
 
     async def _stat(self, path: str) -> ObjectInfo | None:
         client = await self._client()

@@ -28,9 +28,9 @@ Security decisions:
   target with the ``posix-rename@openssh.com`` extension (atomic on POSIX
   servers), so a reader never sees a half-written ``timestamp.json``. Servers
   without it get remove-then-rename (readers may briefly see no file, never a
-  partial one), and the backend then drops `Capability.ATOMIC_PUT`.
-* Downloads stat first and stop reading one byte past the cap, so a hostile
-  server cannot make us buffer an endless file.
+  partial one); the backend remembers that and stops asking for posix-rename.
+* Downloads stat first, so the base class refuses a file over the cap before
+  reading it, and then stream in chunks that it counts against the cap.
 
 One SSH connection and one SFTP session per backend, opened on first use
 inside the running event loop and reopened when the server dropped it.
@@ -44,7 +44,7 @@ import hmac
 import posixpath
 import re
 import secrets as token_source
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -57,6 +57,7 @@ from mirror.backends.base import (
     Backend,
     CallLimits,
     Capability,
+    DeclaredSize,
     ObjectInfo,
 )
 from mirror.backends.registry import BackendType, register
@@ -68,7 +69,7 @@ from mirror.errors import (
     StorageError,
     TransportError,
 )
-from mirror.secrets import Secret, is_reference, resolve_secret
+from mirror.secrets import Secret, resolve_secret, secret_reference
 from mirror.yamlnodes import Node, required, whole
 
 CHUNK_BYTES: Final = 1024 * 1024
@@ -120,9 +121,9 @@ def parse_settings(node: Node, base_dir: Path) -> SFTPSettings:
     if "\x00" in path or "\\" in path:
         raise fields["path"].fail("must be a POSIX path on the server")
 
-    private_key = _reference(fields, "private_key")
-    passphrase = _reference(fields, "private_key_passphrase")
-    password = _reference(fields, "password")
+    private_key = _optional_reference(fields, "private_key")
+    passphrase = _optional_reference(fields, "private_key_passphrase")
+    password = _optional_reference(fields, "password")
     if private_key is None and password is None:
         raise node.fail(
             "needs private_key or password",
@@ -160,18 +161,9 @@ def parse_settings(node: Node, base_dir: Path) -> SFTPSettings:
     )
 
 
-def _reference(fields: dict[str, Node], name: str) -> str | None:
-    """An optional secret reference; inline secrets are refused where they are written."""
-    if name not in fields:
-        return None
-    node = fields[name]
-    text = node.text()
-    if not is_reference(text):
-        raise node.fail(
-            "must be a reference like file:PATH or env:NAME, not the secret itself",
-            hint="Secrets are never written into the config; move it to a file or variable.",
-        )
-    return text
+def _optional_reference(fields: dict[str, Node], name: str) -> str | None:
+    """The secret reference under ``name``, or None when the key is absent."""
+    return secret_reference(fields[name]) if name in fields else None
 
 
 @dataclass(frozen=True)
@@ -290,8 +282,7 @@ class SFTPBackend(Backend):
     """A folder on an SFTP server."""
 
     type_name = "sftp"
-    capabilities = frozenset({Capability.LISTING, Capability.ATOMIC_PUT})
-    """ATOMIC_PUT is dropped on connecting to a server without posix-rename."""
+    capabilities = frozenset({Capability.LISTING})
 
     def __init__(
         self,
@@ -374,15 +365,8 @@ class SFTPBackend(Backend):
         # with SFTPOpUnsupported, which `_replace` also handles.
         handler = getattr(sftp, "_handler", None)
         self._posix_rename = bool(getattr(handler, "_supports_posix_rename", True))
-        if not self._posix_rename:
-            self._drop_atomic_put()
         self._known_folders.clear()
         return connection, sftp
-
-    def _drop_atomic_put(self) -> None:
-        # `capabilities` is a ClassVar in the base; this server lacks posix-rename, so
-        # this instance stops claiming ATOMIC_PUT (an instance attribute shadows the class).
-        vars(self)["capabilities"] = frozenset({Capability.LISTING})
 
     def _forget(self) -> None:
         if self._connection is not None:
@@ -446,7 +430,6 @@ class SFTPBackend(Backend):
                 return
             except asyncssh.SFTPOpUnsupported:
                 self._posix_rename = False
-                self._drop_atomic_put()
         # Plain SFTP rename refuses to overwrite: remove first. Readers may miss the
         # file for a moment but never see a partial one.
         with contextlib.suppress(asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
@@ -459,34 +442,24 @@ class SFTPBackend(Backend):
             async with asyncio.timeout(CLEANUP_TIMEOUT_S):
                 await sftp.remove(temp)
 
-    async def _get(self, path: str, *, max_bytes: int) -> bytes:
+    async def _read(self, path: str) -> AsyncGenerator[bytes | DeclaredSize, None]:
         sftp = await self._client()
         remote = self._remote(path)
         try:
             attrs = await sftp.stat(remote)
             if attrs.type == FILEXFER_TYPE_DIRECTORY:
                 raise MirrorNotFoundError(f"mirror {self.name}: {path} is a folder, not a file")
-            if attrs.size is not None and attrs.size > max_bytes:
-                raise self._over_cap(path, max_bytes)
-            parts: list[bytes] = []
-            received = 0
+            if attrs.size is not None:
+                yield DeclaredSize(attrs.size)
             async with sftp.open(remote, "rb", encoding=None) as handle:
-                # The size can change (or lie) between stat and read; the cap is
-                # enforced on what actually arrives.
+                # The size can change (or lie) between stat and read; what arrives is counted.
                 while True:
-                    chunk: bytes = await handle.read(min(CHUNK_BYTES, max_bytes + 1 - received))
+                    chunk: bytes = await handle.read(CHUNK_BYTES)
                     if not chunk:
-                        break
-                    received += len(chunk)
-                    if received > max_bytes:
-                        raise self._over_cap(path, max_bytes)
-                    parts.append(chunk)
-            return b"".join(parts)
+                        return
+                    yield chunk
         except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath) as error:
             raise MirrorNotFoundError(f"mirror {self.name}: {path} does not exist") from error
-
-    def _over_cap(self, path: str, max_bytes: int) -> TransportError:
-        return TransportError(f"mirror {self.name}: {path} is longer than {max_bytes} bytes")
 
     async def _stat(self, path: str) -> ObjectInfo | None:
         sftp = await self._client()

@@ -14,12 +14,11 @@ How each call maps to WebDAV:
   then one PUT streaming the file with its exact Content-Length. Nothing is
   written under a temporary name and MOVEd: many servers (wsgidav among
   them) implement MOVE-with-overwrite as delete-then-move, which opens a
-  window with *no* file, worse than the short window of a partial one. So
-  this type does not claim `Capability.ATOMIC_PUT`, and the pipeline's
-  publishing order is what keeps readers safe: content-addressed files are
-  new names, and the two pointer files (``timestamp.json``, ``root.json``)
-  are overwritten in place last, where a reader that catches a partial
-  write fails verification and simply retries.
+  window with *no* file, worse than the short window of a partial one. The
+  pipeline's publishing order is what keeps readers safe: content-addressed
+  files are new names, and the two pointer files (``timestamp.json``,
+  ``root.json``) are overwritten in place last, where a reader that catches
+  a partial write fails verification and tries another mirror.
 * ``get``: GET streamed and stopped at the byte cap; ``delete``: DELETE (404 is fine).
 * ``stat``: PROPFIND Depth 0 (404 → None; a collection → None).
 * ``list``: one PROPFIND ``Depth: infinity`` from the prefix's folder; a
@@ -51,6 +50,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from xml.etree.ElementTree import ParseError, XMLParser
 
+import httpx
+
 from mirror.backends._http_common import (
     ENDPOINT_KEYS,
     Endpoint,
@@ -69,6 +70,7 @@ __all__ = [
     "MAX_LISTING_BYTES",
     "DavEntry",
     "MultistatusReader",
+    "PropfindAnswer",
     "WebDavBackend",
     "WebDavSettings",
     "create",
@@ -268,8 +270,22 @@ class MultistatusReader:
         return entries
 
 
-class _DepthRefused(Exception):
-    """The server will not answer ``Depth: infinity``; walk with Depth 1."""
+@dataclass(frozen=True)
+class PropfindAnswer:
+    """One PROPFIND's answer: the entries it lists, or that the server refuses the depth.
+
+    ``entries`` is read while the `WebDavBackend._propfind` block runs; it is
+    empty for 404 and when ``depth_refused`` (a server may refuse
+    ``Depth: infinity``; the caller then walks with Depth 1).
+    """
+
+    entries: AsyncIterator[DavEntry]
+    depth_refused: bool = False
+
+
+async def _no_entries() -> AsyncGenerator[DavEntry, None]:
+    return
+    yield  # pragma: no cover  (makes this an async generator)
 
 
 # --- the backend -----------------------------------------------------------------------------
@@ -333,9 +349,8 @@ class WebDavBackend(HttpBackendBase):
 
     # --- stat and list -------------------------------------------------------------------
     async def _stat(self, path: str) -> ObjectInfo | None:
-        answer = self._propfind(self._url(path), "0", f"checking {path}")
-        async with contextlib.aclosing(answer) as entries:
-            async for entry in entries:
+        async with self._propfind(self._url(path), "0", f"checking {path}") as answer:
+            async for entry in answer.entries:
                 # Depth 0 answers for exactly the resource asked about, whatever its href.
                 if entry.is_collection or entry.size is None:
                     return None
@@ -347,30 +362,22 @@ class WebDavBackend(HttpBackendBase):
         if folder:
             check_path(folder[:-1])
         if self._depth_infinity is not False:
-            try:
-                async for info in self._list_at_once(folder, prefix):
-                    yield info
-            except _DepthRefused:
-                self._depth_infinity = False
-            else:
-                self._depth_infinity = True
+            # One Depth: infinity PROPFIND of the folder, unless the server refuses it.
+            async with self._propfind(self._url(folder), "infinity", f"listing {prefix}") as answer:
+                async for entry in answer.entries:
+                    found = self._classify(entry)
+                    if (
+                        found is not None
+                        and not found[1]
+                        and found[0].startswith(prefix)
+                        and entry.size is not None
+                    ):
+                        yield ObjectInfo(path=found[0], size=entry.size)
+            self._depth_infinity = not answer.depth_refused
+            if self._depth_infinity:
                 return
         async for info in self._list_by_walking(folder, prefix):
             yield info
-
-    async def _list_at_once(self, folder: str, prefix: str) -> AsyncIterator[ObjectInfo]:
-        """One ``Depth: infinity`` PROPFIND of ``folder``."""
-        answer = self._propfind(self._url(folder), "infinity", f"listing {prefix}")
-        async with contextlib.aclosing(answer) as entries:
-            async for entry in entries:
-                found = self._classify(entry)
-                if (
-                    found is not None
-                    and not found[1]
-                    and found[0].startswith(prefix)
-                    and entry.size is not None
-                ):
-                    yield ObjectInfo(path=found[0], size=entry.size)
 
     async def _list_by_walking(self, folder: str, prefix: str) -> AsyncIterator[ObjectInfo]:
         """Depth 1 PROPFINDs, breadth first, into the collections that can hold matches."""
@@ -378,9 +385,8 @@ class WebDavBackend(HttpBackendBase):
         seen = {folder}
         while queue:
             current = queue.popleft()
-            answer = self._propfind(self._url(current), "1", f"listing {current}")
-            async with contextlib.aclosing(answer) as entries:
-                async for entry in entries:
+            async with self._propfind(self._url(current), "1", f"listing {current}") as answer:
+                async for entry in answer.entries:
                     found = self._classify(entry)
                     if found is None:
                         continue
@@ -420,8 +426,13 @@ class WebDavBackend(HttpBackendBase):
             return None  # not a name we could have written
         return relative, is_collection
 
-    async def _propfind(self, url: str, depth: str, what: str) -> AsyncGenerator[DavEntry, None]:
-        """The entries of one PROPFIND; nothing for 404."""
+    @contextlib.asynccontextmanager
+    async def _propfind(self, url: str, depth: str, what: str) -> AsyncIterator[PropfindAnswer]:
+        """Send one PROPFIND; its entries stream while the block runs (none for 404).
+
+        A refused ``Depth: infinity`` (`_DEPTH_REFUSED_STATUSES`) is an answer, not
+        an error: ``depth_refused``. At Depth 0 or 1 those statuses are errors.
+        """
         headers = {
             "Depth": depth,
             "Content-Type": 'application/xml; charset="utf-8"',
@@ -429,13 +440,11 @@ class WebDavBackend(HttpBackendBase):
         }
         client = self._http()
         async with client.stream("PROPFIND", url, content=PROPFIND_BODY, headers=headers) as answer:
-            if answer.status_code == 404 or (
-                depth == "infinity" and answer.status_code in _DEPTH_REFUSED_STATUSES
-            ):
+            refused = depth == "infinity" and answer.status_code in _DEPTH_REFUSED_STATUSES
+            if answer.status_code == 404 or refused:
                 await drain_response(answer)
-                if answer.status_code == 404:
-                    return
-                raise _DepthRefused
+                yield PropfindAnswer(_no_entries(), depth_refused=refused)
+                return
             self._check(answer, what)
             if answer.status_code != 207:
                 raise TransportError(
@@ -443,17 +452,22 @@ class WebDavBackend(HttpBackendBase):
                     f"{answer.status_code} instead of a WebDAV listing (207)",
                     hint="Check that url: points at a WebDAV collection.",
                 )
-            reader = MultistatusReader()
-            try:
-                async for chunk in answer.aiter_bytes():
-                    for entry in reader.feed(chunk):
-                        yield entry
-                for entry in reader.close():
+            async with contextlib.aclosing(self._entries(answer, what)) as entries:
+                yield PropfindAnswer(entries)
+
+    async def _entries(self, answer: httpx.Response, what: str) -> AsyncGenerator[DavEntry, None]:
+        """The entries of a 207 answer, parsed as its body arrives."""
+        reader = MultistatusReader()
+        try:
+            async for chunk in answer.aiter_bytes():
+                for entry in reader.feed(chunk):
                     yield entry
-            except UnreadableListingError as error:
-                raise UnreadableListingError(
-                    f"mirror {self.name}: {what} failed: the server's listing is refused: {error}"
-                ) from error
+            for entry in reader.close():
+                yield entry
+        except UnreadableListingError as error:
+            raise UnreadableListingError(
+                f"mirror {self.name}: {what} failed: the server's listing is refused: {error}"
+            ) from error
 
 
 def _parents(path: str) -> list[str]:

@@ -9,12 +9,16 @@ the conformance suite runs every flavour.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import socket
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
 
 from mirror.backends import Backend
 
@@ -74,4 +78,72 @@ def wait_for_port(port: int, *, timeout_s: float = 15.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
-__all__ = ["PROVIDERS", "MirrorServer", "free_port", "serve", "wait_for_port"]
+def public_get(server: MirrorServer, path: str) -> httpx.Response:
+    """What a reader gets for ``path`` at the server's public URL (``file://`` read directly)."""
+    if server.public_url.startswith("file://"):
+        local = Path(server.public_url.removeprefix("file://")) / path
+        try:
+            return httpx.Response(200, content=local.read_bytes())
+        except FileNotFoundError:
+            return httpx.Response(404)
+    return httpx.get(server.public_url + path, timeout=10)
+
+
+MISSING = "missing"
+"""What `PublicReads` records for a 403/404 answer."""
+
+
+@dataclass
+class PublicReads:
+    """Every answer a polling reader got for one public file: SHA-256 hex, `MISSING` or a status."""
+
+    seen: list[str] = field(default_factory=list)
+
+    def wait_for_polls(self, count: int, *, timeout_s: float = 30.0) -> None:
+        """Block until the reader has polled ``count`` more times."""
+        target = len(self.seen) + count
+        deadline = time.monotonic() + timeout_s
+        while len(self.seen) < target and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def watching(server: MirrorServer, path: str) -> Iterator[PublicReads]:
+    """Poll ``path`` at the public URL, as fast as a reader can, while the block runs."""
+    reads = PublicReads()
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            try:
+                answer = public_get(server, path)
+            except httpx.HTTPError as error:
+                reads.seen.append(f"error {error.__class__.__name__}")
+                continue
+            if answer.status_code in (403, 404):
+                reads.seen.append(MISSING)
+            elif answer.status_code == 200:
+                reads.seen.append(hashlib.sha256(answer.content).hexdigest())
+            else:
+                reads.seen.append(f"HTTP {answer.status_code}")
+
+    reader = threading.Thread(target=poll, daemon=True)
+    reader.start()
+    try:
+        yield reads
+    finally:
+        stop.set()
+        reader.join(timeout=30)
+
+
+__all__ = [
+    "MISSING",
+    "PROVIDERS",
+    "MirrorServer",
+    "PublicReads",
+    "free_port",
+    "public_get",
+    "serve",
+    "wait_for_port",
+    "watching",
+]

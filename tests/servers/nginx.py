@@ -3,8 +3,8 @@
 Everything nginx touches lives in ``workdir``: config, htpasswd, pid, logs,
 temp folders and the docroot, so nothing of the machine's nginx is used. The
 temp folder for request bodies is on the same file system as the docroot, so
-nginx's PUT is a rename (atomic), which the settings assert with
-``atomic_put: true``.
+nginx's PUT is a rename (atomic), which the conformance suite checks: a
+reader never sees half a replaced file.
 
 ``/news/`` takes PUT/DELETE/MKCOL/COPY/MOVE behind basic auth (write methods
 only, via ``limit_except GET HEAD``); GET and HEAD are open to anyone, so
@@ -165,7 +165,7 @@ def serve(workdir: Path) -> Iterator[MirrorServer]:
         with run_nginx(workdir, os.environ[good_env]) as url:
 
             def settings(env: str) -> str:
-                return f"url: {url}\nusername: {USER}\npassword: env:{env}\natomic_put: true\n"
+                return f"url: {url}\nusername: {USER}\npassword: env:{env}\n"
 
             yield MirrorServer(
                 flavour="http-nginx",
