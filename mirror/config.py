@@ -339,14 +339,9 @@ def _trust(node: Node | None) -> TrustSettings:
 
 def _keys(node: Node, base: Path) -> KeySettings:
     fields = node.mapping(("dir", "passphrase"))
-    passphrase = required(fields, "passphrase", node)
-    if not secrets.is_reference(passphrase.text()):
-        raise passphrase.fail(
-            "must be a reference like env:NAME or file:PATH, never the passphrase itself",
-            hint="Put the passphrase in an environment variable or a file only you can read.",
-        )
     return KeySettings(
-        dir=_path(required(fields, "dir", node), base), passphrase_ref=passphrase.text()
+        dir=_path(required(fields, "dir", node), base),
+        passphrase_ref=secrets.secret_reference(required(fields, "passphrase", node)),
     )
 
 
@@ -475,16 +470,11 @@ def _webhook(node: Node) -> WebhookSettings:
     url = required(fields, "url", node).text()
     if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
         raise fields["url"].fail("must be an http:// or https:// URL")
-    secret = required(fields, "secret", node)
-    if not secrets.is_reference(secret.text()):
-        raise secret.fail(
-            "must be a reference like env:NAME or file:PATH, never the secret itself",
-            hint="Put the webhook secret in an environment variable or a file only you can read.",
-        )
-    defaults = WebhookSettings(url, secret.text())
+    secret_ref = secrets.secret_reference(required(fields, "secret", node))
+    defaults = WebhookSettings(url, secret_ref)
     return WebhookSettings(
         url=url,
-        secret_ref=secret.text(),
+        secret_ref=secret_ref,
         timeout_s=decimal(fields, "timeout_s", defaults.timeout_s, minimum=0.1, maximum=300),
         retries=whole(fields, "retries", defaults.retries, minimum=0, maximum=10),
     )

@@ -32,7 +32,7 @@ from typing import Any, Protocol, TypeVar
 
 from mirror.backends import Backend, CallLimits, Capability, ObjectInfo, backend_type
 from mirror.config import Config, MirrorSettings
-from mirror.errors import MirrorError, TransportError
+from mirror.errors import MirrorError, OversizeError, TransportError
 from mirror.readback import read_back
 from mirror.retry import RetryPolicy, with_retries
 
@@ -223,14 +223,18 @@ class MirrorPush:
         return present
 
     async def needs_upload(self, file: TreeFile, present: dict[str, int]) -> bool:
-        """Content-addressed and versioned files are immutable: same size, same file."""
+        """Content-addressed and versioned files are immutable: same size, same file.
+
+        A pointer (``root.json``, ``timestamp.json``) is compared byte for byte;
+        one the mirror cannot give, or gives longer than ours, is replaced.
+        """
         if file.phase is not Phase.POINTERS:
             return present.get(file.path) != file.size
         try:
             current: bytes = await self._call(
                 lambda: self.backend.get(file.path, max_bytes=file.size)
             )
-        except TransportError:
+        except (TransportError, OversizeError):
             return True
         return current != file.local.read_bytes()
 

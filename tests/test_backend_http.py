@@ -440,15 +440,6 @@ def test_capabilities(tmp_path: Path) -> None:
         asyncio.run(plain.list())
 
 
-def test_atomic_put_is_still_accepted_and_changes_nothing(tmp_path: Path) -> None:
-    # Existing configs keep loading; whether nginx renames into place is nginx's business,
-    # checked for real by the conformance suite (readers never see half a file).
-    claimed = backend_for(tmp_path, "http", "url: https://up.example.org/\natomic_put: true\n")
-    plain = backend_for(tmp_path, "http", "url: https://up.example.org/\n")
-    assert type(claimed) is type(plain)
-    assert claimed.capabilities == plain.capabilities == frozenset()
-
-
 # --- configuration -------------------------------------------------------------------------------
 def settings_error(tmp_path: Path, type_name: str, text: str) -> ConfigError:
     path = tmp_path / "block.yaml"
@@ -469,7 +460,7 @@ def settings_error(tmp_path: Path, type_name: str, text: str) -> ConfigError:
         ("webdav", "url: https://h/\npasword: env:X\n", 2, "not a known setting"),
         ("webdav", "url: https://h/\npassword: env:X\n", 2, "needs a username"),
         ("webdav", "url: https://h/\nusername: [a]\n", 2, "non-empty text"),
-        ("http", "url: https://h/\natomic_put: yes please\n", 2, "true or false"),
+        ("http", "url: https://h/\natomic_put: true\n", 2, "not a known setting"),
         ("http", "url: https://h/\nheaders:\n  X-Token: inline-token\n", 3, "reference"),
         ("http", "url: https://h/\nheaders:\n  'Bad Name': env:X\n", 3, "header name"),
         ("http", "url: https://h/\nheaders:\n  Host: env:X\n", 3, "set by mirror"),

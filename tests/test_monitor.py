@@ -260,7 +260,7 @@ def test_socks5_proxies_are_supported() -> None:
         ("  vantage_points:\n    - name: x\n      proxy: http://u:pw@h:1\n", "password inline"),
         ("  vantage_points:\n    - name: x\n      proxy: ftp://h\n", "socks5://"),
         ("  vantage_points:\n    - {name: a}\n    - {name: a}\n", "used twice"),
-        ("  webhook:\n    url: https://h/x\n    secret: s3cret\n", "never the secret itself"),
+        ("  webhook:\n    url: https://h/x\n    secret: s3cret\n", "not the secret itself"),
         ("  metrics:\n    prot: 1\n", "Did you mean 'port'"),
     ],
 )

@@ -137,3 +137,41 @@ def test_a_bad_secret_setting_is_one_sentence_that_never_shows_the_value(
     assert hint.startswith("hint: ")
     if secret is not None:
         assert secret not in out + err
+
+
+# --- the config's own secrets: the key store passphrase, the webhook secret ------------------
+CONFIG_SECRETS = {
+    "keys.passphrase": (
+        "publisher:\n  name: N\nsources:\n  - type: directory\n    path: a\n"
+        "keys:\n  dir: k\n  passphrase: {value}\noutput: out\n"
+    ),
+    "monitor.webhook.secret": (
+        "publisher:\n  name: N\nsources:\n  - type: directory\n    path: a\n"
+        "keys:\n  dir: k\n  passphrase: env:NOPE\noutput: out\n"
+        "monitor:\n  webhook:\n    url: https://hooks.example.org/x\n    secret: {value}\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", CLI_VALUES)
+@pytest.mark.parametrize("key", sorted(CONFIG_SECRETS))
+def test_a_bad_config_secret_is_one_sentence_that_never_shows_the_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, kind: str
+) -> None:
+    value_yaml, words, secret = BAD_VALUES[kind]
+    text = CONFIG_SECRETS[key].format(value=value_yaml)
+    config = tmp_path / "mirror.yaml"
+    config.write_text(text, encoding="utf-8")
+    leaf = key.rpartition(".")[2] + ":"
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if row.strip().startswith(leaf))
+
+    code = main(["--config", str(config), "build"])
+    out, err = capsys.readouterr()
+
+    assert code == 3
+    sentence, hint = err.strip().splitlines()
+    assert sentence.startswith(f"mirror: {config}:{line}: {key}: must be a reference like env:")
+    assert words in sentence
+    assert hint.startswith("hint: ")
+    if secret is not None:
+        assert secret not in out + err

@@ -27,9 +27,7 @@ Whether a reader can catch half an upload is the server's business: nginx's
 dav module writes the request body to a temporary file and renames it into
 place (keep ``client_body_temp_path`` on the docroot's file system so that is
 a plain rename), others may write in place. mirror does not depend on it
-(see `mirror.backends.base`). ``atomic_put:`` used to record the admin's
-claim; nothing read it, so it is still accepted (true or false) for existing
-configs and changes nothing.
+(see `mirror.backends.base`).
 """
 
 from __future__ import annotations
@@ -69,11 +67,9 @@ class HttpSettings:
 def parse_settings(node: Node, base_dir: Path) -> HttpSettings:
     """Read an ``http:`` block; every problem is a `ConfigError` naming the line."""
     del base_dir  # nothing here is a path; file: references resolve in `create`
-    fields = node.mapping((*ENDPOINT_KEYS, "headers", "atomic_put"))
+    fields = node.mapping((*ENDPOINT_KEYS, "headers"))
     header_refs = parse_header_refs(fields["headers"]) if "headers" in fields else ()
     endpoint = parse_endpoint(fields, node, sends_secrets=bool(header_refs))
-    if "atomic_put" in fields:
-        fields["atomic_put"].boolean()  # still validated for old configs; nothing depends on it
     return HttpSettings(endpoint=endpoint, header_refs=header_refs)
 
 
