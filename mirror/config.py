@@ -16,12 +16,11 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from mirror import secrets
-from mirror.backends.registry import backend_type
+from mirror.backends.registry import BACKEND_MODULES, backend_type
 from mirror.output_folder import OutputFolder
 from mirror.yamlnodes import Node, decimal, load_yaml, required, whole
 
 OnError = Literal["skip", "fail"]
-MIRROR_TYPES = ("local", "s3", "webdav", "sftp", "http", "git")
 
 
 @dataclass(frozen=True)
@@ -391,7 +390,7 @@ def parse_mirror(item: Node, base: Path, limits: MirrorLimits) -> MirrorSettings
     """Validate one mirror entry, including its backend's settings block."""
     if not isinstance(item.value, dict):
         raise item.fail("must be a mapping of keys")
-    type_name = required(item.value, "type", item).choice(MIRROR_TYPES)
+    type_name = required(item.value, "type", item).choice(tuple(BACKEND_MODULES))
     kind = backend_type(type_name)
     fields = item.mapping((*MIRROR_KEYS, kind.settings_key))
     name = required(fields, "name", item).text()

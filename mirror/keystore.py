@@ -75,8 +75,13 @@ def init_keys(
     root_threshold: int = 2,
     root_keys: int = 3,
     root_expires_days: int = 365,
+    kdf_rounds: int = KDF_ROUNDS,
 ) -> Root:
-    """Create a new key store with root version 1; refuse to touch an existing one."""
+    """Create a new key store with root version 1; refuse to touch an existing one.
+
+    ``kdf_rounds`` is for test suites only (a fast, weak key store): the
+    command line always uses `KDF_ROUNDS`.
+    """
     if not 1 <= root_threshold <= root_keys <= 16:
         raise KeyStoreError(
             f"a root threshold of {root_threshold} of {root_keys} keys is not possible",
@@ -94,12 +99,14 @@ def init_keys(
         "id": publisher.publisher_id,
     }
     root.roles["root"].threshold = root_threshold
-    new_root_signers = [_new_key(keys_dir, "root", passphrase) for _ in range(root_keys)]
+    new_root_signers = [
+        _new_key(keys_dir, "root", passphrase, kdf_rounds) for _ in range(root_keys)
+    ]
     for signer in new_root_signers:
         root.add_key(signer.public_key, "root")
     for role in layout.ONLINE_ROLES:
-        root.add_key(_new_key(keys_dir, role, passphrase).public_key, role)
-    _new_minisign_key(keys_dir, passphrase)
+        root.add_key(_new_key(keys_dir, role, passphrase, kdf_rounds).public_key, role)
+    _new_minisign_key(keys_dir, passphrase, kdf_rounds)
     metadata = Metadata(root)
     for signer in new_root_signers:
         metadata.sign(signer, append=True)
@@ -344,7 +351,7 @@ def _retire(keys_dir: Path, path: Path) -> None:
         raise StorageError(f"cannot move retired key {path} ({error.strerror})") from error
 
 
-def _encrypt(private_key: Ed25519PrivateKey, passphrase: Secret) -> bytes:
+def _encrypt(private_key: Ed25519PrivateKey, passphrase: Secret, kdf_rounds: int) -> bytes:
     """OpenSSH private key format, encrypted with bcrypt-pbkdf (``KDF_ROUNDS``) and AES-256.
 
     A standard format (``ssh-keygen -y -f FILE`` reads it) with a memory-hard
@@ -353,7 +360,7 @@ def _encrypt(private_key: Ed25519PrivateKey, passphrase: Secret) -> bytes:
     """
     encryption = (
         serialization.PrivateFormat.OpenSSH.encryption_builder()
-        .kdf_rounds(KDF_ROUNDS)
+        .kdf_rounds(kdf_rounds)
         .build(passphrase.value)
     )
     return private_key.private_bytes(
@@ -375,11 +382,15 @@ def _decrypt(path: Path, passphrase: Secret) -> Ed25519PrivateKey:
     return key
 
 
-def _new_key(keys_dir: Path, role: str, passphrase: Secret) -> CryptoSigner:
+def _new_key(
+    keys_dir: Path, role: str, passphrase: Secret, kdf_rounds: int = KDF_ROUNDS
+) -> CryptoSigner:
     private_key = Ed25519PrivateKey.generate()
     public = SSlibKey.from_crypto(private_key.public_key())
     fsutil.atomic_write_bytes(
-        keys_dir / f"{role}-{public.keyid[:16]}.key", _encrypt(private_key, passphrase), mode=0o600
+        keys_dir / f"{role}-{public.keyid[:16]}.key",
+        _encrypt(private_key, passphrase, kdf_rounds),
+        mode=0o600,
     )
     return CryptoSigner(private_key, public)
 
@@ -399,12 +410,12 @@ def _load_signer(keys_dir: Path, role: str, keyid: str, passphrase: Secret) -> C
     return CryptoSigner(private_key, public)
 
 
-def _new_minisign_key(keys_dir: Path, passphrase: Secret) -> None:
+def _new_minisign_key(keys_dir: Path, passphrase: Secret, kdf_rounds: int = KDF_ROUNDS) -> None:
     private_key = Ed25519PrivateKey.generate()
     public = minisign.public_key_of(private_key)
     fsutil.atomic_write_bytes(
         keys_dir / f"minisign-{public.key_id.hex()}.key",
-        _encrypt(private_key, passphrase),
+        _encrypt(private_key, passphrase, kdf_rounds),
         mode=0o600,
     )
     fsutil.atomic_write_bytes(keys_dir / "minisign.pub", public.to_file().encode("ascii"))

@@ -34,7 +34,7 @@ from mirror.backends import Backend, CallLimits, Capability, ObjectInfo, backend
 from mirror.config import Config, MirrorSettings
 from mirror.errors import MirrorError, OversizeError, TransportError
 from mirror.readback import read_back
-from mirror.retry import RetryPolicy, with_retries
+from mirror.retry import RetryPolicy, Sleep, with_retries
 
 T = TypeVar("T")
 READ_BACKS_AT_ONCE = 1
@@ -188,8 +188,10 @@ class MirrorPush:
         progress: Progress,
         dry_run: bool,
         max_delete: int = 1000,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.max_delete = max_delete
+        self.sleep = sleep
         self.mirror = mirror
         self.backend = backend
         self.files = files
@@ -204,7 +206,9 @@ class MirrorPush:
 
     async def _call(self, call: Callable[[], Any]) -> Any:
         async with self.semaphore:
-            return await with_retries(call, self.policy, on_retry=self._count_retry)
+            return await with_retries(
+                call, self.policy, on_retry=self._count_retry, sleep=self.sleep
+            )
 
     async def inventory(self) -> dict[str, int]:
         """Sizes of the files the mirror already has, for the paths we publish."""
@@ -364,8 +368,12 @@ async def push_one(
     dry_run: bool,
     verify: ReadBackRequest | None,
     read_back_gate: asyncio.Semaphore | None = None,
+    sleep: Sleep = asyncio.sleep,
 ) -> PushResult:
-    """Push to one mirror and read it back; every failure becomes part of the result."""
+    """Push to one mirror and read it back; every failure becomes part of the result.
+
+    ``sleep`` spaces retries (tests record it instead of waiting).
+    """
     started = time.monotonic()
     result = PushResult(mirror=mirror.name, type=mirror.type)
     push: MirrorPush | None = None
@@ -378,6 +386,7 @@ async def push_one(
             progress=progress,
             dry_run=dry_run,
             max_delete=config.push.max_delete,
+            sleep=sleep,
         )
         try:
             async with asyncio.timeout(mirror.limits.deadline_s):
@@ -438,8 +447,9 @@ async def push_all(
     dry_run: bool = False,
     verify: ReadBackRequest | None = None,
     mirrors: Sequence[MirrorSettings] | None = None,
+    sleep: Sleep = asyncio.sleep,
 ) -> list[PushResult]:
-    """Push the publish tree to every enabled mirror concurrently."""
+    """Push the publish tree to every enabled mirror concurrently (``sleep`` spaces retries)."""
     files = scan_tree(config.publish_dir)
     chosen = [m for m in (mirrors if mirrors is not None else config.mirrors) if m.enabled]
     reporter = progress or SilentProgress()
@@ -458,6 +468,7 @@ async def push_all(
                 dry_run=dry_run,
                 verify=verify,
                 read_back_gate=read_back_gate,
+                sleep=sleep,
             )
 
     async with asyncio.TaskGroup() as group:

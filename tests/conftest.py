@@ -17,6 +17,8 @@ from mirror.config import Config, load_config
 from mirror.keystore import init_keys
 
 PASSPHRASE = "correct horse battery staple"  # noqa: S105 - a test key store's passphrase
+TEST_KDF_ROUNDS = 1
+"""bcrypt-pbkdf rounds of test key stores: weak and fast (the product always uses 16)."""
 BUILD_TIME = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
 """Builds happen an hour ago, so verifying with the real clock sees a fresh edition."""
 
@@ -131,6 +133,7 @@ def new_publisher(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Pub
             config.passphrase(),
             publisher_name=config.publisher.name,
             now=BUILD_TIME,
+            kdf_rounds=TEST_KDF_ROUNDS,
         )
         return Publisher(home, config)
 
@@ -143,6 +146,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Publisher, BuildRes
     home = tmp_path_factory.mktemp("built")
     write_articles(home / "articles", 4)
     config = make_config(home)
-    init_keys(config.keys.dir, config.passphrase(), publisher_name="Test Newsroom", now=BUILD_TIME)
+    init_keys(
+        config.keys.dir,
+        config.passphrase(),
+        publisher_name="Test Newsroom",
+        now=BUILD_TIME,
+        kdf_rounds=TEST_KDF_ROUNDS,
+    )
     publisher = Publisher(home, config)
     return publisher, publisher.build()

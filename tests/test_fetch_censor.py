@@ -50,7 +50,7 @@ from tests.censor import (
     snapshot_tree,
     tamper_bytes,
 )
-from tests.conftest import BUILD_TIME, Publisher, make_config, write_articles
+from tests.conftest import BUILD_TIME, TEST_KDF_ROUNDS, Publisher, make_config, write_articles
 
 REPO = Path(__file__).resolve().parent.parent
 CONNECT_TIMEOUT_S = 1
@@ -140,7 +140,13 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> Trees:
     home = tmp_path_factory.mktemp("censored")
     write_articles(home / "articles", 3)
     config = secret_mirror_config(home)
-    init_keys(config.keys.dir, config.passphrase(), publisher_name="Test Newsroom", now=BUILD_TIME)
+    init_keys(
+        config.keys.dir,
+        config.passphrase(),
+        publisher_name="Test Newsroom",
+        now=BUILD_TIME,
+        kdf_rounds=TEST_KDF_ROUNDS,
+    )
     publisher = Publisher(home, config)
     saved = home / "trees"
     old = publisher.build(when=BUILD_TIME - timedelta(minutes=30))

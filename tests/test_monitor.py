@@ -36,7 +36,14 @@ from mirror.cli import main
 from mirror.client.transport import DeadlineFetcher
 from mirror.errors import UsageError
 from tests.censor import censor_mirrors, snapshot_tree
-from tests.conftest import BUILD_TIME, PASSPHRASE, Publisher, make_config, write_articles
+from tests.conftest import (
+    BUILD_TIME,
+    PASSPHRASE,
+    TEST_KDF_ROUNDS,
+    Publisher,
+    make_config,
+    write_articles,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 WEBHOOK_SECRET = "webhook-secret-0c5f7e"  # noqa: S105 - a test value that must never be logged
@@ -60,7 +67,13 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> Trees:
     config = make_config(home)
     from mirror.keystore import init_keys
 
-    init_keys(config.keys.dir, config.passphrase(), publisher_name="Test Newsroom", now=BUILD_TIME)
+    init_keys(
+        config.keys.dir,
+        config.passphrase(),
+        publisher_name="Test Newsroom",
+        now=BUILD_TIME,
+        kdf_rounds=TEST_KDF_ROUNDS,
+    )
     publisher = Publisher(home, config)
     saved = home / "trees"
     publisher.build(when=datetime.now(UTC) - timedelta(days=40))

@@ -3,6 +3,7 @@ faulty ones are reported with the right reason and completed by the next run."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from mirror.cli import main
+from mirror.publish import push_all
 from tests.conftest import Publisher, make_config
 from tests.faultproxy import Fault, FaultProxy, fault_proxy
 from tests.servers.webdav import USER, dav_server
@@ -41,10 +43,12 @@ def proxy(dav: str) -> Iterator[FaultProxy]:
         yield running
 
 
-def mirror_block(name: str, base: str, folder: str, *, password_env: str = PASSWORD_ENV) -> str:
+def mirror_block(
+    name: str, base: str, folder: str, *, password_env: str = PASSWORD_ENV, timeout_s: float = 2
+) -> str:
     return (
         f"  - name: {name}\n    type: webdav\n    public_url: {base}/pub/{folder}/\n"
-        f"    limits: {{timeout_s: 2, retries: 3, deadline_s: 20}}\n"
+        f"    limits: {{timeout_s: {timeout_s:g}, retries: 3, deadline_s: 20}}\n"
         f"    webdav:\n      url: {base}/dav/{folder}/\n      username: {USER}\n"
         f"      password: env:{password_env}\n"
     )
@@ -60,7 +64,9 @@ def setup(
     """A publisher with one healthy mirror and one behind the proxy; one edition built."""
     publisher = new_publisher()
     folder = secrets.token_hex(4)
-    mirrors = mirror_block("healthy", dav, f"h{folder}") + mirror_block(
+    # The healthy mirror's calls get time to spare: on a loaded machine a 2 s call limit
+    # made it retry now and then, which is not what these tests are about.
+    mirrors = mirror_block("healthy", dav, f"h{folder}", timeout_s=30) + mirror_block(
         "faulty", f"http://127.0.0.1:{proxy.port}", f"f{folder}", password_env=faulty_password_env
     )
     config = make_config(publisher.home, mirrors=mirrors, extra="push:\n  quorum: 1\n")
@@ -170,3 +176,22 @@ def test_quorum_not_reached(
     code, _ = push(publisher, tmp_path)
     assert code == 8
     assert "only 1 of 2 mirrors verified" in capsys.readouterr().err
+
+
+def test_the_push_waits_as_long_as_retry_after_says(
+    new_publisher: Callable[..., Publisher], dav: str, proxy: FaultProxy
+) -> None:
+    """Through the whole pipeline, a 503's Retry-After sets the wait (recorded, not slept)."""
+    publisher = setup(new_publisher, dav, proxy)
+    proxy.set_fault(Fault("status", connections=2, status=503, retry_after="17"))
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    results = asyncio.run(push_all(publisher.config, sleep=sleep))
+    by_name = {r.mirror: r for r in results}
+    assert by_name["faulty"].pushed, by_name["faulty"]
+    assert by_name["faulty"].retries == len(waits) == 2
+    assert waits == [17.0, 17.0]
+    assert by_name["healthy"].retries == 0
