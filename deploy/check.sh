@@ -112,7 +112,7 @@ wheel=$(ls "$work"/wheel/*.whl)
 "$py" - "$wheel" <<'PY' || die "the wheel built from the image's context lacks files"
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
-needed = ("mirror/cli.py", "mirror/py.typed", "mirror/render_assets/")
+needed = ("mirror/cli/__init__.py", "mirror/commands/", "mirror/py.typed", "mirror/render_assets/")
 missing = [n for n in needed if not any(name.startswith(n) for name in names)]
 sys.exit(f"missing: {missing}" if missing else 0)
 PY
