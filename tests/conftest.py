@@ -117,6 +117,17 @@ def make_config(
     return load_config(home / "mirror.yaml")
 
 
+def make_keys(config: Config) -> None:
+    """A test key store for ``config``'s publisher (fast, weak key derivation)."""
+    init_keys(
+        config.keys.dir,
+        config.passphrase(),
+        publisher_name=config.publisher.name,
+        now=BUILD_TIME,
+        kdf_rounds=TEST_KDF_ROUNDS,
+    )
+
+
 @pytest.fixture
 def new_publisher(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Publisher]:
     """Factory: a fresh publisher with keys and a few articles."""
@@ -128,13 +139,7 @@ def new_publisher(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Pub
             shutil.copytree(keys_from.config.keys.dir, home / "keys")
             return Publisher(home, make_config(home))
         config = make_config(home)
-        init_keys(
-            config.keys.dir,
-            config.passphrase(),
-            publisher_name=config.publisher.name,
-            now=BUILD_TIME,
-            kdf_rounds=TEST_KDF_ROUNDS,
-        )
+        make_keys(config)
         return Publisher(home, config)
 
     return factory
@@ -146,12 +151,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Publisher, BuildRes
     home = tmp_path_factory.mktemp("built")
     write_articles(home / "articles", 4)
     config = make_config(home)
-    init_keys(
-        config.keys.dir,
-        config.passphrase(),
-        publisher_name="Test Newsroom",
-        now=BUILD_TIME,
-        kdf_rounds=TEST_KDF_ROUNDS,
-    )
+    make_keys(config)
     publisher = Publisher(home, config)
     return publisher, publisher.build()

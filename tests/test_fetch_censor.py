@@ -40,7 +40,6 @@ from tuf.ngclient import Updater
 
 from mirror.client.transport import DeadlineFetcher
 from mirror.config import Config
-from mirror.keystore import init_keys
 from tests.censor import (
     BEHAVIOURS,
     MirrorSpec,
@@ -50,7 +49,7 @@ from tests.censor import (
     snapshot_tree,
     tamper_bytes,
 )
-from tests.conftest import BUILD_TIME, TEST_KDF_ROUNDS, Publisher, make_config, write_articles
+from tests.conftest import BUILD_TIME, Publisher, make_config, make_keys, write_articles
 
 REPO = Path(__file__).resolve().parent.parent
 CONNECT_TIMEOUT_S = 1
@@ -140,13 +139,7 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> Trees:
     home = tmp_path_factory.mktemp("censored")
     write_articles(home / "articles", 3)
     config = secret_mirror_config(home)
-    init_keys(
-        config.keys.dir,
-        config.passphrase(),
-        publisher_name="Test Newsroom",
-        now=BUILD_TIME,
-        kdf_rounds=TEST_KDF_ROUNDS,
-    )
+    make_keys(config)
     publisher = Publisher(home, config)
     saved = home / "trees"
     old = publisher.build(when=BUILD_TIME - timedelta(minutes=30))

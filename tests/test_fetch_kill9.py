@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from mirror.keystore import init_keys
 from mirror.trust import layout
 from tests.censor import CensorMirror, MirrorSpec, censor_mirrors, running_mirrors, snapshot_tree
-from tests.conftest import BUILD_TIME, TEST_KDF_ROUNDS, Publisher, write_articles
+from tests.conftest import BUILD_TIME, Publisher, make_keys, write_articles
 from tests.test_fetch_censor import (
     assert_complete_edition,
     fetch,
@@ -56,13 +55,7 @@ def editions(tmp_path_factory: pytest.TempPathFactory) -> TwoEditions:
     home = tmp_path_factory.mktemp("kill9")
     write_articles(home / "articles", 3)
     config = secret_mirror_config(home)
-    init_keys(
-        config.keys.dir,
-        config.passphrase(),
-        publisher_name="Test Newsroom",
-        now=BUILD_TIME,
-        kdf_rounds=TEST_KDF_ROUNDS,
-    )
+    make_keys(config)
     publisher = Publisher(home, config)
     first = publisher.build(when=BUILD_TIME - timedelta(minutes=30))
     snapshot_tree(config.publish_dir, home / "trees" / "first")

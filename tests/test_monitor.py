@@ -39,9 +39,9 @@ from tests.censor import censor_mirrors, snapshot_tree
 from tests.conftest import (
     BUILD_TIME,
     PASSPHRASE,
-    TEST_KDF_ROUNDS,
     Publisher,
     make_config,
+    make_keys,
     write_articles,
 )
 
@@ -65,15 +65,8 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> Trees:
     home = tmp_path_factory.mktemp("monitored")
     write_articles(home / "articles", 3)
     config = make_config(home)
-    from mirror.keystore import init_keys
 
-    init_keys(
-        config.keys.dir,
-        config.passphrase(),
-        publisher_name="Test Newsroom",
-        now=BUILD_TIME,
-        kdf_rounds=TEST_KDF_ROUNDS,
-    )
+    make_keys(config)
     publisher = Publisher(home, config)
     saved = home / "trees"
     publisher.build(when=datetime.now(UTC) - timedelta(days=40))
