@@ -274,6 +274,10 @@ def build_edition(
     article_count = 0
     targets_written = 0
 
+    # Per-edition members (index, feed, edition.json, ...) are placed in the tree only
+    # once the build is sure to make an edition: an unchanged build writes nothing.
+    edition_targets: list[PublishedTarget] = []
+
     def add(writer: EditionWriter, member: SiteFile) -> None:
         nonlocal targets_written
         if member.data is not None:
@@ -283,17 +287,17 @@ def build_edition(
         else:  # pragma: no cover - SiteFile guarantees one of the two
             raise ValueError(f"{member.name} has no content")
         entries.append(TargetEntry(member.name, digest.length, digest.sha256))
-        targets_written += publish_tree.write_targets(
-            publish_dir,
-            [
-                PublishedTarget(
-                    path=_published_path(eid, member.name),
-                    sha256=digest.sha256,
-                    data=member.data,
-                    source=member.source,
-                )
-            ],
+        target = PublishedTarget(
+            path=_published_path(eid, member.name),
+            sha256=digest.sha256,
+            data=member.data,
+            source=member.source,
         )
+        if layout.is_content_path(member.name):
+            # Shared and content-addressed: new content means a new edition anyway.
+            targets_written += publish_tree.write_targets(publish_dir, [target])
+        else:
+            edition_targets.append(target)
 
     with EditionWriter(
         zip_path, timestamp=created, compresslevel=config.edition.compression_level
@@ -327,6 +331,7 @@ def build_edition(
         if not force and not new_root and _same_content(state, entries):
             writer.discard()
             return Unchanged(publish_tree.edition_ids(state)[-1], False, tuple(problems))
+        targets_written += publish_tree.write_targets(publish_dir, edition_targets)
         signing = sign_edition(
             state,
             signer=keyring.signer("targets"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -9,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from mirror import shards, sync
+from mirror.build import BuildResult, Unchanged
 from mirror.cli import main
+from mirror.errors import QuorumError
+from mirror.mirror_states import load_mirror_states
+from mirror.publish import SilentProgress
 from tests.conftest import BUILD_TIME, Publisher, make_config
 
 
@@ -145,3 +151,59 @@ def test_sync_without_changes_keeps_the_edition_and_keeps_the_timestamp_fresh(
     )
     assert main([*config, "sync", "--json", str(tmp_path / "r.json")]) == 0
     assert len(list(publisher.config.editions_dir.glob("*.zip"))) == 2
+
+
+def test_the_sync_use_case_runs_with_typed_options(
+    new_publisher: Callable[..., Publisher],
+) -> None:
+    """`mirror.sync` without the command line: build, push one mirror, state, quorum."""
+    publisher, listed, secret = two_mirrors(new_publisher())
+    config = publisher.config
+    only_listed = sync.PushOptions(selection=sync.MirrorSelection(names=("listed",)))
+
+    first = sync.sync(
+        config, sync.BuildOptions(), only_listed, now=BUILD_TIME, progress=SilentProgress()
+    )
+    assert isinstance(first.built, BuildResult)
+    assert [r.mirror for r in first.push.results] == ["listed"]
+    assert first.push.results[0].verified is True
+    assert first.push.edition == first.built.eid
+    first.push.require_quorum()  # push.quorum 1: met by one verified mirror
+    assert not secret.exists()  # not selected, not touched
+    assert set(load_mirror_states(config.output.mirror_states)) == {"listed"}
+
+    again = sync.sync(
+        config,
+        sync.BuildOptions(),
+        only_listed,
+        now=BUILD_TIME + timedelta(minutes=1),
+        progress=SilentProgress(),
+    )
+    assert isinstance(again.built, Unchanged)
+    assert again.push.results[0].uploaded_files == 0
+    assert (listed / "metadata" / "timestamp.json").is_file()
+
+
+def test_a_shard_must_reach_its_share_of_the_quorum(
+    new_publisher: Callable[..., Publisher],
+) -> None:
+    publisher, _, _ = two_mirrors(new_publisher())
+    config = dataclasses.replace(
+        publisher.config, push=dataclasses.replace(publisher.config.push, quorum=2)
+    )
+    whole = sync.MirrorSelection()
+    half = sync.MirrorSelection(shard=shards.Shard(0, 2))
+    assert whole.quorum(config, selected=2) == 2
+    assert half.quorum(config, selected=1) == 1  # 2 * 1/2 mirrors, rounded up
+    assert half.quorum(config, selected=0) == 0
+    outcome = sync.PushOutcome(
+        results=(),
+        edition=None,
+        quorum=1,
+        dry_run=False,
+        read_back=True,
+        shard="0/2",
+        whole_quorum=2,
+    )
+    with pytest.raises(QuorumError, match=r"only 0 of 0 mirrors verified; the quorum is 1 "):
+        outcome.require_quorum()

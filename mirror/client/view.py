@@ -90,6 +90,11 @@ def new_updater(
     )
 
 
+def metadata_file(metadata_dir: Path, role: str) -> Path:
+    """python-tuf's name for a role in an updater's metadata folder (``<role>.json``)."""
+    return metadata_dir / f"{role}.json"
+
+
 def read_trusted(path: Path, kind: type[_Role]) -> Metadata[_Role]:
     """Metadata an updater stored after verifying it (bounded, parsed strictly)."""
     data = fsutil.read_bounded(path, max_bytes=_MAX_BYTES[kind], what=f"{kind.type} metadata")
@@ -194,10 +199,13 @@ class MirrorView:
 
     def trusted(self, role: str, kind: type[_Role]) -> Metadata[_Role]:
         """A role the updater has verified and stored (``root``, ``timestamp``, a targets role)."""
-        return read_trusted(self.folder / f"{role}.json", kind)
+        return read_trusted(metadata_file(self.folder, role), kind)
 
     def root_history(self, first: int, last: int) -> dict[int, bytes]:
-        """Root versions ``first``..``last`` that the updater accepted on the way (bounded)."""
+        """Root versions ``first``..``last`` that the updater accepted on the way (bounded).
+
+        python-tuf keeps every root it accepted in ``root_history/``.
+        """
         return {
             version: fsutil.read_bounded(
                 self.folder / "root_history" / f"{version}.root.json",

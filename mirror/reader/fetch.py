@@ -47,7 +47,7 @@ from tuf.api.metadata import Metadata, Root
 from mirror import caps, fsutil
 from mirror.client.classify import classify
 from mirror.client.transport import DeadlineFetcher
-from mirror.client.view import MirrorView, Served, normalize_url
+from mirror.client.view import MirrorView, Served, metadata_file, normalize_url
 from mirror.errors import (
     ExpiredError,
     MirrorError,
@@ -185,7 +185,7 @@ class EditionFetch:
         if trusted.is_dir():
             for path in trusted.glob("*.json"):
                 shutil.copyfile(path, folder / path.name)
-        current = folder / "root.json"
+        current = metadata_file(folder, "root")
         if not current.exists() or _version_of(current) < root.signed.version:
             current.write_bytes(root_bytes)
 
@@ -470,12 +470,12 @@ class EditionFetch:
         """Make the verified metadata the reader's trusted state; timestamp last."""
         old_root, _ = self.trusted_root()
         new_root_version = best.view.trusted("root", Root).signed.version
-        # python-tuf keeps every root it accepted in root_history/.
         roots = best.view.root_history(old_root.signed.version + 1, new_root_version)
         chain = verify.walk_root_chain(old_root, roots)  # the same rules as offline verify
         fsutil.ensure_dir(self.store.metadata_dir)
         names = sorted(p.name for p in best.view.folder.glob("*.json"))
-        for name in sorted(names, key=lambda n: n == "timestamp.json"):
+        timestamp = metadata_file(best.view.folder, "timestamp").name
+        for name in sorted(names, key=lambda n: n == timestamp):
             fsutil.atomic_write_bytes(
                 self.store.metadata_dir / name, (best.view.folder / name).read_bytes()
             )

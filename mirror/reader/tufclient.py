@@ -48,7 +48,7 @@ from tuf.ngclient import Updater
 from mirror import caps, fsutil
 from mirror.client.classify import translated
 from mirror.client.transport import DeadlineFetcher
-from mirror.client.view import new_updater, read_trusted
+from mirror.client.view import metadata_file, new_updater, read_trusted
 from mirror.errors import MirrorError, StorageError, TufClientUsageError
 
 
@@ -70,7 +70,7 @@ def init(metadata_dir: Path, trusted_root: Path) -> Path:
     """
     data = fsutil.read_bounded(trusted_root, max_bytes=caps.ROOT_MAX_BYTES, what="trusted root")
     fsutil.ensure_dir(metadata_dir)
-    destination = metadata_dir / "root.json"
+    destination = metadata_file(metadata_dir, "root")
     fsutil.atomic_write_bytes(destination, data)
     return destination
 
@@ -82,7 +82,7 @@ def refresh(
     with _fetching(fetcher) as active, translated_errors():
         updater = _updater(metadata_dir, metadata_url, active)
         updater.refresh()
-        return read_trusted(metadata_dir / "timestamp.json", Timestamp).signed.version
+        return read_trusted(metadata_file(metadata_dir, "timestamp"), Timestamp).signed.version
 
 
 def download(
@@ -115,7 +115,7 @@ def download(
             if updater.find_cached_target(info, str(path)) is not None:
                 results.append(Downloaded(name, path, cached=True))
                 continue
-            root = read_trusted(metadata_dir / "root.json", Root)
+            root = read_trusted(metadata_file(metadata_dir, "root"), Root)
             consistent = bool(root.signed.consistent_snapshot)
             url = target_url(target_base_url, info, consistent_snapshot=consistent)
             _download_verified(active, url, info, path)
@@ -153,7 +153,7 @@ def _updater(
     target_dir: Path | None = None,
     base: str | None = None,
 ) -> Updater:
-    if not (metadata_dir / "root.json").is_file():
+    if not (metadata_file(metadata_dir, "root")).is_file():
         raise TufClientUsageError(f"{metadata_dir} holds no trusted root.json")
     # The protocol's trust anchor is the root `init` stored (and its verified successors).
     return new_updater(
