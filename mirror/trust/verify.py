@@ -32,6 +32,7 @@ from typing import Any
 
 from tuf.api.metadata import Metadata, Root, Targets
 
+from mirror import caps
 from mirror.errors import (
     ExpiredError,
     NotYetValidError,
@@ -42,7 +43,6 @@ from mirror.trust import layout, strictjson
 from mirror.trust.metadata import parse_metadata
 from mirror.trust.publisher import Publisher, publisher_of
 
-MAX_ROOT_CHAIN = 1000
 CLOCK_SKEW = timedelta(minutes=10)
 """How far in the future an edition may claim to be created before we call the clock wrong."""
 
@@ -125,8 +125,8 @@ def walk_root_chain(trusted: Metadata[Root], candidates: Mapping[int, bytes]) ->
     current = trusted
     accepted: list[bytes] = []
     newer = sorted(v for v in candidates if v > trusted.signed.version)
-    if len(newer) > MAX_ROOT_CHAIN:
-        raise TamperedError(f"the root chain is longer than {MAX_ROOT_CHAIN} versions")
+    if len(newer) > caps.MAX_ROOT_ROTATIONS:
+        raise TamperedError(f"the root chain is longer than {caps.MAX_ROOT_ROTATIONS} versions")
     for version in newer:
         expected = current.signed.version + 1
         if version != expected:
