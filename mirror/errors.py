@@ -16,6 +16,8 @@
     │   ├── MirrorAuthError          credentials or permissions refused (not retried)   exit 7
     │   └── MirrorNotFoundError      no such file on the mirror (not retried)           exit 7
     ├── QuorumError                  fewer mirrors verified than the configured quorum  exit 8
+    ├── HistoryConflictError         a mirror's history is ahead of the local tree,     exit 9
+    │                                diverges from it, or is another publisher's
     └── VerificationError            bad data: never retried on the same mirror
         ├── TamperedError            signature, threshold, unknown key, hash, length,   exit 10
         │   │                        mix-and-match, malformed metadata
@@ -183,6 +185,22 @@ class QuorumError(MirrorError):
     exit_code = 8
     verdict = "quorum"
     default_hint = "See the report for each failed mirror; the next run completes them."
+
+
+class HistoryConflictError(MirrorError):
+    """A mirror holds a history the local tree must not write over (ahead, diverged, foreign).
+
+    Nothing was written to that mirror. Pushing anyway would move its readers'
+    publisher back in time or mix two histories under one version number.
+    """
+
+    exit_code = 9
+    verdict = "history"
+    default_hint = (
+        "If the mirror's history is this publisher's, take it back into the local tree with "
+        "`mirror restore --from MIRROR`, then sync again; if it is another publisher's, fix "
+        "that mirror's entry in the config."
+    )
 
 
 class VerificationError(MirrorError):

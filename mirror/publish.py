@@ -3,13 +3,18 @@
 For each mirror, in its own task (one broken mirror never cancels or delays
 the others beyond its own deadline):
 
-1. **Inventory** what the mirror already has: one listing where the backend
-   can list, else a stat per file.
-2. **Upload what it lacks**, phase by phase — content-addressed targets,
-   then versioned metadata, then the pointers (``root.json``, and
+1. **Plan** (`mirror.push_plan`): preflight the mirror's history against the
+   local one, inventory it, and decide file by file what to upload and, for
+   retention, what to delete. A mirror whose history is ahead of ours,
+   diverged from it, or another publisher's is refused: nothing is written.
+2. **Execute exactly that plan**, phase by phase — content-addressed
+   targets, then versioned metadata, then the pointers (``root.json``, and
    ``timestamp.json`` last) — flushing after each phase and never starting a
-   phase while the previous one has a failure. A reader polling the mirror
-   therefore never sees metadata that points at content it lacks.
+   phase while the previous one has a failure. Just before the pointers, the
+   mirror's ``timestamp.json`` must still be what the preflight read and its
+   new snapshot must be ours, byte for byte: another push racing this one
+   makes it stop instead of switching readers to a mix of two histories.
+   Deletions come last, after the new timestamp is live.
 3. **Read back** through the public URL and verify as a reader (`readback`).
 
 Every backend call has a timeout (in the backend) and is retried on
@@ -21,44 +26,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
-import os
 import time
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-from mirror.backends import Backend, CallLimits, Capability, ObjectInfo, backend_type
+from mirror import caps, publish_tree
+from mirror.backends import Backend, CallLimits, backend_type
 from mirror.config import Config, MirrorSettings
-from mirror.errors import MirrorError, OversizeError, TransportError
+from mirror.errors import HistoryConflictError, MirrorError
+from mirror.publish_tree import Phase, TreeFile
+from mirror.push_plan import MirrorPlan, get_or_none, plan_mirror
+from mirror.push_session import MirrorSession
 from mirror.readback import read_back
-from mirror.retry import RetryPolicy, Sleep, with_retries
+from mirror.retry import Sleep
+from mirror.trust.history import LocalHistory
 
-T = TypeVar("T")
 READ_BACKS_AT_ONCE = 1
-
-POINTER_ORDER = ("metadata/root.json", "metadata/timestamp.json")
-"""Mutable files, uploaded last in this order: ``timestamp.json`` is the switch readers see."""
-
-
-class Phase(enum.IntEnum):
-    """Publishing phases, in the order every mirror receives them."""
-
-    TARGETS = 1
-    METADATA = 2
-    POINTERS = 3
-
-
-@dataclass(frozen=True)
-class TreeFile:
-    """One file of the publish tree."""
-
-    path: str
-    local: Path
-    size: int
-    phase: Phase
 
 
 @dataclass(frozen=True)
@@ -78,8 +63,8 @@ class PushResult:
     """None when read-back was not asked for."""
     error: str | None = None
     error_kind: str | None = None
-    planned: tuple[str, ...] = ()
-    """With --dry-run: the paths that would be uploaded, in order."""
+    plan: MirrorPlan | None = None
+    """What the push decided for this mirror (None when it failed before deciding)."""
     deleted_files: int = 0
     """Old files removed under the retention policy, after the new timestamp was live."""
     retention_note: str | None = None
@@ -107,6 +92,7 @@ class PushResult:
             "error_kind": self.error_kind,
             "deleted_files": self.deleted_files,
             "retention_note": self.retention_note,
+            "plan": None if self.plan is None else self.plan.as_json(),
         }
 
 
@@ -136,210 +122,79 @@ class SilentProgress:
         """Ignored."""
 
 
-def scan_tree(publish_dir: Path) -> tuple[TreeFile, ...]:
-    """Every file of the publish tree, in publishing order."""
-    files: list[TreeFile] = []
-    for folder, _, names in os.walk(publish_dir):
-        for name in names:
-            if name.startswith("."):
-                continue  # temporary files of an interrupted write
-            local = Path(folder) / name
-            path = local.relative_to(publish_dir).as_posix()
-            if path.startswith("targets/"):
-                phase = Phase.TARGETS
-            elif path in POINTER_ORDER:
-                phase = Phase.POINTERS
-            elif path.startswith("metadata/"):
-                phase = Phase.METADATA
-            else:
-                continue
-            files.append(TreeFile(path, local, local.stat().st_size, phase))
+async def execute(
+    session: MirrorSession,
+    plan: MirrorPlan,
+    *,
+    snapshot_path: str,
+    progress: Progress,
+) -> tuple[list[tuple[str, int]], int]:
+    """Carry out ``plan`` on the mirror; return (the files uploaded with their sizes, deletions).
 
-    def order(f: TreeFile) -> tuple[int, int, str]:
-        pointer_rank = POINTER_ORDER.index(f.path) if f.phase is Phase.POINTERS else 0
-        return (f.phase, pointer_rank, f.path)
+    ``snapshot_path`` names the snapshot the new timestamp points at: it must
+    be on the mirror with our bytes before the timestamp is replaced.
+    """
+    backend = session.backend
+    uploaded: list[tuple[str, int]] = []
 
-    return tuple(sorted(files, key=order))
+    async def upload(file: TreeFile) -> None:
+        await session.call(lambda: backend.put(file.path, file.local, size=file.size))
+        uploaded.append((file.path, file.size))
+        progress.file_uploaded(session.mirror.name, file.size)
+
+    for phase in Phase:
+        batch = [f for f in plan.uploads if f.phase is phase]
+        if phase is Phase.POINTERS:
+            if batch:
+                await _still_ours(session, plan, snapshot_path)
+            for file in batch:  # strictly one after the other, timestamp last
+                await upload(file)
+        elif batch:
+            await session.each(batch, upload)
+        await session.call(backend.flush)
+    deleted = 0
+
+    async def delete(path: str) -> None:
+        nonlocal deleted
+        await session.call(lambda: backend.delete(path))
+        deleted += 1
+
+    for group in (
+        [p for p in plan.deletes if p.startswith("metadata/")],
+        [p for p in plan.deletes if p.startswith("targets/")],
+    ):
+        if group:
+            await session.each(group, delete)
+            await session.call(backend.flush)
+    return uploaded, deleted
 
 
-@dataclass
-class _Counters:
-    uploaded_files: int = 0
-    uploaded_bytes: int = 0
-    skipped_files: int = 0
-    skipped_bytes: int = 0
-    retries: int = 0
-    deleted_files: int = 0
-    retention_note: str | None = None
-    planned: list[str] = field(default_factory=list)
-    uploaded: list[tuple[str, int]] = field(default_factory=list)
-    """(path, size) of each file uploaded in this run, for the read-back."""
+async def _still_ours(session: MirrorSession, plan: MirrorPlan, snapshot_path: str) -> None:
+    """Before the switch: nobody replaced the mirror's timestamp, and our snapshot is there.
 
-
-class MirrorPush:
-    """The push to one mirror."""
-
-    def __init__(
-        self,
-        mirror: MirrorSettings,
-        backend: Backend,
-        files: Sequence[TreeFile],
-        *,
-        progress: Progress,
-        dry_run: bool,
-        max_delete: int = 1000,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        self.max_delete = max_delete
-        self.sleep = sleep
-        self.mirror = mirror
-        self.backend = backend
-        self.files = files
-        self.progress = progress
-        self.dry_run = dry_run
-        self.policy = RetryPolicy(retries=mirror.limits.retries)
-        self.counters = _Counters()
-        self.semaphore = asyncio.Semaphore(mirror.limits.concurrency)
-
-    def _count_retry(self, error: TransportError, wait_s: float) -> None:
-        self.counters.retries += 1
-
-    async def _call(self, call: Callable[[], Any]) -> Any:
-        async with self.semaphore:
-            return await with_retries(
-                call, self.policy, on_retry=self._count_retry, sleep=self.sleep
-            )
-
-    async def inventory(self) -> dict[str, int]:
-        """Sizes of the files the mirror already has, for the paths we publish."""
-        if Capability.LISTING in self.backend.capabilities:
-            listed: list[ObjectInfo] = await self._call(lambda: self.backend.list(""))
-            return {info.path: info.size for info in listed}
-
-        present: dict[str, int] = {}
-
-        async def stat(file: TreeFile) -> None:
-            info: ObjectInfo | None = await self._call(lambda: self.backend.stat(file.path))
-            if info is not None:
-                present[file.path] = info.size
-
-        await self._each([f for f in self.files if f.phase is not Phase.POINTERS], stat)
-        return present
-
-    async def needs_upload(self, file: TreeFile, present: dict[str, int]) -> bool:
-        """Content-addressed and versioned files are immutable: same size, same file.
-
-        A pointer (``root.json``, ``timestamp.json``) is compared byte for byte;
-        one the mirror cannot give, or gives longer than ours, is replaced.
-        """
-        if file.phase is not Phase.POINTERS:
-            return present.get(file.path) != file.size
-        try:
-            current: bytes = await self._call(
-                lambda: self.backend.get(file.path, max_bytes=file.size)
-            )
-        except (TransportError, OversizeError):
-            return True
-        return current != file.local.read_bytes()
-
-    async def upload(self, file: TreeFile) -> None:
-        """One file, with retries."""
-        await self._call(lambda: self.backend.put(file.path, file.local, size=file.size))
-        self.counters.uploaded.append((file.path, file.size))
-        self.counters.uploaded_files += 1
-        self.counters.uploaded_bytes += file.size
-        self.progress.file_uploaded(self.mirror.name, file.size)
-
-    async def run(self) -> None:
-        """Inventory, then the three phases in order."""
-        present = await self.inventory()
-        todo: list[TreeFile] = []
-        for file in self.files:
-            if await self.needs_upload(file, present):
-                todo.append(file)
-            else:
-                self.counters.skipped_files += 1
-                self.counters.skipped_bytes += file.size
-        self.progress.mirror_planned(self.mirror.name, len(todo), sum(f.size for f in todo))
-        if self.dry_run:
-            self.counters.planned = [f.path for f in todo]
-            return
-        for phase in Phase:
-            batch = [f for f in todo if f.phase is phase]
-            if phase is Phase.POINTERS:
-                for file in batch:  # strictly one after the other, timestamp last
-                    await self.upload(file)
-            elif batch:
-                await self._each(batch, self.upload)
-            await self._call(self.backend.flush)
-        await self.retire(present)
-
-    async def retire(self, present: dict[str, int]) -> None:
-        """Delete what the publish tree no longer has, now that the new timestamp is live.
-
-        Guarded: only our own folders (``targets/``, ``metadata/``), only with a
-        listing, never more than ``max_delete`` files, and never when the local
-        tree is less than half of what the mirror holds (a source that came back
-        empty, a wrong output folder) — then nothing is deleted and the report
-        says why.
-        """
-        local = {f.path for f in self.files}
-        stale = sorted(
-            path
-            for path in present
-            if path not in local and path.startswith(("targets/", "metadata/"))
+    Raises `HistoryConflictError` otherwise: a push from another host with
+    these keys is running, and switching now would serve readers a timestamp
+    that leads to another history's files.
+    """
+    served = await get_or_none(session, publish_tree.TIMESTAMP, caps.TIMESTAMP_MAX_BYTES)
+    if served != plan.history.timestamp:
+        raise HistoryConflictError(
+            f"mirror {session.mirror.name}: its timestamp.json changed while this push ran: "
+            "another push is publishing to it",
+            hint="Let the other push finish, then run this one again; only one host should "
+            "publish with these keys.",
         )
-        if not stale:
-            return
-        if Capability.LISTING not in self.backend.capabilities:
-            return  # without a listing we only know what we uploaded; keep everything
-        if len(stale) > self.max_delete:
-            self.counters.retention_note = (
-                f"{len(stale)} old files exceed push.max_delete ({self.max_delete}); none deleted"
-            )
-            return
-        if len(local) < len(present) // 2:
-            self.counters.retention_note = (
-                f"the publish tree ({len(local)} files) is less than half of the mirror "
-                f"({len(present)} files); nothing deleted"
-            )
-            return
-        # Metadata first, so no remaining metadata points at a deleted target.
-        for group in (
-            [p for p in stale if p.startswith("metadata/")],
-            [p for p in stale if p.startswith("targets/")],
-        ):
-            await self._each(group, self._delete)
-            await self._call(self.backend.flush)
-
-    async def _delete(self, path: str) -> None:
-        await self._call(lambda: self.backend.delete(path))
-        self.counters.deleted_files += 1
-
-    async def _each(
-        self, items: Sequence[T], action: Callable[[T], Coroutine[Any, Any, None]]
-    ) -> None:
-        """Apply ``action`` to every item with ``concurrency`` workers; the first failure
-        cancels the rest and is raised as itself.
-
-        A fixed pool of workers, not a task per file: 12,000 files to eight mirrors
-        would otherwise be 96,000 suspended coroutines in memory at once.
-        """
-        pending = iter(items)
-
-        async def worker() -> None:
-            for item in pending:  # shared iterator: each item is taken exactly once
-                await action(item)
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                for _ in range(min(self.mirror.limits.concurrency, len(items))):
-                    group.create_task(worker())
-        except ExceptionGroup as group:
-            first = next((e for e in group.exceptions if isinstance(e, MirrorError)), None)
-            if first is None:
-                raise
-            raise first from None
+    local = next((f for f in plan.uploads if f.path == snapshot_path), None)
+    if local is None:
+        return  # the plan found our snapshot there already, byte for byte
+    stored = await get_or_none(session, snapshot_path, local.size)
+    if stored != local.local.read_bytes():
+        raise HistoryConflictError(
+            f"mirror {session.mirror.name}: its {snapshot_path} is not the one this push "
+            "uploaded: another push is publishing to it",
+            hint="Let the other push finish, then run this one again; only one host should "
+            "publish with these keys.",
+        )
 
 
 def create_backend(config: Config, mirror: MirrorSettings) -> Backend:
@@ -359,10 +214,35 @@ class ReadBackRequest:
     now: datetime
 
 
+@dataclass(frozen=True)
+class PushTree:
+    """What every mirror of one push gets: the local tree's files and history."""
+
+    files: tuple[TreeFile, ...]
+    history: LocalHistory
+    snapshot_path: str
+    """The snapshot the local timestamp points at."""
+
+    @classmethod
+    def read(cls, config: Config) -> PushTree:
+        """The publish tree as it stands (read once per push, shared by every mirror)."""
+        publish_dir = config.publish_dir
+        history = publish_tree.local_history(
+            publish_dir, first_root=publish_tree.first_root(publish_dir)
+        )
+        timestamp = publish_tree.current_timestamp(publish_dir)
+        snapshot = 0 if timestamp is None else timestamp.signed.snapshot_meta.version
+        return cls(
+            files=publish_tree.scan_tree(publish_dir),
+            history=history,
+            snapshot_path=publish_tree.role_name("snapshot", snapshot),
+        )
+
+
 async def push_one(
     config: Config,
     mirror: MirrorSettings,
-    files: Sequence[TreeFile],
+    tree: PushTree,
     *,
     progress: Progress,
     dry_run: bool,
@@ -370,27 +250,31 @@ async def push_one(
     read_back_gate: asyncio.Semaphore | None = None,
     sleep: Sleep = asyncio.sleep,
 ) -> PushResult:
-    """Push to one mirror and read it back; every failure becomes part of the result.
+    """Plan, push and read back one mirror; every failure becomes part of the result.
 
     ``sleep`` spaces retries (tests record it instead of waiting).
     """
     started = time.monotonic()
     result = PushResult(mirror=mirror.name, type=mirror.type)
-    push: MirrorPush | None = None
+    session: MirrorSession | None = None
+    uploaded: list[tuple[str, int]] = []
+    deleted = 0
     try:
         backend = create_backend(config, mirror)
-        push = MirrorPush(
-            mirror,
-            backend,
-            files,
-            progress=progress,
-            dry_run=dry_run,
-            max_delete=config.push.max_delete,
-            sleep=sleep,
-        )
+        session = MirrorSession(mirror, backend, sleep=sleep)
         try:
             async with asyncio.timeout(mirror.limits.deadline_s):
-                await push.run()
+                plan = await plan_mirror(
+                    session, tree.files, tree.history, max_delete=config.push.max_delete
+                )
+                result = replace(result, plan=plan)
+                progress.mirror_planned(mirror.name, len(plan.uploads), plan.upload_bytes)
+                if plan.refused:
+                    raise HistoryConflictError(plan.judgement.reason)
+                if not dry_run:
+                    uploaded, deleted = await execute(
+                        session, plan, snapshot_path=tree.snapshot_path, progress=progress
+                    )
         finally:
             await backend.close()
         result = replace(result, pushed=not dry_run)
@@ -403,7 +287,7 @@ async def push_one(
                     expected_timestamp_version=verify.timestamp_version,
                     now=verify.now,
                     timeout_s=mirror.limits.deadline_s,
-                    uploaded=push.counters.uploaded,
+                    uploaded=uploaded,
                 )
             result = replace(result, verified=True)
     except TimeoutError:
@@ -412,6 +296,9 @@ async def push_one(
             error=f"did not finish within its deadline of {mirror.limits.deadline_s:g} s",
             error_kind="deadline",
         )
+    except HistoryConflictError as error:
+        standing = result.plan.judgement.standing.value if result.plan else error.verdict
+        result = replace(result, error=error.message, error_kind=standing)
     except MirrorError as error:
         result = replace(result, error=error.message, error_kind=error.verdict)
         if result.pushed and verify is not None:
@@ -422,20 +309,18 @@ async def push_one(
             error=f"internal error: {error.__class__.__name__}: {error}",
             error_kind="internal",
         )
-    if push is not None:
-        counters = push.counters
-        result = replace(
-            result,
-            uploaded_files=counters.uploaded_files,
-            uploaded_bytes=counters.uploaded_bytes,
-            skipped_files=counters.skipped_files,
-            skipped_bytes=counters.skipped_bytes,
-            retries=counters.retries,
-            planned=tuple(counters.planned),
-            deleted_files=counters.deleted_files,
-            retention_note=counters.retention_note,
-        )
-    result = replace(result, seconds=time.monotonic() - started)
+    decided = result.plan
+    result = replace(
+        result,
+        uploaded_files=len(uploaded),
+        uploaded_bytes=sum(size for _, size in uploaded),
+        skipped_files=0 if decided is None else decided.skipped_files,
+        skipped_bytes=0 if decided is None else decided.skipped_bytes,
+        retries=0 if session is None else session.retries,
+        deleted_files=deleted,
+        retention_note=None if decided is None else decided.retention_note,
+        seconds=time.monotonic() - started,
+    )
     progress.mirror_done(result)
     return result
 
@@ -449,8 +334,11 @@ async def push_all(
     mirrors: Sequence[MirrorSettings] | None = None,
     sleep: Sleep = asyncio.sleep,
 ) -> list[PushResult]:
-    """Push the publish tree to every enabled mirror concurrently (``sleep`` spaces retries)."""
-    files = scan_tree(config.publish_dir)
+    """Plan and push the publish tree to every enabled mirror concurrently.
+
+    ``sleep`` spaces retries (tests record it instead of waiting).
+    """
+    tree = PushTree.read(config)
     chosen = [m for m in (mirrors if mirrors is not None else config.mirrors) if m.enabled]
     reporter = progress or SilentProgress()
     gate = asyncio.Semaphore(config.push.mirrors_at_once)
@@ -463,7 +351,7 @@ async def push_all(
             return await push_one(
                 config,
                 mirror,
-                files,
+                tree,
                 progress=reporter,
                 dry_run=dry_run,
                 verify=verify,

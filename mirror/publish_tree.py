@@ -18,6 +18,7 @@ record of what was published: `load_state` reads it back.
 
 from __future__ import annotations
 
+import enum
 import os
 import shutil
 from collections.abc import Iterable
@@ -29,6 +30,7 @@ from tuf.api.metadata import Metadata, Snapshot, Targets, Timestamp
 from mirror import caps, fsutil
 from mirror.errors import StorageError
 from mirror.trust import layout
+from mirror.trust.history import LocalHistory
 from mirror.trust.repository import RepositoryState, SignedRole
 from mirror.trust.verify import EditionInfo, parse_edition_info
 
@@ -44,6 +46,24 @@ class PublishedTarget:
 
 
 # --- paths: every file of the tree is named here ----------------------------------------
+# Names are relative to the tree's root, as mirrors store them; *_path() are local files.
+
+TIMESTAMP = "metadata/timestamp.json"
+"""The only file ever rewritten: the switch readers see."""
+ROOT = "metadata/root.json"
+"""The newest root, for readers who pin it."""
+POINTERS = (ROOT, TIMESTAMP)
+"""Files that are replaced in place, in the order a push replaces them (timestamp last)."""
+
+
+def root_name(version: int) -> str:
+    """``metadata/N.root.json``: version ``version`` of the root chain."""
+    return f"metadata/{version}.root.json"
+
+
+def role_name(role: str, version: int) -> str:
+    """``metadata/N.<role>.json``: a version of a role other than root and timestamp."""
+    return f"metadata/{version}.{role}.json"
 
 
 def metadata_dir(publish_dir: Path) -> Path:
@@ -57,19 +77,18 @@ def targets_dir(publish_dir: Path) -> Path:
 
 
 def timestamp_path(publish_dir: Path) -> Path:
-    """``timestamp.json``: the only file ever rewritten, the switch readers see."""
-    return metadata_dir(publish_dir) / "timestamp.json"
+    """The local ``timestamp.json``."""
+    return publish_dir / TIMESTAMP
 
 
 def root_path(publish_dir: Path, version: int | None = None) -> Path:
-    """``N.root.json`` of the root chain, or ``root.json`` (the newest) without a version."""
-    name = "root.json" if version is None else f"{version}.root.json"
-    return metadata_dir(publish_dir) / name
+    """The local ``N.root.json``, or ``root.json`` (the newest) without a version."""
+    return publish_dir / (ROOT if version is None else root_name(version))
 
 
 def role_path(publish_dir: Path, role: str, version: int) -> Path:
-    """Version ``version`` of a role other than root and timestamp: ``N.<role>.json``."""
-    return metadata_dir(publish_dir) / f"{version}.{role}.json"
+    """The local ``N.<role>.json``."""
+    return publish_dir / role_name(role, version)
 
 
 def target_file_path(publish_dir: Path, target_path: str, sha256: str) -> Path:
@@ -78,7 +97,71 @@ def target_file_path(publish_dir: Path, target_path: str, sha256: str) -> Path:
     return targets_dir(publish_dir) / posix.parent / f"{sha256}.{posix.name}"
 
 
+# --- the tree as files, in publishing order -----------------------------------------------
+
+
+class Phase(enum.IntEnum):
+    """Publishing phases, in the order every mirror receives them."""
+
+    TARGETS = 1
+    METADATA = 2
+    POINTERS = 3
+
+
+@dataclass(frozen=True)
+class TreeFile:
+    """One file of the publish tree: its name on a mirror, the local file, size, phase."""
+
+    path: str
+    local: Path
+    size: int
+    phase: Phase
+
+
+def scan_tree(publish_dir: Path) -> tuple[TreeFile, ...]:
+    """Every file of the publish tree, in publishing order (targets, metadata, pointers)."""
+    files: list[TreeFile] = []
+    for folder, _, names in os.walk(publish_dir):
+        for name in names:
+            if name.startswith("."):
+                continue  # temporary files of an interrupted write
+            local = Path(folder) / name
+            path = local.relative_to(publish_dir).as_posix()
+            if path.startswith("targets/"):
+                phase = Phase.TARGETS
+            elif path in POINTERS:
+                phase = Phase.POINTERS
+            elif path.startswith("metadata/"):
+                phase = Phase.METADATA
+            else:
+                continue
+            files.append(TreeFile(path, local, local.stat().st_size, phase))
+
+    def order(f: TreeFile) -> tuple[int, int, str]:
+        pointer_rank = POINTERS.index(f.path) if f.phase is Phase.POINTERS else 0
+        return (f.phase, pointer_rank, f.path)
+
+    return tuple(sorted(files, key=order))
+
+
 # --- reading the tree -------------------------------------------------------------------
+
+
+def local_history(publish_dir: Path, *, first_root: bytes) -> LocalHistory:
+    """What the tree says about this publisher's history (``first_root`` if it is empty)."""
+    timestamp = timestamp_path(publish_dir)
+    if not timestamp.exists():
+        return LocalHistory(first_root=first_root, timestamp=None, snapshots={})
+    snapshots = {}
+    for path in metadata_dir(publish_dir).glob("*.snapshot.json"):
+        version = path.name.split(".", 1)[0]
+        if version.isdigit():
+            snapshots[int(version)] = _read(path, caps.SNAPSHOT_MAX_BYTES)
+    return LocalHistory(
+        first_root=first_root,
+        timestamp=_read(timestamp, caps.TIMESTAMP_MAX_BYTES),
+        snapshots=snapshots,
+    )
 
 
 def first_root(publish_dir: Path) -> bytes:

@@ -115,6 +115,26 @@ def print_table(results: list[PushResult], console: Console) -> None:
     console.print(table)
 
 
+def plan_lines(result: PushResult, *, verbose: bool) -> list[str]:
+    """What a dry run says about one mirror: the plan's counts (and with ``verbose``, files)."""
+    plan = result.plan
+    if plan is None:
+        return [f"{result.mirror}: FAILED ({result.error_kind}) — {result.error}"]
+    if plan.refused:
+        return [f"{result.mirror}: REFUSED ({plan.judgement.standing.value}) — {result.error}"]
+    lines = [
+        f"{result.mirror}: would upload {len(plan.uploads)} files ({plan.upload_bytes:,} bytes)"
+        f" and delete {len(plan.deletes)}; {plan.judgement.standing.value}: "
+        f"{plan.judgement.reason}"
+    ]
+    if plan.retention_note:
+        lines.append(f"  kept: {plan.retention_note}")
+    if verbose:
+        lines += [f"  {f.path}" for f in plan.uploads]
+        lines += [f"  delete {path}" for path in plan.deletes]
+    return lines
+
+
 def print_plain(results: list[PushResult], stream: TextIO | None = None) -> None:
     """The summary as plain lines (no terminal); stdout unless ``stream`` is given."""
     for r in results:

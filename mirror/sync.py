@@ -37,14 +37,17 @@ from mirror import logs, metrics, publish_tree, runlocks, shards
 from mirror.build import BuildResult, Unchanged, build_or_refresh
 from mirror.clock import reader_now
 from mirror.config import Config, MirrorSettings
-from mirror.errors import QuorumError, UsageError
+from mirror.errors import HistoryConflictError, QuorumError, UsageError
 from mirror.mirror_states import save_mirror_states
 from mirror.publish import Progress, PushResult, ReadBackRequest, push_all
 from mirror.report import report_document, write_json_report
+from mirror.trust.history import Standing
 
 SHARD_BUILD_WAIT_S = 900.0
 """How long a sharded push waits for a running build (and a sharded build for running pushes)."""
 STATE_LOCK_WAIT_S = 60.0
+REFUSED_STANDINGS = tuple(s.value for s in Standing if s.refused)
+"""The ``error_kind`` of a mirror refused for its history."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,21 @@ class PushOutcome:
     def quorum_reached(self) -> bool:
         """At least ``quorum`` mirrors are good."""
         return self.good >= self.quorum
+
+    def check(self) -> None:
+        """Raise what the run's exit code must say: a refused mirror, then a missed quorum.
+
+        A mirror refused for its history (`HistoryConflictError`, exit 9) needs the
+        operator whatever the quorum; a dry run fails where the real run would.
+        """
+        refused = [r for r in self.results if r.error_kind in REFUSED_STANDINGS]
+        if refused:
+            first = refused[0]
+            raise HistoryConflictError(
+                f"{len(refused)} of {len(self.results)} mirrors refused (nothing was written to "
+                f"{', '.join(r.mirror for r in refused)}); {first.mirror}: {first.error}"
+            )
+        self.require_quorum()
 
     def require_quorum(self) -> None:
         """Raise `QuorumError` when fewer than ``quorum`` mirrors are good (not on a dry run)."""

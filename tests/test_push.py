@@ -37,7 +37,7 @@ def test_dry_run_prints_the_plan_and_touches_nothing(
     publisher, listed, _ = two_mirrors(new_publisher())
     publisher.build()
     capsys.readouterr()
-    assert main(["--config", str(publisher.config.file), "push", "--dry-run"]) == 0
+    assert main(["--config", str(publisher.config.file), "push", "--dry-run", "-v"]) == 0
     out = capsys.readouterr().out
     assert "listed: would upload" in out
     block = out.split("listed: would upload", 1)[1].split("secret: would upload", 1)[0]

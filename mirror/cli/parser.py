@@ -209,7 +209,19 @@ def build_parser() -> argparse.ArgumentParser:
         ("sync", "push:run_sync", "build a new edition, push it to every mirror, read each back"),
     ):
         command = commands.add_parser(name, help=text)
-        command.add_argument("--dry-run", action="store_true", help="print the plan; touch nothing")
+        command.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print what the run would do on each mirror; write nothing"
+            + ("; build only in a scratch copy" if name == "sync" else ""),
+        )
+        loudness = command.add_mutually_exclusive_group()
+        loudness.add_argument(
+            "-v", "--verbose", action="store_true", help="with --dry-run: list every file"
+        )
+        loudness.add_argument(
+            "-q", "--quiet", action="store_true", help="print only mirrors that failed"
+        )
         command.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
         command.add_argument(
             "--mirror", action="append", metavar="NAME", help="only this mirror (repeatable)"

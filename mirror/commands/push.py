@@ -16,7 +16,7 @@ from mirror.cli import config_file
 from mirror.clock import publisher_now
 from mirror.commands.build import print_skipped, unchanged_line
 from mirror.publish import Progress, SilentProgress
-from mirror.report import BarProgress, PlainProgress, print_plain, print_table
+from mirror.report import BarProgress, PlainProgress, plan_lines, print_plain, print_table
 
 
 def run_push(args: argparse.Namespace) -> int:
@@ -25,7 +25,7 @@ def run_push(args: argparse.Namespace) -> int:
     options = _options(args)
     with _progress() as progress:
         outcome = sync.push(config, options, progress=progress)
-    return _finish(outcome)
+    return _finish(outcome, args)
 
 
 def run_sync(args: argparse.Namespace) -> int:
@@ -46,7 +46,7 @@ def run_sync(args: argparse.Namespace) -> int:
             progress=progress,
             on_built=_print_built,
         )
-    return _finish(outcome.push)
+    return _finish(outcome.push, args)
 
 
 def _options(args: argparse.Namespace) -> sync.PushOptions:
@@ -86,16 +86,14 @@ def _print_built(built: BuildResult | Unchanged) -> None:
     )
 
 
-def _finish(outcome: sync.PushOutcome) -> int:
+def _finish(outcome: sync.PushOutcome, args: argparse.Namespace) -> int:
     if outcome.dry_run:
         for result in outcome.results:
-            print(f"{result.mirror}: would upload {len(result.planned)} files")
-            for path in result.planned:
-                print(f"  {path}")
-        return 0
-    if sys.stdout.isatty():
+            for line in plan_lines(result, verbose=args.verbose):
+                print(line)
+    elif sys.stdout.isatty() and not args.quiet:
         print_table(list(outcome.results), Console(stderr=False))
     else:
-        print_plain(list(outcome.results))
-    outcome.require_quorum()
+        print_plain([r for r in outcome.results if not (args.quiet and r.ok)])
+    outcome.check()
     return 0

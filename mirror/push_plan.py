@@ -1,0 +1,217 @@
+"""What one push will do on one mirror, decided before anything is written.
+
+1. **Preflight**: the mirror's pointer files and the root chain are read from
+   its store and judged against the local history (`mirror.trust.history`):
+   a mirror that is ahead, diverged or another publisher's is refused, and the
+   plan for it writes nothing.
+2. **Inventory**: one listing where the backend can list, else a stat per file.
+3. **Per file**: a content-addressed target (the hash is in its name) is
+   skipped when the mirror has it at the same size; a versioned metadata file
+   (``N.<role>.json``: no hash in the name) only when the mirror's bytes are
+   ours, byte for byte; a pointer (``root.json``, ``timestamp.json``) likewise.
+4. **Retention**: what the mirror holds under ``targets/`` and ``metadata/``
+   that the local tree no longer has, to delete once the new timestamp is
+   live, within the guards (`push.max_delete`, never more than half the mirror).
+
+`--dry-run` prints this plan; the real run executes exactly it
+(`mirror.publish`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mirror import caps, publish_tree
+from mirror.backends import Capability, ObjectInfo
+from mirror.errors import MirrorNotFoundError, OversizeError
+from mirror.publish_tree import Phase, TreeFile
+from mirror.push_session import MirrorSession
+from mirror.trust.history import (
+    Judgement,
+    LocalHistory,
+    MirrorHistory,
+    judge,
+    snapshot_version_of,
+)
+
+
+@dataclass(frozen=True)
+class MirrorPlan:
+    """One mirror's push, decided: its standing, then exactly what to upload and delete."""
+
+    judgement: Judgement
+    history: MirrorHistory
+    """What the preflight read (the push checks the timestamp is still this one)."""
+    uploads: tuple[TreeFile, ...] = ()
+    """In publishing order: targets, versioned metadata, pointers (timestamp last)."""
+    deletes: tuple[str, ...] = ()
+    """Old files to remove after the new timestamp is live, metadata first."""
+    skipped_files: int = 0
+    skipped_bytes: int = 0
+    retention_note: str | None = None
+
+    @property
+    def refused(self) -> bool:
+        """The mirror's history must not be written over."""
+        return self.judgement.standing.refused
+
+    @property
+    def upload_bytes(self) -> int:
+        """Bytes this plan uploads."""
+        return sum(f.size for f in self.uploads)
+
+    def as_json(self) -> dict[str, Any]:
+        """For reports and ``--dry-run --json``."""
+        return {
+            "standing": self.judgement.standing.value,
+            "served_timestamp_version": self.judgement.served_version,
+            "local_timestamp_version": self.judgement.local_version,
+            "reason": self.judgement.reason,
+            "upload_files": len(self.uploads),
+            "upload_bytes": self.upload_bytes,
+            "uploads": [f.path for f in self.uploads],
+            "deletes": list(self.deletes),
+            "skipped_files": self.skipped_files,
+            "retention_note": self.retention_note,
+        }
+
+
+async def plan_mirror(
+    session: MirrorSession,
+    files: Sequence[TreeFile],
+    local: LocalHistory,
+    *,
+    max_delete: int,
+) -> MirrorPlan:
+    """Preflight, inventory and per-file decisions for one mirror (reads only)."""
+    history = await read_history(session)
+    judgement = judge(local, history)
+    if judgement.standing.refused:
+        return MirrorPlan(judgement, history)
+    present = await _inventory(session, files)
+    wanted: dict[str, bool] = {}
+
+    async def decide(file: TreeFile) -> None:
+        wanted[file.path] = await _needs_upload(session, file, present)
+
+    await session.each(files, decide)
+    uploads = tuple(f for f in files if wanted[f.path])
+    kept = [f for f in files if not wanted[f.path]]
+    deletes, note = _retention(session, files, present, max_delete=max_delete)
+    return MirrorPlan(
+        judgement,
+        history,
+        uploads=uploads,
+        deletes=deletes,
+        skipped_files=len(kept),
+        skipped_bytes=sum(f.size for f in kept),
+        retention_note=note,
+    )
+
+
+async def read_history(session: MirrorSession) -> MirrorHistory:
+    """The mirror's ``timestamp.json``, root chain and current snapshot, from its store."""
+    timestamp = await get_or_none(session, publish_tree.TIMESTAMP, caps.TIMESTAMP_MAX_BYTES)
+    if timestamp is None:
+        return MirrorHistory(timestamp=None, roots={}, first_root=None, snapshot=None)
+    first_root = await get_or_none(session, publish_tree.root_name(1), caps.ROOT_MAX_BYTES)
+    roots: dict[int, bytes] = {}
+    for version in range(2, caps.MAX_ROOT_ROTATIONS + 2):
+        data = await get_or_none(session, publish_tree.root_name(version), caps.ROOT_MAX_BYTES)
+        if data is None:
+            break
+        roots[version] = data
+    snapshot_version = snapshot_version_of(timestamp)
+    snapshot = (
+        None
+        if snapshot_version is None
+        else await get_or_none(
+            session,
+            publish_tree.role_name("snapshot", snapshot_version),
+            caps.SNAPSHOT_MAX_BYTES,
+        )
+    )
+    return MirrorHistory(timestamp, roots, first_root, snapshot)
+
+
+async def get_or_none(session: MirrorSession, path: str, max_bytes: int) -> bytes | None:
+    """The file's bytes; None when the mirror has none; ``b""`` when it is over ``max_bytes``.
+
+    An over-cap file is not the publisher's (nothing it signs is that large),
+    so it reads as unusable bytes rather than as a failed mirror.
+    """
+    try:
+        return await session.call(lambda: session.backend.get(path, max_bytes=max_bytes))
+    except MirrorNotFoundError:
+        return None
+    except OversizeError:
+        return b""
+
+
+async def _inventory(session: MirrorSession, files: Sequence[TreeFile]) -> dict[str, int]:
+    """Sizes of the files the mirror already has (every file with a listing)."""
+    backend = session.backend
+    if Capability.LISTING in backend.capabilities:
+        listed: list[ObjectInfo] = await session.call(lambda: backend.list(""))
+        return {info.path: info.size for info in listed}
+    present: dict[str, int] = {}
+
+    async def stat(file: TreeFile) -> None:
+        info = await session.call(lambda: backend.stat(file.path))
+        if info is not None:
+            present[file.path] = info.size
+
+    await session.each([f for f in files if f.phase is not Phase.POINTERS], stat)
+    return present
+
+
+async def _needs_upload(session: MirrorSession, file: TreeFile, present: dict[str, int]) -> bool:
+    """Whether the mirror lacks ``file`` as the local tree has it, byte for byte.
+
+    Targets carry their SHA-256 in their name, so the same name at the same
+    size is the same file. Versioned metadata names carry no hash: another
+    history can hold ``3.snapshot.json`` with other bytes, so those (and the
+    pointers, which are replaced in place) are compared byte for byte.
+    """
+    if file.phase is Phase.TARGETS:
+        return present.get(file.path) != file.size
+    if file.phase is Phase.METADATA and present.get(file.path) != file.size:
+        return True
+    current = await get_or_none(session, file.path, file.size)
+    return current != file.local.read_bytes()
+
+
+def _retention(
+    session: MirrorSession,
+    files: Sequence[TreeFile],
+    present: dict[str, int],
+    *,
+    max_delete: int,
+) -> tuple[tuple[str, ...], str | None]:
+    """What to delete after the new timestamp is live, and why nothing is, when it is not.
+
+    Guarded: only our own folders (``targets/``, ``metadata/``), only with a
+    listing (without one we only know what we upload), never more than
+    ``max_delete`` files, and never when the local tree is less than half of
+    what the mirror holds (a source that came back empty, a wrong output
+    folder). Metadata goes first, so no remaining metadata points at a
+    deleted target.
+    """
+    local = {f.path for f in files}
+    stale = sorted(
+        path for path in present if path not in local and path.startswith(("targets/", "metadata/"))
+    )
+    if not stale or Capability.LISTING not in session.backend.capabilities:
+        return (), None
+    if len(stale) > max_delete:
+        return (), f"{len(stale)} old files exceed push.max_delete ({max_delete}); none deleted"
+    if len(local) < len(present) // 2:
+        return (), (
+            f"the publish tree ({len(local)} files) is less than half of the mirror "
+            f"({len(present)} files); nothing deleted"
+        )
+    metadata = [p for p in stale if p.startswith("metadata/")]
+    targets = [p for p in stale if p.startswith("targets/")]
+    return (*metadata, *targets), None
