@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,3 +95,24 @@ def remove_stale_temp_files(folder: Path, patterns: tuple[str, ...]) -> int:
                 path.unlink()
                 removed += 1
     return removed
+
+
+def link_tree(source: Path, destination: Path) -> None:
+    """A copy of the folder ``source`` at ``destination`` made of hard links (copies across
+    file systems).
+
+    Safe as a scratch copy because mirror never changes a file in place: every
+    write is a new file renamed over the old name, which leaves the linked
+    original untouched.
+    """
+    try:
+        for folder, _, names in os.walk(source):
+            target = destination / Path(folder).relative_to(source)
+            target.mkdir(parents=True, exist_ok=True)
+            for name in names:
+                try:
+                    os.link(Path(folder) / name, target / name)
+                except OSError:
+                    shutil.copy2(Path(folder) / name, target / name)
+    except OSError as error:
+        raise StorageError(f"cannot copy {source} to {destination} ({error.strerror})") from error

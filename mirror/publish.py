@@ -12,7 +12,7 @@ the others beyond its own deadline):
    ``timestamp.json`` last) — flushing after each phase and never starting a
    phase while the previous one has a failure. Just before the pointers, the
    mirror's ``timestamp.json`` must still be what the preflight read and its
-   new snapshot must be ours, byte for byte: another push racing this one
+   new metadata must still be ours, byte for byte: another push racing this one
    makes it stop instead of switching readers to a mix of two histories.
    Deletions come last, after the new timestamp is live.
 3. **Read back** through the public URL and verify as a reader (`readback`).
@@ -35,13 +35,13 @@ from typing import Any, Protocol
 from mirror import caps, publish_tree
 from mirror.backends import Backend, CallLimits, backend_type
 from mirror.config import Config, MirrorSettings
-from mirror.errors import HistoryConflictError, MirrorError
+from mirror.errors import HistoryConflictError, MirrorError, TransportError
 from mirror.publish_tree import Phase, TreeFile
-from mirror.push_plan import MirrorPlan, get_or_none, plan_mirror
+from mirror.push_plan import MirrorPlan, get_or_none, plan_mirror, read_history
 from mirror.push_session import MirrorSession
 from mirror.readback import read_back
 from mirror.retry import Sleep
-from mirror.trust.history import LocalHistory
+from mirror.trust.history import Judgement, LocalHistory, judge
 
 READ_BACKS_AT_ONCE = 1
 
@@ -126,13 +126,15 @@ async def execute(
     session: MirrorSession,
     plan: MirrorPlan,
     *,
-    snapshot_path: str,
     progress: Progress,
 ) -> tuple[list[tuple[str, int]], int]:
     """Carry out ``plan`` on the mirror; return (the files uploaded with their sizes, deletions).
 
-    ``snapshot_path`` names the snapshot the new timestamp points at: it must
-    be on the mirror with our bytes before the timestamp is replaced.
+    Three checks keep a push that races another host's push from mixing two
+    histories: before any versioned metadata is written, the mirror's
+    ``timestamp.json`` must still be the one the preflight read; just before
+    the switch it must still be that one and every metadata file this push
+    wrote must still be ours; just after, the timestamp must be ours.
     """
     backend = session.backend
     uploaded: list[tuple[str, int]] = []
@@ -144,11 +146,15 @@ async def execute(
 
     for phase in Phase:
         batch = [f for f in plan.uploads if f.phase is phase]
+        if batch and phase is Phase.METADATA:
+            await _timestamp_unchanged(session, plan)
         if phase is Phase.POINTERS:
             if batch:
-                await _still_ours(session, plan, snapshot_path)
+                await _timestamp_unchanged(session, plan)
+                await _still_ours(session, [f for f in plan.uploads if f.phase is Phase.METADATA])
             for file in batch:  # strictly one after the other, timestamp last
                 await upload(file)
+            await _still_ours(session, [f for f in batch if f.path == publish_tree.TIMESTAMP])
         elif batch:
             await session.each(batch, upload)
         await session.call(backend.flush)
@@ -169,31 +175,36 @@ async def execute(
     return uploaded, deleted
 
 
-async def _still_ours(session: MirrorSession, plan: MirrorPlan, snapshot_path: str) -> None:
-    """Before the switch: nobody replaced the mirror's timestamp, and our snapshot is there.
+RACE_HINT = (
+    "Another host with these keys is publishing to this mirror. Only one host should publish: "
+    "stop the other, then take its history back with `mirror restore --from MIRROR`."
+)
 
-    Raises `HistoryConflictError` otherwise: a push from another host with
-    these keys is running, and switching now would serve readers a timestamp
-    that leads to another history's files.
-    """
+
+async def _timestamp_unchanged(session: MirrorSession, plan: MirrorPlan) -> None:
+    """Nobody replaced the mirror's ``timestamp.json`` since the preflight read it."""
     served = await get_or_none(session, publish_tree.TIMESTAMP, caps.TIMESTAMP_MAX_BYTES)
     if served != plan.history.timestamp:
         raise HistoryConflictError(
-            f"mirror {session.mirror.name}: its timestamp.json changed while this push ran: "
-            "another push is publishing to it",
-            hint="Let the other push finish, then run this one again; only one host should "
-            "publish with these keys.",
+            f"mirror {session.mirror.name}: its timestamp.json changed while this push ran",
+            hint=RACE_HINT,
         )
-    local = next((f for f in plan.uploads if f.path == snapshot_path), None)
-    if local is None:
-        return  # the plan found our snapshot there already, byte for byte
-    stored = await get_or_none(session, snapshot_path, local.size)
-    if stored != local.local.read_bytes():
+
+
+async def _still_ours(session: MirrorSession, files: Sequence[TreeFile]) -> None:
+    """Every file in ``files`` is on the mirror with this push's bytes."""
+    changed: list[str] = []
+
+    async def check(file: TreeFile) -> None:
+        if await get_or_none(session, file.path, file.size) != file.local.read_bytes():
+            changed.append(file.path)
+
+    await session.each(files, check)
+    if changed:
         raise HistoryConflictError(
-            f"mirror {session.mirror.name}: its {snapshot_path} is not the one this push "
-            "uploaded: another push is publishing to it",
-            hint="Let the other push finish, then run this one again; only one host should "
-            "publish with these keys.",
+            f"mirror {session.mirror.name}: {sorted(changed)[0]} is not what this push wrote "
+            "(another push replaced it)",
+            hint=RACE_HINT,
         )
 
 
@@ -214,14 +225,40 @@ class ReadBackRequest:
     now: datetime
 
 
+async def judge_histories(
+    config: Config,
+    mirrors: Sequence[MirrorSettings],
+    local: LocalHistory,
+    *,
+    sleep: Sleep = asyncio.sleep,
+) -> list[tuple[MirrorSettings, Judgement | MirrorError]]:
+    """Each mirror's standing against ``local`` (or why it could not be read), reads only."""
+
+    async def one(mirror: MirrorSettings) -> tuple[MirrorSettings, Judgement | MirrorError]:
+        try:
+            backend = create_backend(config, mirror)
+            try:
+                async with asyncio.timeout(mirror.limits.deadline_s):
+                    session = MirrorSession(mirror, backend, sleep=sleep)
+                    return mirror, judge(local, await read_history(session))
+            finally:
+                await backend.close()
+        except TimeoutError:
+            return mirror, TransportError(f"mirror {mirror.name}: reading it took too long")
+        except MirrorError as error:
+            return mirror, error
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(m)) for m in mirrors if m.enabled]
+    return [task.result() for task in tasks]
+
+
 @dataclass(frozen=True)
 class PushTree:
     """What every mirror of one push gets: the local tree's files and history."""
 
     files: tuple[TreeFile, ...]
     history: LocalHistory
-    snapshot_path: str
-    """The snapshot the local timestamp points at."""
 
     @classmethod
     def read(cls, config: Config) -> PushTree:
@@ -230,13 +267,7 @@ class PushTree:
         history = publish_tree.local_history(
             publish_dir, first_root=publish_tree.first_root(publish_dir)
         )
-        timestamp = publish_tree.current_timestamp(publish_dir)
-        snapshot = 0 if timestamp is None else timestamp.signed.snapshot_meta.version
-        return cls(
-            files=publish_tree.scan_tree(publish_dir),
-            history=history,
-            snapshot_path=publish_tree.role_name("snapshot", snapshot),
-        )
+        return cls(files=publish_tree.scan_tree(publish_dir), history=history)
 
 
 async def push_one(
@@ -272,9 +303,7 @@ async def push_one(
                 if plan.refused:
                     raise HistoryConflictError(plan.judgement.reason)
                 if not dry_run:
-                    uploaded, deleted = await execute(
-                        session, plan, snapshot_path=tree.snapshot_path, progress=progress
-                    )
+                    uploaded, deleted = await execute(session, plan, progress=progress)
         finally:
             await backend.close()
         result = replace(result, pushed=not dry_run)

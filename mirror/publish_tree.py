@@ -349,14 +349,15 @@ KEEP_METADATA_VERSIONS = 3
 """Older versions of each role kept, for readers in the middle of an update."""
 
 
-def referenced_targets(state: RepositoryState) -> set[str]:
-    """Target paths (relative to ``targets/``, hash-prefixed) some current role lists.
+def referenced_targets(state: RepositoryState) -> dict[str, int]:
+    """Every stored target some current role lists: path (relative to ``targets/``,
+    hash-prefixed) -> signed length.
 
     Per-edition members that are content live under ``articles/``/``assets/``;
     the edition roles list them under ``manifests/<id>/`` but only the
     per-edition files are stored there (see ADR 0003).
     """
-    files: set[str] = set()
+    files: dict[str, int] = {}
     for name, role in state.roles.items():
         for path, target in role.metadata.signed.targets.items():
             if name.startswith(layout.EDITION_ROLE_PREFIX):
@@ -365,7 +366,7 @@ def referenced_targets(state: RepositoryState) -> set[str]:
                     continue
             sha256 = target.hashes.get("sha256", "")
             posix = PurePosixPath(path)
-            files.add((posix.parent / f"{sha256}.{posix.name}").as_posix())
+            files[(posix.parent / f"{sha256}.{posix.name}").as_posix()] = target.length
     return files
 
 

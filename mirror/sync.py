@@ -26,22 +26,26 @@ as values, with every output of the run (report, state, metrics) written;
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
+import secrets
+import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from mirror import logs, metrics, publish_tree, runlocks, shards
+from mirror import fsutil, keystore, logs, metrics, publish_tree, runlocks, shards
 from mirror.build import BuildResult, Unchanged, build_or_refresh
 from mirror.clock import reader_now
 from mirror.config import Config, MirrorSettings
 from mirror.errors import HistoryConflictError, QuorumError, UsageError
 from mirror.mirror_states import save_mirror_states
-from mirror.publish import Progress, PushResult, ReadBackRequest, push_all
+from mirror.publish import Progress, PushResult, ReadBackRequest, judge_histories, push_all
 from mirror.report import report_document, write_json_report
-from mirror.trust.history import Standing
+from mirror.trust.history import Judgement, Standing
 
 SHARD_BUILD_WAIT_S = 900.0
 """How long a sharded push waits for a running build (and a sharded build for running pushes)."""
@@ -216,9 +220,16 @@ def sync(
     with runlocks.building_then_pushing(
         config.output, _names(mirrors), wait_s=wait_s
     ) as now_pushing:
+        refuse_stale_history(config, mirrors)
         if options.dry_run:
-            now_pushing()
-            return SyncOutcome(None, _push_locked(config, mirrors, options, progress=progress))
+            with scratch_output(config) as scratch:
+                built = build_or_refresh(
+                    scratch, now=now, version=building.version, force=building.force
+                )
+                on_built(built)
+                return SyncOutcome(
+                    built, _push_locked(scratch, mirrors, options, progress=progress)
+                )
         started = time.monotonic()
         built = build_or_refresh(config, now=now, version=building.version, force=building.force)
         build_s = time.monotonic() - started
@@ -238,6 +249,58 @@ def sync(
         return SyncOutcome(
             built, _push_locked(config, mirrors, options, progress=progress, build_s=build_s)
         )
+
+
+def refuse_stale_history(config: Config, mirrors: Sequence[MirrorSettings]) -> None:
+    """Build nothing when a mirror holds a newer or another history of this publisher.
+
+    A build on a tree that is older than what is published (a lost output
+    folder, an old backup) or that diverged from it (another host with these
+    keys) would extend the wrong history; every push of it would be refused.
+    Mirrors that cannot be read now are left to the push to report.
+    """
+    first_root = (
+        publish_tree.first_root(config.publish_dir)
+        if publish_tree.root_path(config.publish_dir, 1).exists()
+        else keystore.load_root_chain(config.keys.dir)[0]
+    )
+    local = publish_tree.local_history(config.publish_dir, first_root=first_root)
+    judged = asyncio.run(judge_histories(config, mirrors, local))
+    conflicts = [
+        (mirror, judgement)
+        for mirror, judgement in judged
+        if isinstance(judgement, Judgement)
+        and judgement.standing in (Standing.AHEAD, Standing.DIVERGED)
+    ]
+    if conflicts:
+        mirror, judgement = conflicts[0]
+        more = f" (and {len(conflicts) - 1} more mirrors)" if len(conflicts) > 1 else ""
+        raise HistoryConflictError(
+            f"nothing was built or pushed: mirror {mirror.name}{more} {judgement.reason}",
+            hint=f"Take the published history back first: `mirror restore --from {mirror.name}`,"
+            " then sync again (docs/restore.md).",
+        )
+
+
+@contextlib.contextmanager
+def scratch_output(config: Config) -> Iterator[Config]:
+    """``config`` with its output folder replaced by a throw-away copy (for a dry run).
+
+    The copy is made of hard links inside the output folder (`fsutil.link_tree`)
+    and removed afterwards, so a dry run builds exactly what the real run
+    would, and leaves the real tree as it was.
+    """
+    output = config.output
+    for leftover in output.path.glob(".scratch-*"):  # a dry run killed earlier
+        shutil.rmtree(leftover, ignore_errors=True)
+    scratch = output.path / f".scratch-{secrets.token_hex(4)}"
+    try:
+        for folder in (output.editions_dir, output.publish_dir):
+            if folder.exists():
+                fsutil.link_tree(folder, scratch / folder.name)
+        yield dataclasses.replace(config, output_dir=scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _names(mirrors: Sequence[MirrorSettings]) -> list[str]:
@@ -277,16 +340,20 @@ def _push_locked(
         shard=None if shard is None else str(shard),
         whole_quorum=config.push.quorum,
     )
-    if options.dry_run:
-        return outcome
-    _log_results(outcome)
     if options.json_report is not None:
         write_json_report(
             options.json_report,
             report_document(
-                list(results), edition=outcome.edition, quorum=outcome.quorum, verified=outcome.good
+                list(results),
+                edition=outcome.edition,
+                quorum=outcome.quorum,
+                verified=outcome.good,
+                dry_run=options.dry_run,
             ),
         )
+    if options.dry_run:
+        return outcome
+    _log_results(outcome)
     # Push shards run at once: merge their results into the shared state file one at a time.
     with runlocks.exclusive(config.output.mirror_states_lock, wait_s=STATE_LOCK_WAIT_S):
         save_mirror_states(config.output.mirror_states, results, reader_now())

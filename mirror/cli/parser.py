@@ -252,6 +252,23 @@ def build_parser() -> argparse.ArgumentParser:
         )
         command.set_defaults(handler=handler)
 
+    restore = commands.add_parser(
+        "restore",
+        help="take this publisher's history back from a mirror into the local publish tree",
+        description="Verify the whole repository a mirror serves (from the key store's first "
+        "root, as a reader would) and make it the local publish tree, so the next sync "
+        "continues its version history. The previous tree is kept beside it. See "
+        "docs/restore.md.",
+    )
+    restore.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="MIRROR|URL",
+        help="a mirror's name in the config, or any mirror's public URL",
+    )
+    restore.set_defaults(handler="restore:restore")
+
     status = commands.add_parser(
         "status",
         help="check every mirror as a reader would, from every vantage point",

@@ -36,7 +36,7 @@ from tuf.ngclient import Updater, UpdaterConfig
 from mirror import caps, fsutil
 from mirror.client.classify import translated
 from mirror.client.transport import DeadlineFetcher
-from mirror.errors import StaleError, TamperedError
+from mirror.errors import StaleError, TamperedError, TransportError
 from mirror.trust import layout
 from mirror.trust.metadata import parse_metadata
 from mirror.trust.verify import EditionInfo, SignedFile, parse_edition_info
@@ -168,6 +168,18 @@ class MirrorView:
         except tuf_errors.DownloadError:
             pass  # any other answer: `refresh` will say what it means
         return True
+
+    def fetch(self, path: str, *, max_bytes: int) -> bytes | None:
+        """A file of the mirror's tree as it is served, unverified; None when it has none."""
+        try:
+            with translated():
+                return self.fetcher.download_bytes(f"{self.url}{path}", max_bytes)
+        except TransportError as error:
+            if isinstance(error.__cause__, tuf_errors.DownloadHTTPError) and (
+                error.__cause__.status_code == 404
+            ):
+                return None
+            raise
 
     def refresh(self) -> Served:
         """Walk root → timestamp → snapshot → targets; what the mirror serves, verified."""
