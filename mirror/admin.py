@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import secrets
 import tempfile
 import time
@@ -23,12 +24,15 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from mirror import fsutil, publish_tree
+from mirror import fsutil, keystore, publish_tree
+from mirror.backends import backend_type
 from mirror.client.classify import classify
 from mirror.client.transport import DeadlineFetcher
 from mirror.client.view import MirrorView
-from mirror.config import Config, MirrorSettings, load_config
+from mirror.config import Config, DirectorySource, MirrorSettings, Source, load_config
 from mirror.errors import ConfigError, MirrorError
+from mirror.ingest import load_feed
+from mirror.ingest.directory import ARTICLE_SUFFIXES, iter_directory
 from mirror.publish import create_backend
 
 PROBE_PREFIX = ".mirror-probe-"
@@ -58,9 +62,14 @@ class ProbeResult:
 
 
 async def probe_mirror(config: Config, mirror: MirrorSettings) -> ProbeResult:
-    """Write, read back and delete a probe file; then read the public timestamp."""
+    """What a sync meets on this mirror, without touching what it publishes.
+
+    Write a probe file, read it back through the backend, then fetch it
+    through ``public_url`` with no credentials at all, as a reader would;
+    delete it; then survey what the mirror publishes with the reader view.
+    """
     started = time.monotonic()
-    writable, details = False, []
+    writable, public_probe, details = False, False, []
     path = f"{PROBE_PREFIX}{secrets.token_hex(6)}"
     payload = f"mirror probe {path}\n".encode()
     try:
@@ -70,26 +79,55 @@ async def probe_mirror(config: Config, mirror: MirrorSettings) -> ProbeResult:
             await backend.flush()
             if await backend.get(path, max_bytes=1024) != payload:
                 raise MirrorError("the probe file read back differs from what was written")
-            await backend.delete(path)
-            await backend.flush()
             writable = True
             details.append("write, read and delete work")
+            public_probe, public_detail = await asyncio.to_thread(
+                _public_probe, mirror, path, payload
+            )
+            if not public_probe:
+                details.append(public_detail)
+            await backend.delete(path)
+            await backend.flush()
         finally:
             await backend.close()
     except MirrorError as error:
         details.append(f"{error.verdict}: {error.message}")
-    public, public_detail = await asyncio.to_thread(
+    published, published_detail = await asyncio.to_thread(
         _public_view, mirror.public_url, _bootstrap_root(config)
     )
-    details.append(public_detail)
+    details.append(published_detail)
     return ProbeResult(
         mirror=mirror.name,
         type=mirror.type,
         writable=writable,
-        public=public,
+        public=public_probe and published,
         seconds=time.monotonic() - started,
         detail="; ".join(details),
     )
+
+
+def _public_probe(mirror: MirrorSettings, path: str, payload: bytes) -> tuple[bool, str]:
+    """Fetch the probe file through ``public_url`` without credentials, as a reader would."""
+    url = f"{mirror.public_url}{path}"
+    fetcher = DeadlineFetcher(connect_timeout_s=10, read_timeout_s=10, download_budget_s=20)
+    hint = backend_type(mirror.type).public_read_hint
+    try:
+        with tempfile.TemporaryDirectory(prefix="mirror-check-") as folder:
+            served = MirrorView(mirror.public_url, Path(folder), fetcher, bootstrap=None).fetch(
+                path, max_bytes=len(payload) + 1024
+            )
+    except MirrorError as error:
+        return False, f"readers cannot read {url} ({error.message}): {hint}"
+    finally:
+        fetcher.close()
+    if served is None:
+        return False, (
+            f"readers get HTTP 404 for {url}, the file just written: public_url does not point "
+            f"at the folder this mirror writes to ({hint})"
+        )
+    if served != payload:
+        return False, f"{url} serves other bytes than were written there: {hint}"
+    return True, "readable at public_url"
 
 
 def _public_view(public_url: str, bootstrap_root: bytes | None) -> tuple[bool, str]:
@@ -112,6 +150,82 @@ def _public_view(public_url: str, bootstrap_root: bytes | None) -> tuple[bool, s
         f"public URL serves edition {survey.edition.eid} "
         f"(timestamp version {survey.served.timestamp_version}), verified"
     )
+
+
+@dataclass(frozen=True)
+class LocalCheck:
+    """One thing a sync needs on this host: the passphrase, the keys, one source."""
+
+    what: str
+    detail: str
+    error: MirrorError | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """For --json."""
+        return {
+            "what": self.what,
+            "ok": self.error is None,
+            "detail": self.detail,
+            "exit_code": None if self.error is None else self.error.exit_code,
+        }
+
+
+def check_publisher(config: Config) -> list[LocalCheck]:
+    """The passphrase, the online keys and every source, each as a sync would meet it."""
+    checks: list[LocalCheck] = []
+    try:
+        passphrase = config.passphrase()
+        checks.append(LocalCheck("passphrase", f"found ({config.keys.passphrase_ref})"))
+    except MirrorError as error:
+        checks.append(LocalCheck("passphrase", error.message, error))
+        checks.append(LocalCheck("keys", "not checked without the passphrase"))
+    else:
+        try:
+            keyring = keystore.load_keyring(config.keys.dir, passphrase)
+            checks.append(
+                LocalCheck(
+                    "keys",
+                    f"the online keys in {config.keys.dir} decrypt (targets, snapshot, timestamp, "
+                    f"minisign); root version {keyring.root.signed.version}",
+                )
+            )
+        except MirrorError as error:
+            checks.append(LocalCheck("keys", error.message, error))
+    for source in config.sources:
+        checks.append(_check_source(config, source))
+    return checks
+
+
+def _check_source(config: Config, source: Source) -> LocalCheck:
+    """A folder opens and its first article parses; a feed is fetched and parsed whole."""
+    language, on_error = config.publisher.language, config.on_article_error
+    try:
+        if isinstance(source, DirectorySource):
+            what = f"source {source.path}"
+            first = next(
+                iter_directory(
+                    source.path, default_language=language, on_error=on_error, workers=1
+                ),
+                None,
+            )
+            count = sum(
+                1
+                for _, _, names in os.walk(source.path)
+                for name in names
+                if not name.startswith(".") and Path(name).suffix.lower() in ARTICLE_SUFFIXES
+            )
+            if first is None:
+                return LocalCheck(what, "a folder with no article in it yet")
+            return LocalCheck(what, f"{count} article files")
+        what = f"feed {source.location}"
+        feed = load_feed(
+            source.location, base_dir=config.base_dir, default_language=language, on_error=on_error
+        )
+        return LocalCheck(
+            what, f"{len(feed.articles)} entries read, {len(feed.problems)} would be skipped"
+        )
+    except MirrorError as error:
+        return LocalCheck(what, error.message, error)
 
 
 def _bootstrap_root(config: Config) -> bytes | None:

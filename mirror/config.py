@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from mirror import secrets
 from mirror.backends.registry import BACKEND_MODULES, backend_type
+from mirror.errors import ConfigError, KeyStoreError
 from mirror.output_folder import OutputFolder
 from mirror.yamlnodes import Node, decimal, load_yaml, required, whole
 
@@ -185,10 +186,13 @@ class Config:
         return self.file.parent
 
     def passphrase(self) -> secrets.Secret:
-        """Resolve the key store passphrase reference."""
-        return secrets.resolve_secret(
-            self.keys.passphrase_ref, base_dir=self.base_dir, what="key passphrase"
-        )
+        """Resolve the key store passphrase reference (`KeyStoreError`, exit 5, if it cannot)."""
+        try:
+            return secrets.resolve_secret(
+                self.keys.passphrase_ref, base_dir=self.base_dir, what="key passphrase"
+            )
+        except ConfigError as error:
+            raise KeyStoreError(error.message, hint=error.hint) from error
 
     @property
     def output(self) -> OutputFolder:

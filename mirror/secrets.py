@@ -93,10 +93,15 @@ def resolve_secret(reference: str, *, base_dir: Path, what: str) -> Secret:
     kind, _, name = reference.partition(":")
     if kind == "env" and name:
         value = os.environ.get(name)
-        if value is None or value == "":
+        if value is None:
             raise ConfigError(
                 f"the {what} is taken from environment variable {name}, which is not set",
                 hint=f"Export {name} before running mirror, or use file:PATH instead.",
+            )
+        if value == "":
+            raise ConfigError(
+                f"the {what} is taken from environment variable {name}, which is set but empty",
+                hint=f"Put the {what} in {name} (an empty value is never a secret).",
             )
         return Secret(reference, value.encode("utf-8"))
     if kind == "file" and name:

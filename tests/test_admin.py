@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +140,80 @@ def test_secrets_appear_in_no_output_log_or_report(
         for text in written:
             assert secret not in text
     assert "dav-wrong" in out  # the failing mirror is reported, by name only
+
+
+def check(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any], str]:
+    """`mirror config check --json`: (exit code, the document, stderr)."""
+    capsys.readouterr()
+    code = main(["--config", str(config), "config", "check", "--json"])
+    out, err = capsys.readouterr()
+    return code, json.loads(out), err
+
+
+def test_config_check_reads_the_probe_through_the_public_url_like_a_reader(
+    new_publisher: Callable[..., Publisher],
+    dav: MirrorServer,
+    s3: MirrorServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What sync meets: a private bucket and a wrong public path fail here, not after a push."""
+    publisher = new_publisher()
+    private = s3.settings_yaml.replace("prefix: mirror/", "prefix: private/")
+    s3_private_url = s3.public_url.replace("/mirror/", "/private/")
+    mirrors = (
+        entry("dav", dav)
+        + entry("s3", s3)
+        + entry("private-bucket", s3, private).replace(s3.public_url, s3_private_url)
+        + entry("wrong-path", dav).replace(dav.public_url, dav.public_url + "elsewhere/")
+    )
+    config = make_config(publisher.home, mirrors=mirrors)
+    code, document, err = check(config.file, capsys)
+    assert code == 7
+    assert "2 of 4 mirrors failed the probe: private-bucket, wrong-path" in err
+    results = {m["mirror"]: m for m in document["mirrors"]}
+    assert results["dav"]["public"] is True
+    assert results["s3"]["public"] is True
+    bucket = results["private-bucket"]
+    assert (bucket["writable"], bucket["public"]) == (True, False)
+    assert f"readers cannot read {s3_private_url}.mirror-probe-" in bucket["detail"]
+    assert "HTTP 403" in bucket["detail"]
+    assert "s3:GetObject to everyone" in bucket["detail"]
+    wrong = results["wrong-path"]
+    assert (wrong["writable"], wrong["public"]) == (True, False)
+    assert f"HTTP 404 for {dav.public_url}elsewhere/.mirror-probe-" in wrong["detail"]
+    assert "public_url does not point at the folder this mirror writes to" in wrong["detail"]
+    assert {c["what"]: c["ok"] for c in document["publisher"]} == {
+        "passphrase": True,
+        "keys": True,
+        f"source {publisher.articles}": True,
+    }
+
+
+BROKEN = {
+    "passphrase": (5, "environment variable MIRROR_TEST_NO_SUCH_VAR, which is not set"),
+    "keys": (5, "no key store in"),
+    "source": (6, "cannot open article folder"),
+}
+
+
+@pytest.mark.parametrize("what", sorted(BROKEN))
+def test_config_check_checks_keys_passphrase_and_sources_with_their_exit_codes(
+    new_publisher: Callable[..., Publisher], capsys: pytest.CaptureFixture[str], what: str
+) -> None:
+    code, words = BROKEN[what]
+    publisher = new_publisher()
+    text = publisher.config.file.read_text()
+    if what == "passphrase":
+        text = text.replace("file:passphrase", "env:MIRROR_TEST_NO_SUCH_VAR")
+    elif what == "keys":
+        text = text.replace(str(publisher.config.keys.dir), str(publisher.home / "no-keys"))
+    else:
+        text = text.replace("path: articles", "path: no-articles")
+    publisher.config.file.write_text(text)
+    exit_code, document, err = check(publisher.config.file, capsys)
+    assert exit_code == code
+    failed = [c for c in document["publisher"] if not c["ok"]]
+    assert [c["what"].split(" ")[0] for c in failed] == [what]
+    assert words in failed[0]["detail"]
+    assert failed[0]["exit_code"] == code
+    assert words in err

@@ -16,7 +16,7 @@ from mirror.cli import main
 from mirror.errors import QuorumError
 from mirror.mirror_states import load_mirror_states
 from mirror.publish import SilentProgress
-from tests.conftest import BUILD_TIME, Publisher, make_config
+from tests.conftest import BUILD_TIME, Publisher, make_config, write_articles
 
 
 def two_mirrors(publisher: Publisher) -> tuple[Publisher, Path, Path]:
@@ -207,3 +207,43 @@ def test_a_shard_must_reach_its_share_of_the_quorum(
     )
     with pytest.raises(QuorumError, match=r"only 0 of 0 mirrors verified; the quorum is 1 "):
         outcome.require_quorum()
+
+
+def _plan(report: Path) -> dict[str, list[str]]:
+    document = json.loads(report.read_text())
+    return {m["mirror"]: m["plan"]["uploads"] for m in document["mirrors"]}
+
+
+def _uploaded(report: Path) -> dict[str, int]:
+    return {m["mirror"]: m["uploaded_files"] for m in json.loads(report.read_text())["mirrors"]}
+
+
+@pytest.mark.parametrize("command", ["sync", "push"])
+def test_the_dry_run_plan_is_what_the_real_run_uploads(
+    new_publisher: Callable[..., Publisher],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    """On a fresh mirror, after one new article, and with nothing changed."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(int(BUILD_TIME.timestamp())))
+    publisher, listed, _ = two_mirrors(new_publisher())
+    config = str(publisher.config.file)
+    steps = ["fresh mirror", "one new article", "nothing changed"]
+    for step in steps:
+        if step == "one new article":
+            write_articles(publisher.articles, 1, start=50)
+        if command == "push":
+            assert main(["--config", config, "build"]) == 0
+        dry, real = tmp_path / f"{step}-dry.json", tmp_path / f"{step}-real.json"
+        before = {p.name for p in listed.rglob("*")} if listed.exists() else set()
+        assert main(["--config", config, command, "--dry-run", "--json", str(dry)]) == 0
+        assert ({p.name for p in listed.rglob("*")} if listed.exists() else set()) == before
+        assert main(["--config", config, command, "--json", str(real)]) == 0
+        planned = _plan(dry)
+        assert planned == _plan(real), step
+        assert _uploaded(real) == {name: len(paths) for name, paths in planned.items()}, step
+        if step == "nothing changed":
+            assert planned == {"listed": [], "secret": []}
+        else:
+            assert planned["listed"], step

@@ -665,5 +665,9 @@ register(
         settings_key="git",
         parse_settings=parse_settings,
         create=create,
+        public_read_hint=(
+            "the pushed branch must be published as pages at public_url (publishing can take "
+            "a while after a push)"
+        ),
     )
 )

@@ -99,5 +99,8 @@ register(
         settings_key="http",
         parse_settings=parse_settings,
         create=create,
+        public_read_hint=(
+            "the web server must serve the folder it accepts uploads into at public_url, to anyone"
+        ),
     )
 )

@@ -244,5 +244,8 @@ register(
         settings_key="local",
         parse_settings=parse_settings,
         create=create,
+        public_read_hint=(
+            "a web server (or file://) must serve this folder at public_url, to anyone"
+        ),
     )
 )

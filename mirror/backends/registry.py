@@ -33,6 +33,8 @@ class BackendType:
     """(the settings node, the config folder) -> a frozen settings value; raises ConfigError."""
     create: Callable[[str, Any, Path, CallLimits], Backend]
     """(mirror name, settings, config folder, limits) -> backend; resolves secrets here."""
+    public_read_hint: str = ""
+    """What must hold for readers to read what this type writes, through ``public_url``."""
 
 
 _REGISTRY: dict[str, BackendType] = {}

@@ -482,5 +482,9 @@ register(
         settings_key="s3",
         parse_settings=parse_settings,
         create=create,
+        public_read_hint=(
+            "the bucket (or its CDN) must let anyone read objects: a bucket policy allowing "
+            's3:GetObject to everyone (config/README.md, "A publicly readable S3 bucket")'
+        ),
     )
 )

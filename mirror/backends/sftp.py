@@ -554,5 +554,6 @@ register(
         settings_key="sftp",
         parse_settings=parse_settings,
         create=create,
+        public_read_hint=("a web server must serve the SFTP folder at public_url, to anyone"),
     )
 )

@@ -482,5 +482,8 @@ register(
         settings_key="webdav",
         parse_settings=parse_settings,
         create=create,
+        public_read_hint=(
+            "the server must serve the WebDAV folder at public_url to anyone, without credentials"
+        ),
     )
 )
