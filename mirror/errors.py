@@ -265,3 +265,24 @@ class UnsafeArchiveError(VerificationError):
     exit_code = 14
     verdict = "unsafe-archive"
     default_hint = "Do not unpack this file with other tools; get the edition from another source."
+
+
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (0, "ok"),
+    (1, "internal error"),
+    (UsageError.exit_code, "usage"),
+    (ConfigError.exit_code, "config"),
+    (StorageError.exit_code, "file system"),
+    (KeyStoreError.exit_code, "keys"),
+    (SourceError.exit_code, "sources"),
+    (TransportError.exit_code, "network"),
+    (QuorumError.exit_code, "quorum"),
+    (HistoryConflictError.exit_code, "history conflict"),
+    (TamperedError.exit_code, "tampered"),
+    (ExpiredError.exit_code, "expired"),
+    (NotYetValidError.exit_code, "not yet valid"),
+    (RollbackError.exit_code, "rollback"),
+    (UnsafeArchiveError.exit_code, "unsafe archive"),
+    (130, "interrupted"),
+)
+"""Every exit code a command can end with, and its word (docs/exit-codes.md explains each)."""

@@ -24,6 +24,7 @@ LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 LOGGER_NAME = "mirror"
 _FIELDS = "mirror_fields"
+_SHOWN = "mirror_shown"
 
 
 def logger() -> logging.Logger:
@@ -31,9 +32,23 @@ def logger() -> logging.Logger:
     return logging.getLogger(LOGGER_NAME)
 
 
-def log_event(event: str, message: str = "", *, level: int = logging.INFO, **fields: Any) -> None:
-    """Log ``event`` with structured ``fields`` (names, numbers, verdicts — no secrets)."""
-    logger().log(level, message or event, extra={_FIELDS: {"event": event, **fields}})
+def log_event(
+    event: str,
+    message: str = "",
+    *,
+    level: int = logging.INFO,
+    shown: bool = False,
+    **fields: Any,
+) -> None:
+    """Log ``event`` with structured ``fields`` (names, numbers, verdicts — no secrets).
+
+    ``shown``: the command already prints this to people (a push's summary
+    line), so text logs leave it out and nothing is said twice; JSON logs
+    keep every event.
+    """
+    logger().log(
+        level, message or event, extra={_FIELDS: {"event": event, **fields}, _SHOWN: shown}
+    )
 
 
 class JsonFormatter(logging.Formatter):
@@ -78,6 +93,8 @@ def configure(log_format: LogFormat, *, stream: TextIO | None = None) -> None:
         log.removeHandler(handler)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    if log_format == "text":
+        handler.addFilter(lambda record: not getattr(record, _SHOWN, False))
     log.addHandler(handler)
     log.setLevel(logging.INFO if log_format == "json" else logging.WARNING)
     log.propagate = False

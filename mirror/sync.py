@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from mirror import fsutil, keystore, logs, metrics, publish_tree, runlocks, shards
 from mirror.build import BuildResult, Unchanged, build_or_refresh
@@ -73,7 +74,15 @@ class MirrorSelection:
         )
 
     def quorum(self, config: Config, selected: int) -> int:
-        """The whole quorum, or with a shard its proportional share of it (rounded up)."""
+        """The mirrors that must be good for this selection.
+
+        The whole ``push.quorum``; with ``--mirror`` or ``--tag``, at most the
+        number of mirrors selected (naming one mirror asks for that mirror);
+        with a shard, its proportional share of the quorum, rounded up, so
+        every shard meeting its share means the run met the whole quorum.
+        """
+        if self.shard is None and (self.names or self.tags):
+            return min(config.push.quorum, selected)
         if self.shard is None:
             return config.push.quorum
         enabled = sum(1 for m in config.mirrors if m.enabled)
@@ -125,6 +134,16 @@ class PushOutcome:
     def quorum_reached(self) -> bool:
         """At least ``quorum`` mirrors are good."""
         return self.good >= self.quorum
+
+    def report(self) -> dict[str, Any]:
+        """The JSON report of the run (``--json``)."""
+        return report_document(
+            list(self.results),
+            edition=self.edition,
+            quorum=self.quorum,
+            verified=self.good,
+            dry_run=self.dry_run,
+        )
 
     def check(self) -> None:
         """Raise what the run's exit code must say: a refused mirror, then a missed quorum.
@@ -341,16 +360,7 @@ def _push_locked(
         whole_quorum=config.push.quorum,
     )
     if options.json_report is not None:
-        write_json_report(
-            options.json_report,
-            report_document(
-                list(results),
-                edition=outcome.edition,
-                quorum=outcome.quorum,
-                verified=outcome.good,
-                dry_run=options.dry_run,
-            ),
-        )
+        write_json_report(options.json_report, outcome.report())
     if options.dry_run:
         return outcome
     _log_results(outcome)
@@ -375,6 +385,7 @@ def _log_results(outcome: PushOutcome) -> None:
             f"{result.mirror}: "
             + ("ok" if result.ok else f"failed ({result.error_kind}): {result.error}"),
             level=logging.INFO if result.ok else logging.WARNING,
+            shown=True,  # the summary line says it
             mirror=result.mirror,
             edition=outcome.edition,
             shard=outcome.shard,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -128,8 +129,15 @@ def test_missing_passphrase_variable(tmp_path: Path, capsys: pytest.CaptureFixtu
         encoding="utf-8",
     )
     code, _, err = run(capsys, "--config", str(config), "keys", "init")
-    assert code == 3
-    assert "MIRROR_TEST_UNSET" in one_sentence_and_hint(err)
+    assert code == 5  # docs/exit-codes.md: keys, passphrase missing or wrong
+    assert "MIRROR_TEST_UNSET, which is not set" in one_sentence_and_hint(err)
+    os.environ["MIRROR_TEST_UNSET"] = ""
+    try:
+        code, _, err = run(capsys, "--config", str(config), "keys", "init")
+    finally:
+        del os.environ["MIRROR_TEST_UNSET"]
+    assert code == 5
+    assert "MIRROR_TEST_UNSET, which is set but empty" in one_sentence_and_hint(err)
 
 
 def test_wrong_passphrase(

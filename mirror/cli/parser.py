@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NoReturn
 
 from mirror import __version__, logs
 from mirror.backends.registry import BACKEND_MODULES
-from mirror.errors import TufClientUsageError, UsageError
+from mirror.errors import EXIT_CODES, TufClientUsageError, UsageError
 from mirror.reader import verdicts
 
 DEFAULT_CONFIG = "mirror.yaml"
@@ -27,7 +27,12 @@ class _Parser(argparse.ArgumentParser):
     """argparse that raises `UsageError` instead of printing usage and exiting."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}", hint=f"Run `{self.prog} --help` for usage.")
+        # "mirror: " starts every error line already; name the subcommand, if any, once.
+        command = self.prog.removeprefix("mirror").strip()
+        raise UsageError(
+            f"{command}: {message}" if command else message,
+            hint=f"Run `{self.prog} --help` for usage.",
+        )
 
 
 class _TufClientParser(_Parser):
@@ -130,23 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mirror",
         description="Signed editions of a newsroom's articles, pushed to many mirrors, "
         "verified by readers.",
-        epilog="Exit codes: 0 ok, 2 usage, 3 config, 4 file system, 5 keys, 6 sources, "
-        "7 network, 8 quorum, 10 tampered, 11 expired, 12 not yet valid, 13 rollback, "
-        "14 unsafe archive.",
+        epilog="Exit codes: "
+        + ", ".join(f"{code} {what}" for code, what in EXIT_CODES)
+        + " (docs/exit-codes.md).",
     )
     parser.add_argument("--version", action="version", version=f"mirror {__version__}")
-    parser.add_argument(
-        "--config",
-        metavar="FILE",
-        help=f"configuration file (default: $MIRROR_CONFIG or {DEFAULT_CONFIG})",
-    )
-    parser.add_argument(
-        "--log-format",
-        choices=list(logs.LOG_FORMATS),
-        default=os.environ.get("MIRROR_LOG_FORMAT") or "text",
-        help="logs on stderr as text, or one JSON object per line "
-        "(default: $MIRROR_LOG_FORMAT or text)",
-    )
+    _global_options(parser, default=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     keys = commands.add_parser("keys", help="create and rotate the publisher's keys")
@@ -222,7 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
         loudness.add_argument(
             "-q", "--quiet", action="store_true", help="print only mirrors that failed"
         )
-        command.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
+        command.add_argument(
+            "--json", metavar="FILE", help="also write the report as JSON to FILE (- : stdout only)"
+        )
         command.add_argument(
             "--mirror", action="append", metavar="NAME", help="only this mirror (repeatable)"
         )
@@ -378,7 +374,41 @@ def build_parser() -> argparse.ArgumentParser:
     _add_read_commands(commands)
 
     parser.set_defaults(handler=_needs_action(parser))
+    for subcommand in _subcommands(parser):
+        if not isinstance(subcommand, _TufClientParser):  # that protocol takes only its own
+            _global_options(subcommand, default=False)
     return parser
+
+
+def _global_options(parser: argparse.ArgumentParser, *, default: bool) -> None:
+    """``--config`` and ``--log-format``: before the command, or after it (git, kubectl style).
+
+    On subcommands they default to "not given", so ``mirror --config A sync``
+    and ``mirror sync --config A`` mean the same.
+    """
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None if default else argparse.SUPPRESS,
+        help=f"configuration file (default: $MIRROR_CONFIG, {DEFAULT_CONFIG} in the current "
+        "folder, or $XDG_CONFIG_HOME/mirror/mirror.yaml)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=list(logs.LOG_FORMATS),
+        default=(os.environ.get("MIRROR_LOG_FORMAT") or "text") if default else argparse.SUPPRESS,
+        help="logs on stderr as text, or one JSON object per line "
+        "(default: $MIRROR_LOG_FORMAT or text)",
+    )
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """Every parser below ``parser``, depth first."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in dict.fromkeys(action.choices.values()):
+                yield command
+                yield from _subcommands(command)
 
 
 def _needs_action(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:

@@ -7,12 +7,14 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from rich.console import Console
 
 from mirror import logs, shards, sync
 from mirror.build import BuildResult, Unchanged
 from mirror.cli import config_file
+from mirror.cli.output import print_json
 from mirror.clock import publisher_now
 from mirror.commands.build import print_skipped, unchanged_line
 from mirror.publish import Progress, SilentProgress
@@ -23,7 +25,7 @@ def run_push(args: argparse.Namespace) -> int:
     """Push the publish tree as it stands to every selected mirror, then read each back."""
     config = config_file.load(args)
     options = _options(args)
-    with _progress() as progress:
+    with _progress(_human(args)) as progress:
         outcome = sync.push(config, options, progress=progress)
     return _finish(outcome, args)
 
@@ -32,21 +34,31 @@ def run_sync(args: argparse.Namespace) -> int:
     """Build a new edition (when something changed), push it everywhere, read every mirror back."""
     config = config_file.load(args)
     options = _options(args)
+    human = _human(args)
     shard = options.selection.shard
-    if shard is not None and not shard.builds:
-        print(f"shard {shard}: pushing the current publish tree (shard 0 builds)")
-    elif options.dry_run:
-        print("would build a new edition, then push:")
-    with _progress() as progress:
+    if shard is not None and not shard.builds and not args.quiet:
+        print(f"shard {shard}: pushing the current publish tree (shard 0 builds)", file=human)
+
+    def built(result: BuildResult | Unchanged) -> None:
+        print_skipped(result)
+        if not args.quiet:
+            print(_built_line(result, dry_run=options.dry_run), file=human)
+
+    with _progress(human) as progress:
         outcome = sync.sync(
             config,
             sync.BuildOptions(version=args.edition_version, force=args.force),
             options,
             now=publisher_now(),
             progress=progress,
-            on_built=_print_built,
+            on_built=built,
         )
     return _finish(outcome.push, args)
+
+
+def _human(args: argparse.Namespace) -> TextIO:
+    """Where lines for people go: stdout, or stderr when stdout carries the JSON report."""
+    return sys.stderr if args.json == "-" else sys.stdout
 
 
 def _options(args: argparse.Namespace) -> sync.PushOptions:
@@ -58,16 +70,16 @@ def _options(args: argparse.Namespace) -> sync.PushOptions:
         ),
         dry_run=args.dry_run,
         read_back=not args.no_read_back,
-        json_report=Path(args.json) if args.json else None,
+        json_report=Path(args.json) if args.json and args.json != "-" else None,
         metrics_textfile=Path(args.metrics_textfile) if args.metrics_textfile else None,
     )
 
 
 @contextlib.contextmanager
-def _progress() -> Iterator[Progress]:
+def _progress(human: TextIO) -> Iterator[Progress]:
     """Bars on a terminal, plain lines otherwise, nothing under JSON logs."""
-    if sys.stdout.isatty():
-        with BarProgress(Console(stderr=False)) as bars:
+    if human.isatty():
+        with BarProgress(Console(file=human)) as bars:
             yield bars
     elif logs.current_format() == "json":
         yield SilentProgress()
@@ -75,19 +87,23 @@ def _progress() -> Iterator[Progress]:
         yield PlainProgress(sys.stderr)
 
 
-def _print_built(built: BuildResult | Unchanged) -> None:
-    print_skipped(built)
+def _built_line(built: BuildResult | Unchanged, *, dry_run: bool) -> str:
     if isinstance(built, Unchanged):
-        print(unchanged_line(built))
-        return
-    print(
-        f"Built edition {built.eid} (version {built.version}): {built.articles} articles, "
+        if dry_run:
+            resign = "; the timestamp would be re-signed" if built.timestamp_refreshed else ""
+            return f"would build nothing: nothing changed since edition {built.eid}{resign}"
+        return unchanged_line(built)
+    verb = "Would build" if dry_run else "Built"
+    return (
+        f"{verb} edition {built.eid} (version {built.version}): {built.articles} articles, "
         f"{built.archive.length:,} bytes"
     )
 
 
 def _finish(outcome: sync.PushOutcome, args: argparse.Namespace) -> int:
-    if outcome.dry_run:
+    if args.json == "-":
+        print_json(outcome.report())  # the report alone on stdout, for a pipe
+    elif outcome.dry_run:
         for result in outcome.results:
             for line in plan_lines(result, verbose=args.verbose):
                 print(line)
