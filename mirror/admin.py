@@ -1,18 +1,17 @@
-"""What an admin does with mirrors: probe them, list them, add one to the config file.
+"""`mirror config check`: what a sync would meet, found before a sync meets it.
 
 `probe_mirror` checks a mirror the way a push would use it — reach the
-server, authenticate, write a small probe file, read it back, delete it —
-and then reads the mirror through its public URL with the reader view
-(`mirror.client.view.MirrorView`), from the publish tree's first root, the
-way a reader would. `add_mirror` appends a new entry to the YAML file with
-ruamel.yaml's round-trip mode, so the admin's comments and layout stay, and
-only after the new entry passed the same validation as the whole file.
+server, authenticate, write a small probe file, read it back — then fetches
+that probe through ``public_url`` with no credentials, as a reader would,
+and surveys what the mirror publishes with the reader view
+(`mirror.client.view.MirrorView`) from the publish tree's first root.
+`check_publisher` checks this host: the passphrase, the online keys, every
+source. Changing the mirrors of a config file is `mirror.config_edit`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import secrets
 import tempfile
@@ -21,16 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
-from mirror import fsutil, keystore, publish_tree
+from mirror import keystore, publish_tree
 from mirror.backends import backend_type
 from mirror.client.classify import classify
 from mirror.client.transport import DeadlineFetcher
 from mirror.client.view import MirrorView
-from mirror.config import Config, DirectorySource, MirrorSettings, Source, load_config
-from mirror.errors import ConfigError, MirrorError
+from mirror.config import Config, DirectorySource, MirrorSettings, Source
+from mirror.errors import MirrorError
 from mirror.ingest import load_feed
 from mirror.ingest.directory import ARTICLE_SUFFIXES, iter_directory
 from mirror.publish import create_backend
@@ -240,70 +236,3 @@ async def probe_all(config: Config) -> list[ProbeResult]:
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(probe_mirror(config, m)) for m in config.mirrors]
     return [task.result() for task in tasks]
-
-
-def _round_trip() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 100
-    return yaml
-
-
-def add_mirror(config_path: Path, entry: dict[str, Any]) -> MirrorSettings:
-    """Append ``entry`` to the ``mirrors:`` list of ``config_path``, keeping comments.
-
-    The whole file with the new entry is validated with the normal loader
-    before anything is written; the write is atomic.
-    """
-    yaml = _round_trip()
-    original = fsutil.read_bounded(config_path, max_bytes=1024 * 1024, what="config file")
-    document = yaml.load(original.decode("utf-8"))
-    if not isinstance(document, CommentedMap):
-        raise ConfigError(f"{config_path}: the top level must be a mapping")
-    mirrors = document.get("mirrors")
-    if mirrors is None:
-        mirrors = CommentedSeq()
-        document["mirrors"] = mirrors
-    if not isinstance(mirrors, CommentedSeq):
-        raise ConfigError(f"{config_path}: mirrors must be a list")
-    if any(isinstance(m, dict) and m.get("name") == entry["name"] for m in mirrors):
-        raise ConfigError(
-            f"{config_path}: a mirror called {entry['name']!r} exists already",
-            hint="Pick another name, or edit the existing entry.",
-        )
-    mirrors.append(CommentedMap(entry))
-    text = io.StringIO()
-    yaml.dump(document, text)
-    candidate = config_path.with_name(f".{config_path.name}.candidate")
-    try:
-        fsutil.atomic_write_bytes(candidate, text.getvalue().encode("utf-8"))
-        try:  # validate the new entry, and the file as a whole, with the normal loader
-            new_config = load_config(candidate)
-        except ConfigError as error:
-            raise ConfigError(
-                error.message.replace(str(candidate), str(config_path)), hint=error.hint
-            ) from error
-        added = next(m for m in new_config.mirrors if m.name == entry["name"])
-        fsutil.atomic_write_bytes(config_path, text.getvalue().encode("utf-8"))
-    finally:
-        candidate.unlink(missing_ok=True)
-    return added
-
-
-def parse_settings_arguments(pairs: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` command-line pairs as a settings mapping (numbers and booleans typed)."""
-    result: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(
-                f"{pair!r} is not KEY=VALUE", hint="For example: --set url=https://dav.example/"
-            )
-        parsed: Any = value
-        if value.isdigit():
-            parsed = int(value)
-        elif value in ("true", "false"):
-            parsed = value == "true"
-        result[key] = parsed
-    return result

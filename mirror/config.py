@@ -403,6 +403,9 @@ def parse_mirror(item: Node, base: Path, limits: MirrorLimits) -> MirrorSettings
     url = required(fields, "public_url", item).text()
     if urlsplit(url).scheme not in ("http", "https", "file"):
         raise fields["public_url"].fail("must be an http://, https:// or file:// URL")
+    if url.lower().startswith("file:") and not url.lower().startswith("file:/"):
+        # "file:../mirrors/a/": a folder relative to this config file, as paths here are.
+        url = (base / url[len("file:") :]).resolve().as_uri()
     if not url.endswith("/"):
         url += "/"
     tags = tuple(t.text() for t in fields["tags"].items()) if "tags" in fields else ()

@@ -143,6 +143,24 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(parser, default=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
+    start = commands.add_parser(
+        "init",
+        help="start a newsroom: a commented config, an example article and keys, in FOLDER",
+        description="Creates FOLDER/mirror.yaml (one local mirror inside FOLDER), "
+        "FOLDER/articles/welcome.md and a key store in FOLDER/keys, then prints the next "
+        "steps. Never overwrites anything.",
+    )
+    start.add_argument("folder", nargs="?", default=".", metavar="FOLDER", help="(default: .)")
+    start.add_argument("--publisher", required=True, metavar="NAME", help="the newsroom's name")
+    start.add_argument("--language", default="en", help="language of the edition (default en)")
+    start.add_argument(
+        "--passphrase",
+        default="env:MIRROR_PASSPHRASE",
+        metavar="REF",
+        help="where the key passphrase is: env:NAME or file:PATH (default env:MIRROR_PASSPHRASE)",
+    )
+    start.set_defaults(handler="init:init")
+
     keys = commands.add_parser("keys", help="create and rotate the publisher's keys")
     keys_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=_Parser)
     init = keys_commands.add_parser(
@@ -308,7 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler="config:check")
     config_parser.set_defaults(handler=_needs_action(config_parser))
 
-    mirrors_parser = commands.add_parser("mirrors", help="list or add mirrors")
+    mirrors_parser = commands.add_parser(
+        "mirrors", help="list, add, remove, enable or disable mirrors"
+    )
     mirrors_commands = mirrors_parser.add_subparsers(
         dest="mirrors_command", metavar="ACTION", parser_class=_Parser
     )
@@ -336,6 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a setting of the type's block (repeatable); secrets as env:NAME or file:PATH",
     )
     add.set_defaults(handler="mirrors:add")
+    for action, text in (
+        ("remove", "delete a mirror's entry from the config file (comments are kept)"),
+        ("enable", "push to a disabled mirror again"),
+        ("disable", "stop pushing to a mirror and leave it out of the signed mirror list"),
+    ):
+        edit = mirrors_commands.add_parser(action, help=text)
+        edit.add_argument("name", metavar="NAME", help="the mirror's name")
+        edit.set_defaults(handler=f"mirrors:{action}")
     mirrors_parser.set_defaults(handler=_needs_action(mirrors_parser))
 
     fetch = commands.add_parser(
@@ -372,6 +400,15 @@ def build_parser() -> argparse.ArgumentParser:
     extract.set_defaults(handler="verify:extract")
 
     _add_read_commands(commands)
+
+    helping = commands.add_parser("help", help="help on a command or a topic (exit-codes, config)")
+    helping.add_argument("topic", nargs="*", metavar="COMMAND|TOPIC")
+    helping.set_defaults(handler="help:help_command")
+    completing = commands.add_parser(
+        "completion", help="print shell completion: source <(mirror completion bash)"
+    )
+    completing.add_argument("shell", choices=["bash"])
+    completing.set_defaults(handler="help:completion")
 
     parser.set_defaults(handler=_needs_action(parser))
     for subcommand in _subcommands(parser):

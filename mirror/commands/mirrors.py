@@ -1,4 +1,4 @@
-"""`mirror mirrors list|add`: the configured mirrors and their last known state."""
+"""`mirror mirrors list|add|remove|enable|disable`: the configured mirrors, edited in place."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 from rich.table import Table
 
-from mirror.admin import add_mirror, parse_settings_arguments
 from mirror.cli import config_file
 from mirror.cli.output import print_json, print_table
+from mirror.config_edit import add_mirror, parse_settings_arguments, remove_mirror, set_enabled
 from mirror.mirror_states import load_mirror_states
 
 
@@ -78,4 +78,34 @@ def add(args: argparse.Namespace) -> int:
     listed = "listed in the signed mirror list" if added.announce else "kept secret"
     print(f"Added mirror {added.name} ({added.type}, {listed}) to {path}")
     print("Run `mirror config check` to probe it.")
+    return 0
+
+
+def remove(args: argparse.Namespace) -> int:
+    """Delete a mirror's entry from the config file, keeping its comments."""
+    path = config_file.config_path(args)
+    remove_mirror(path, args.name)
+    print(f"Removed mirror {args.name} from {path}")
+    print(
+        "Nothing on the mirror itself was deleted; the next edition's signed mirror list "
+        "no longer names it."
+    )
+    return 0
+
+
+def enable(args: argparse.Namespace) -> int:
+    """Push to a disabled mirror again (and list it, if it is announced)."""
+    return _set_enabled(args, enabled=True)
+
+
+def disable(args: argparse.Namespace) -> int:
+    """Stop pushing to a mirror, and leave it out of the signed mirror list."""
+    return _set_enabled(args, enabled=False)
+
+
+def _set_enabled(args: argparse.Namespace, *, enabled: bool) -> int:
+    path = config_file.config_path(args)
+    changed = set_enabled(path, args.name, enabled=enabled)
+    state = "enabled" if changed.enabled else "disabled"
+    print(f"Mirror {changed.name} is {state} in {path}")
     return 0
