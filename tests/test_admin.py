@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -217,3 +218,70 @@ def test_config_check_checks_keys_passphrase_and_sources_with_their_exit_codes(
     assert words in failed[0]["detail"]
     assert failed[0]["exit_code"] == code
     assert words in err
+
+
+def test_mirrors_disable_enable_remove_keep_comments_and_change_what_sync_does(
+    new_publisher: Callable[..., Publisher], capsys: pytest.CaptureFixture[str]
+) -> None:
+    publisher = new_publisher()
+    path = publisher.config.file
+    second = publisher.home / "mirror-b"
+    path.write_text(
+        "# keep me\n"
+        + path.read_text()
+        + f"  - name: b  # the second one\n    type: local\n    public_url: file://{second}/\n"
+        f"    local:\n      path: {second}\n"
+    )
+    base = ["--config", str(path), "mirrors"]
+    assert main([*base, "disable", "b"]) == 0
+    assert "enabled: false" in path.read_text()
+    assert main(["--config", str(path), "sync"]) == 0
+    assert not second.exists()  # a disabled mirror is not pushed
+    assert main([*base, "enable", "b"]) == 0
+    assert "enabled" not in path.read_text().split("name: b", 1)[1]
+    assert main(["--config", str(path), "sync"]) == 0
+    assert (second / "metadata" / "timestamp.json").is_file()
+    assert main([*base, "remove", "b"]) == 0
+    text = path.read_text()
+    assert text.startswith("# keep me\n")
+    assert "name: b" not in text
+    assert (second / "metadata" / "timestamp.json").is_file()  # the mirror itself is left alone
+    capsys.readouterr()
+    assert main([*base, "remove", "b"]) == 3
+    assert "there is no mirror called 'b'" in capsys.readouterr().err
+
+
+def test_init_makes_a_newsroom_and_never_overwrites(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "newsroom"
+    monkeypatch.delenv("MIRROR_PASSPHRASE", raising=False)
+    assert main(["init", str(folder), "--publisher", "Room"]) == 5  # no passphrase yet
+    assert "MIRROR_PASSPHRASE" in capsys.readouterr().err
+    assert not folder.exists() or not any(folder.iterdir())
+    monkeypatch.setenv("MIRROR_PASSPHRASE", "a long test passphrase")
+    assert main(["init", str(folder), "--publisher", 'Room "7"', "--language", "ru"]) == 0
+    out = capsys.readouterr().out
+    assert "move the root keys offline" in out
+    config = (folder / "mirror.yaml").read_text()
+    assert 'name: "Room \\"7\\""' in config
+    assert "passphrase: env:MIRROR_PASSPHRASE" in config
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert main(["init", str(folder), "--publisher", "Other"]) == 2
+    assert "init never overwrites" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+    assert main(["--config", str(folder / "mirror.yaml"), "sync"]) == 0
+
+
+def test_completion_script_knows_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["completion", "bash"]) == 0
+    script = capsys.readouterr().out
+    done = subprocess.run(
+        ["bash", "-c", script + '\nCOMP_WORDS=(mirror mirrors ""); COMP_CWORD=2; _mirror; '
+         'echo "${COMPREPLY[@]}"; COMP_WORDS=(mirror sync --dr); COMP_CWORD=2; _mirror; '
+         'echo "${COMPREPLY[@]}"'],
+        capture_output=True, text=True, check=True, timeout=30,
+    )  # fmt: skip
+    first, second = done.stdout.splitlines()
+    assert set(first.split()) >= {"add", "list", "remove", "enable", "disable"}
+    assert second.split() == ["--dry-run"]

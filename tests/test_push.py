@@ -247,3 +247,18 @@ def test_the_dry_run_plan_is_what_the_real_run_uploads(
             assert planned == {"listed": [], "secret": []}
         else:
             assert planned["listed"], step
+
+
+def test_naming_one_mirror_asks_for_that_mirror(
+    new_publisher: Callable[..., Publisher], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sync --mirror NAME` with push.quorum 2: one verified mirror of one named is enough."""
+    publisher, _, _ = two_mirrors(new_publisher())
+    config = publisher.config.file
+    config.write_text(config.read_text() + "push:\n  quorum: 2\n")
+    assert main(["--config", str(config), "sync", "--mirror", "listed"]) == 0
+    capsys.readouterr()
+    config.write_text(config.read_text().replace("path: " + str(publisher.home / "secret"),
+                                                 "path: /proc/no-such-place"))  # fmt: skip
+    assert main(["--config", str(config), "push"]) == 8  # all mirrors: the whole quorum
+    assert "only 1 of 2 mirrors verified; the quorum is 2" in capsys.readouterr().err
