@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -208,3 +209,77 @@ def test_build_json_and_keys_commands(
     )
     assert code == 2
     assert "not newer" in one_sentence_and_hint(err)
+
+
+def test_global_options_work_after_the_command_too(
+    new_publisher: Callable[..., Publisher], capsys: pytest.CaptureFixture[str]
+) -> None:
+    publisher = new_publisher()
+    config = str(publisher.config.file)
+    code, out, _ = run(capsys, "sync", "--config", config, "--log-format", "json")
+    assert code == 0
+    code, out, _ = run(capsys, "mirrors", "list", "--json", "--config", config)
+    assert code == 0
+    assert json.loads(out)["mirrors"][0]["last_status"] == "verified"
+
+
+@pytest.mark.parametrize(
+    ("argv", "sentence"),
+    [
+        (["--bogus"], "mirror: unrecognized arguments: --bogus"),
+        (["sync", "--shard"], "mirror: sync: argument --shard: expected one argument"),
+        (["keys", "rotate", "nobody"], "mirror: keys rotate: argument role: invalid choice"),
+    ],
+)
+def test_usage_errors_name_the_command_and_the_option_once(
+    capsys: pytest.CaptureFixture[str], argv: list[str], sentence: str
+) -> None:
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    line = one_sentence_and_hint(err)
+    assert line.startswith(sentence)
+    assert line.count("mirror") == 1
+
+
+def test_config_is_found_in_the_user_config_folder(
+    new_publisher: Callable[..., Publisher],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    publisher = new_publisher()
+    user = tmp_path / "xdg" / "mirror"
+    user.mkdir(parents=True)
+    (user / "mirror.yaml").write_text(
+        publisher.config.file.read_text()
+        .replace("path: articles", f"path: {publisher.articles}")
+        .replace("file:passphrase", f"file:{publisher.home / 'passphrase'}")
+        .replace("output: out", f"output: {publisher.home / 'out'}")
+    )
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("MIRROR_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)  # no mirror.yaml here
+    code, out, err = run(capsys, "config", "check", "--json")
+    assert code == 0, err
+    assert json.loads(out)["config"] == str(user / "mirror.yaml")
+
+
+def test_json_dash_puts_the_report_alone_on_stdout_and_each_failure_is_said_once(
+    new_publisher: Callable[..., Publisher], capsys: pytest.CaptureFixture[str]
+) -> None:
+    publisher = new_publisher()
+    config = publisher.config.file
+    config.write_text(
+        config.read_text()
+        + "  - name: broken\n    type: local\n    public_url: file:///proc/none/\n"
+        "    local:\n      path: /proc/none\n"
+    )
+    code, out, err = run(capsys, "--config", str(config), "sync", "--json", "-")
+    assert code == 0  # quorum 1: mirror a verified
+    report = json.loads(out)
+    assert {m["mirror"]: m["verified"] for m in report["mirrors"]} == {"a": True, "broken": None}
+    code, out, err = run(capsys, "--config", str(config), "push")
+    assert code == 0
+    failures = [line for line in (out + err).splitlines() if "FAILED" in line or "warning" in line]
+    assert len(failures) == 1, out + err  # the summary line, not a log line as well
+    assert failures[0].startswith("broken: FAILED (unreachable)")
