@@ -24,6 +24,10 @@ mixandmatch     the current tree, but every snapshot request answered with the
                 older tree's newest snapshot (snapshot from A, targets from B)
 trickle         the whole response, status line included, one byte per 0.5 s
 endless         ``200 OK`` and garbage until the reader hangs up or the server stops
+withhold        the genuine metadata, fast; ``404`` for every file under ``targets/``
+stall           the genuine metadata, fast; every ``targets/`` request left unanswered
+drip            the genuine metadata, fast; every ``targets/`` answer trickled
+withhold-list   the tree honestly, except ``404`` for the signed mirror list
 ==============  ==================================================================
 
 Every loop here is bounded: by the response's length, by the server's stop
@@ -64,6 +68,10 @@ Behaviour = Literal[
     "mixandmatch",
     "trickle",
     "endless",
+    "withhold",
+    "stall",
+    "drip",
+    "withhold-list",
 ]
 BEHAVIOURS: tuple[Behaviour, ...] = get_args(Behaviour)
 NEEDS_OLDER: frozenset[Behaviour] = frozenset({"rollback", "mixandmatch"})
@@ -217,7 +225,16 @@ class _Handler(BaseHTTPRequestHandler):
         if spec.behaviour == "endless":
             self._endless()
             return
-        body = self.mirror.body(path) if path is not None else None
+        content = path is not None and path.startswith("targets/")
+        if content and spec.behaviour == "stall":
+            self._wait(MAX_CONNECTION_S)
+            return
+        withheld = (content and spec.behaviour == "withhold") or (
+            spec.behaviour == "withhold-list"
+            and path is not None
+            and re.fullmatch(r"targets/[0-9a-f]{64}\.mirrors\.json", path) is not None
+        )
+        body = self.mirror.body(path) if path is not None and not withheld else None
         if body is None:
             response = b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         else:
@@ -226,7 +243,7 @@ class _Handler(BaseHTTPRequestHandler):
                 + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode("ascii")
                 + body
             )
-        if spec.behaviour == "trickle":
+        if spec.behaviour == "trickle" or (content and spec.behaviour == "drip"):
             for i in range(len(response)):
                 if self._wait(spec.trickle_interval_s):
                     return

@@ -73,6 +73,12 @@ EXPECTED_VERDICTS: dict[str, set[str]] = {
     # Over-long data is data the publisher did not sign (DESIGN: "lie about lengths").
     "endless": {"tampered"},
     "expired": {"expired"},
+    # The genuine metadata, fast, then no content: demoted at the first file it fails.
+    "withhold": {"unreachable"},
+    "stall": {"unreachable"},
+    "drip": {"unreachable"},
+    # The list is in the edition itself: a mirror that withholds mirrors.json hides nothing.
+    "withhold-list": {"ok"},
     # Older than another mirror, or than the reader's state: both are refusals of old data.
     "stale": REFUSED_VERDICTS,
     "rollback": REFUSED_VERDICTS,
@@ -673,3 +679,70 @@ def test_russian_verdict_on_failure(trees: Trees, tmp_path: Path) -> None:
     assert "Traceback" not in run.stderr
     sentence = next(line for line in run.stderr.splitlines() if line.startswith("mirror: "))
     assert CYRILLIC.search(sentence), f"the verdict is not in Russian: {sentence!r}"
+
+
+# --- the censor's cheapest attack: fast genuine metadata, then no content ----------------
+
+CONTENT_LIARS = ("withhold", "stall", "drip")
+
+
+def slow_honest(trees: Trees) -> MirrorSpec:
+    """An honest mirror too slow to finish its metadata within the first mirror's grace."""
+    return MirrorSpec("slow", trees.new, delay_s=0.4, rate_bytes_s=2_000_000)
+
+
+@pytest.mark.parametrize("liar", [*CONTENT_LIARS, "withhold-list"])
+@pytest.mark.parametrize("honest_at", [0, 1])
+def test_a_fast_liar_cannot_cut_the_reader_off_a_slower_honest_mirror(
+    trees: Trees, tmp_path: Path, liar: str, honest_at: int
+) -> None:
+    specs: list[SpecLike] = [trees.spec(liar)]
+    specs.insert(honest_at, slow_honest(trees))
+    with censor_mirrors(specs) as urls:
+        run = fetch(trees.root_json, urls, tmp_path / "state")
+    assert run.code == 0, f"exit {run.code}\n{run.stdout}\n{run.stderr}"
+    document = run.document
+    assert (document["edition"], document["version"]) == (trees.new_eid, 2)
+    verdicts = run.verdicts()
+    if liar == "withhold-list":
+        # It serves every edition file, so the fetch may be over before the slow one answers.
+        rows = {row["url"]: row for row in document["mirrors"]}
+        slow = rows[urls[honest_at]]
+        assert slow["verdict"] == "ok" or "still had not answered" in slow["detail"], slow
+    else:
+        assert document["mirror"] == urls[honest_at]
+        assert verdicts[urls[honest_at]] == "ok"
+    assert verdicts[urls[1 - honest_at]] in EXPECTED_VERDICTS[liar]
+    assert_complete_edition(Path(document["path"]), trees.new_zip)
+    assert run.seconds < FETCH_BUDGET_S
+
+
+@pytest.mark.parametrize("honest_at", range(4))
+def test_every_content_liar_at_once_in_front_of_a_slow_honest_mirror(
+    trees: Trees, tmp_path: Path, honest_at: int
+) -> None:
+    specs: list[SpecLike] = [trees.spec(liar) for liar in CONTENT_LIARS]
+    specs.insert(honest_at, slow_honest(trees))
+    with censor_mirrors(specs) as urls:
+        run = fetch(trees.root_json, urls, tmp_path / "state")
+    assert run.code == 0, f"exit {run.code}\n{run.stdout}\n{run.stderr}"
+    assert run.document["mirror"] == urls[honest_at]
+    assert_complete_edition(Path(run.document["path"]), trees.new_zip)
+    state = json.loads(
+        (
+            library_edition(tmp_path / "state", trees.new_eid).parent.parent / "mirrors.json"
+        ).read_text()
+    )
+    assert state["mirrors"][urls[honest_at]]["last_verdict"] == "ok"
+    assert run.seconds < FETCH_BUDGET_S
+
+
+def test_a_mirror_that_withholds_the_list_cannot_hide_it(trees: Trees, tmp_path: Path) -> None:
+    """The signed list is read from the verified edition, not from the mirror's copy."""
+    with censor_mirrors([trees.spec("withhold-list")]) as urls:
+        run = fetch(trees.root_json, urls, tmp_path / "state")
+    assert run.code == 0, run.stderr
+    folder = library_edition(tmp_path / "state", trees.new_eid).parent.parent
+    listed = json.loads((folder / "mirrors.json").read_text())["signed_list"]
+    edition_list = json.loads((Path(run.document["path"]) / "mirrors.json").read_text())
+    assert listed == [m["url"] for m in edition_list["mirrors"]]

@@ -148,3 +148,32 @@ def test_file_urls(tmp_path: Path, fetcher: DeadlineFetcher) -> None:
     assert fetcher.download_bytes((tmp_path / "a.json").as_uri(), 10) == b"{}"
     with pytest.raises(exceptions.DownloadHTTPError):
         fetcher.download_bytes((tmp_path / "nope").as_uri(), 10)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "device", "socket"])
+def test_a_file_mirror_serves_only_regular_files_and_never_hangs(
+    tmp_path: Path, fetcher: DeadlineFetcher, kind: str
+) -> None:
+    """A FIFO (or any non-regular file) on a USB stick must not hold the reader."""
+    import os
+    import socket
+
+    path = tmp_path / "targets" / "x.html"
+    path.parent.mkdir()
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "device":
+        path.symlink_to("/dev/zero")
+    else:
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+    started = time.monotonic()
+    with pytest.raises(exceptions.DownloadError, match="not a regular file"):
+        fetcher.download_bytes(path.as_uri(), 1024)
+    assert time.monotonic() - started < 2
+    (tmp_path / "ok.txt").write_bytes(b"fine")
+    link = tmp_path / "link.txt"
+    link.symlink_to(tmp_path / "ok.txt")
+    assert fetcher.download_bytes(link.as_uri(), 1024) == b"fine"  # a link to a regular file

@@ -382,6 +382,13 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument(
         "--timeout", type=float, default=30.0, metavar="S", help="per read and per file (30 s)"
     )
+    fetch.add_argument(
+        "--deadline",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="longest the fetch waits for slow mirrors before giving a file up (600 s)",
+    )
     fetch.set_defaults(handler="fetch:fetch")
 
     verify = commands.add_parser("verify", help="verify an edition file offline")

@@ -21,7 +21,9 @@ signed hash.
 from __future__ import annotations
 
 import contextlib
+import os
 import ssl
+import stat
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -229,12 +231,26 @@ class DeadlineFetcher(FetcherInterface):
             raise exceptions.DownloadError(f"{url} was sent {encoding}-encoded; refused")
 
     def _fetch_file(self, path: Path) -> Iterator[bytes]:
+        """A file of a ``file://`` mirror (a folder, a USB stick): regular files only.
+
+        Opened without blocking and checked with ``fstat`` before any read, so a
+        FIFO, a device or a socket planted in the mirror is refused at once
+        instead of hanging the reader; a symbolic link is followed only to a
+        regular file. Reads still count against the download's deadline.
+        """
         try:
-            handle = path.open("rb")
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError as error:
             raise exceptions.DownloadHTTPError(f"{path} does not exist", 404) from error
-        with handle:
+        except OSError as error:  # a socket (ENXIO), a device that refuses: not a file
+            raise exceptions.DownloadError(f"{path} is not a regular file; refused") from error
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise exceptions.DownloadError(f"{path} is not a regular file; refused")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as handle:
             while chunk := handle.read(CHUNK_BYTES):
+                self._deadline.bound(None)  # raises once the download's time is up
                 self.bytes_received += len(chunk)
                 yield chunk
 

@@ -28,6 +28,7 @@ def fetch(args: argparse.Namespace) -> int:
         now=reader_now(),
         connect_timeout_s=args.connect_timeout,
         timeout_s=args.timeout,
+        deadline_s=args.deadline,
         progress=None if quiet else (lambda text: print(text, file=sys.stderr)),
     ).run(args.mirror or [])
     if isinstance(report.error, VerificationError | TransportError):

@@ -13,10 +13,14 @@
    refused by TUF itself (rollback, freeze) and reported, never fatal while
    another mirror is good.
 3. **Incremental.** The newest edition's signed member list is read; only
-   members whose hash is not in the reader's cache are downloaded (from the
-   best mirror, falling back to the other verified ones — every byte is
-   checked against the signed hash whatever mirror it came from). A reader
-   with an empty cache takes the newest published edition ZIP first.
+   members whose hash is not in the reader's cache are downloaded. Each file
+   comes from the best mirror that has not failed yet, and falls back to
+   every other mirror that verified, slow and stale ones included, and to
+   those still probing (`mirror.reader.pool`): a fast mirror that withholds
+   or stalls content is demoted at its first failure and cannot cut the
+   reader off from slower honest ones. Every byte is checked against the
+   signed hash whatever mirror it came from. A reader with an empty cache
+   takes the newest published edition ZIP first.
 4. **Crash-safe.** The edition is assembled in a staging folder and renamed
    into the library; trusted metadata and state are written only after
    that, each file atomically. A kill at any point leaves the previous
@@ -31,23 +35,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import queue
 import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from tuf.api.metadata import Metadata, Root
 
 from mirror import caps, fsutil
 from mirror.client.classify import classify
 from mirror.client.transport import DeadlineFetcher
-from mirror.client.view import MirrorView, Served, metadata_file, normalize_url
+from mirror.client.view import MirrorView, metadata_file, normalize_url
 from mirror.errors import (
     ExpiredError,
     MirrorError,
@@ -56,6 +58,7 @@ from mirror.errors import (
     TransportError,
     UsageError,
 )
+from mirror.reader.pool import Candidate, MirrorOutcome, MirrorPool
 from mirror.reader.store import (
     LibraryEdition,
     PublisherStore,
@@ -68,27 +71,8 @@ from mirror.trust import layout, verify
 from mirror.trust.metadata import parse_metadata
 from mirror.trust.publisher import publisher_of
 
-MAX_PARALLEL_MIRRORS = 10
-
-
-@dataclass(frozen=True)
-class MirrorOutcome:
-    """What one mirror did in this fetch."""
-
-    url: str
-    verdict: str
-    """One of `mirror.client.classify.MIRROR_VERDICTS`."""
-    detail: str = ""
-    timestamp_version: int | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        """For --json."""
-        return {
-            "url": self.url,
-            "verdict": self.verdict,
-            "detail": self.detail,
-            "timestamp_version": self.timestamp_version,
-        }
+DEFAULT_DEADLINE_S = 600.0
+"""Longest a fetch waits for mirrors still probing before it gives a file up."""
 
 
 @dataclass(frozen=True)
@@ -119,29 +103,6 @@ class FetchReport:
     """Every byte received from every mirror, metadata included."""
 
 
-@dataclass
-class _Probe:
-    """A mirror whose metadata verified, with its view still open."""
-
-    view: MirrorView
-    served: Served
-    outcome: MirrorOutcome = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.outcome = MirrorOutcome(self.url, "ok", "", self.served.timestamp_version)
-
-    @property
-    def url(self) -> str:
-        """The mirror's root URL."""
-        return self.view.url
-
-    def close(self) -> int:
-        """Close the view's transport and remove its folder; return the bytes it received."""
-        self.view.fetcher.close()
-        shutil.rmtree(self.view.folder, ignore_errors=True)
-        return self.view.fetcher.bytes_received
-
-
 class EditionFetch:
     """One `mirror fetch` run for one publisher."""
 
@@ -153,19 +114,27 @@ class EditionFetch:
         now: datetime,
         connect_timeout_s: float = 5.0,
         timeout_s: float = 30.0,
+        deadline_s: float = DEFAULT_DEADLINE_S,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.pinned = pinned
         self.now = now
         self.connect_timeout_s = connect_timeout_s
         self.timeout_s = timeout_s
+        self.deadline_s = deadline_s
+        self.deadline = time.monotonic() + deadline_s
+        self._lock = threading.Lock()
+        self.pool = MirrorPool([], self.probe)
+        """The mirrors of the run in progress (`run` makes it)."""
+        self.best: Candidate | None = None
+        """The mirror serving the newest verified metadata, once one verified."""
+        self.work_dir: Path | None = None
+        """The run's scratch folder (every probe's metadata), removed when it ends."""
         self.publisher = publisher_of(pinned.signed)
         self.store: PublisherStore = store.publisher(self.publisher.publisher_id)
         self.progress = progress or (lambda _: None)
         self.downloaded = 0
         """Target bytes downloaded (edition files)."""
-        self.download_failures: dict[str, tuple[str, str]] = {}
-        """Mirrors whose metadata verified but whose files did not: url -> (verdict, detail)."""
         self.received = 0
         """Every byte received from any mirror, metadata included (closed views)."""
         self.downloads = 0
@@ -202,147 +171,81 @@ class EditionFetch:
         return unique
 
     # --- phase 1: refresh every mirror --------------------------------------------
-    def probe(self, url: str) -> _Probe | MirrorOutcome:
-        """Refresh one mirror's metadata in its own folder; never raises."""
-        folder = Path(tempfile.mkdtemp(prefix="mirror-fetch-"))
+    def probe(self, url: str, order: int) -> Candidate | MirrorOutcome:
+        """Refresh one mirror's metadata in a folder of its own; never raises."""
         fetcher = DeadlineFetcher(
             connect_timeout_s=self.connect_timeout_s,
             read_timeout_s=self.timeout_s,
             download_budget_s=self.timeout_s,
         )
+        folder: Path | None = None
         try:
+            folder = Path(tempfile.mkdtemp(prefix="probe-", dir=self.work_dir))
             self.seed(folder)
             # bootstrap=None: the seeded root.json, the reader's trusted root, is the start.
             view = MirrorView(url, folder, fetcher, bootstrap=None)
-            return _Probe(view, view.refresh())
+            return Candidate(view, view.refresh(), order)
         except Exception as error:  # every failure is this mirror's verdict, not ours
-            self.received += fetcher.bytes_received
+            with self._lock:
+                self.received += fetcher.bytes_received
             fetcher.close()
-            shutil.rmtree(folder, ignore_errors=True)
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
             verdict, detail = classify(error)
             return MirrorOutcome(url, verdict, detail)
 
-    def probe_all(self, urls: Sequence[str]) -> tuple[list[_Probe], list[MirrorOutcome]]:
-        """Refresh every mirror at once; (verified probes, failed outcomes).
-
-        A censor's black holes and tricklers must not set the pace: once one
-        mirror has verified, the others get a grace period (twice the time the
-        first took, at least one second, at most the timeout) and whoever is
-        still silent then is reported unreachable and left behind. Probes run
-        in daemon threads, so an abandoned one cannot hold the program open; it
-        ends at its own deadline and cleans up after itself.
-        """
-        results: queue.Queue[tuple[str, _Probe | MirrorOutcome]] = queue.Queue()
-        abandoned = threading.Event()
-        handover = threading.Lock()  # "still wanted?" and "hand it over" happen together
-        gate = threading.Semaphore(MAX_PARALLEL_MIRRORS)
-
-        def work(url: str) -> None:
-            with gate:
-                result = self.probe(url)
-            with handover:
-                if not abandoned.is_set():
-                    results.put((url, result))
-                    return
-            if isinstance(result, _Probe):  # nobody waits for it any more
-                result.close()
-
-        started = time.monotonic()
-        for url in urls:
-            threading.Thread(target=work, args=(url,), daemon=True, name="probe").start()
-        answers: dict[str, _Probe | MirrorOutcome] = {}
-        deadline: float | None = None
-        while len(answers) < len(urls):
-            wait_s = None if deadline is None else deadline - time.monotonic()
-            if wait_s is not None and wait_s <= 0:
-                break
-            try:
-                url, result = results.get(timeout=wait_s)
-            except queue.Empty:
-                break
-            answers[url] = result
-            if deadline is None and isinstance(result, _Probe):
-                elapsed = time.monotonic() - started
-                grace_s = min(self.timeout_s, max(1.0, 2 * elapsed))
-                deadline = time.monotonic() + grace_s
-        with handover:
-            abandoned.set()
-            # A probe may have finished between the last wait and now: take it.
-            while True:
-                try:
-                    url, result = results.get_nowait()
-                except queue.Empty:
-                    break
-                answers[url] = result
-        good = [r for r in answers.values() if isinstance(r, _Probe)]
-        bad = [r for r in answers.values() if isinstance(r, MirrorOutcome)]
-        bad += [
-            MirrorOutcome(url, "unreachable", "too slow: others answered long before")
-            for url in urls
-            if url not in answers
-        ]
-        return good, bad
-
     # --- phase 2: the edition -----------------------------------------------------
-    def download(
-        self, target_path: str, probes: Sequence[_Probe], *, expect_sha256: str | None = None
-    ) -> Path:
-        """Download a target, verified by its signed hash, trying each verified mirror in turn."""
-        best = probes[0].view
+    def download(self, target_path: str, *, expect_sha256: str | None = None) -> Path:
+        """Download a target, verified by its signed hash, from the first mirror that has it.
+
+        Mirrors are asked best first (`MirrorPool.sources`), each at most once
+        for this file; when all have been tried, mirrors still probing are
+        waited for, up to the fetch's deadline. A file is given up only when
+        no mirror is left to ask.
+        """
+        newest = self._newest()
+        best = newest.view
         info = best.target(target_path)
         if expect_sha256 is not None and info.hashes.get("sha256") != expect_sha256:
             raise TamperedError(f"{target_path} is signed with two different hashes")
-        failures = []
+        tried: set[str] = set()
+        failures: list[str] = []
         forged = False
-        for probe in probes:
-            self.downloads += 1
-            destination = best.folder / f".download-{self.downloads}"
-            try:
-                # Checked by the best mirror's verified metadata, from this mirror's address.
-                path = best.download(info, destination, from_url=probe.url)
-            except MirrorError as error:
-                # This mirror failed for this file (and was not believed): try the next.
-                verdict, detail = classify(error)
-                forged = forged or verdict == "tampered"
-                self._note_download_failure(probe.url, verdict, f"{target_path}: {detail}")
-                failures.append(f"{probe.url}: {detail}")
-                destination.unlink(missing_ok=True)
-                continue
-            self.downloaded += info.length
-            return path
-        summary = "; ".join(failures)
+        while True:
+            for source in self.pool.sources(newest.served):
+                if source.url in tried:
+                    continue
+                tried.add(source.url)
+                self.downloads += 1
+                destination = best.folder / f".download-{self.downloads}"
+                try:
+                    # Checked by the best mirror's verified metadata, from this mirror's address.
+                    path = best.download(info, destination, from_url=source.url)
+                except MirrorError as error:
+                    verdict, detail = classify(error)
+                    forged = forged or verdict == "tampered"
+                    source.failed(verdict, f"{target_path}: {detail}")
+                    failures.append(f"{source.url}: {detail}")
+                    destination.unlink(missing_ok=True)
+                    continue
+                self.downloaded += info.length
+                return path
+            left = self.deadline - time.monotonic()
+            if left <= 0 or not self.pool.wait(left):
+                break
+        summary = "; ".join(failures) or "no mirror left to ask"
         if forged:
             raise TamperedError(f"no mirror delivered a genuine {target_path} ({summary})")
         raise TransportError(f"no mirror could deliver {target_path} ({summary})")
 
-    def _note_download_failure(self, url: str, verdict: str, detail: str) -> None:
-        """Remember the worst thing a verified mirror did while files were downloaded."""
-        previous = self.download_failures.get(url)
-        if previous is None or (verdict == "tampered" and previous[0] != "tampered"):
-            self.download_failures[url] = (verdict, detail)
-
-    def with_download_verdicts(self, outcomes: Sequence[MirrorOutcome]) -> list[MirrorOutcome]:
-        """Outcomes, with mirrors whose files failed (forged or missing) named as such."""
-        result = []
-        for outcome in outcomes:
-            failure = self.download_failures.get(outcome.url)
-            if failure is not None and outcome.verdict == "ok":
-                verdict, detail = failure
-                result.append(
-                    MirrorOutcome(outcome.url, verdict, detail, outcome.timestamp_version)
-                )
-            else:
-                result.append(outcome)
-        return result
-
-    def seed_cache_from_archive(self, probes: Sequence[_Probe], eid: str) -> None:
+    def seed_cache_from_archive(self, eid: str) -> None:
         """A reader with an empty cache starts from the newest published edition ZIP."""
-        best = probes[0].view
+        best = self._newest().view
         wanted = layout.edition_version(eid)
         archives = [a for a in best.edition_archives() if layout.edition_version(a) <= wanted]
         if not archives:
             return
-        archive = self.download(layout.edition_zip_path(archives[-1]), probes)
+        archive = self.download(layout.edition_zip_path(archives[-1]))
         extracted = best.folder / "extracted"
         verify_edition(
             archive,
@@ -366,50 +269,69 @@ class EditionFetch:
         """Fetch, verify, assemble and record the newest edition; never raises for mirrors."""
         candidates = self.candidates(urls)
         self.progress(f"checking {len(candidates)} mirrors")
-        good, bad = self.probe_all(candidates)
-        outcomes: list[MirrorOutcome] = list(bad)
+        self.deadline = time.monotonic() + self.deadline_s
         fetched: FetchedEdition | None = None
         error: MirrorError | None = None
+        self.work_dir = Path(tempfile.mkdtemp(prefix="mirror-fetch-"))
+        self.pool = MirrorPool(candidates, self.probe)
         try:
-            if not good:
-                error = _overall_failure(bad)
+            self.pool.start()
+            self.pool.settle(timeout_s=self.timeout_s)
+            while not self.pool.verified and self.pool.pending:  # nobody verified yet: wait
+                left = self.deadline - time.monotonic()
+                if left <= 0 or not self.pool.wait(left):
+                    break
+            if not self.pool.verified:
+                error = _overall_failure(self._outcomes())
             else:
-                good.sort(key=lambda p: (p.served.timestamp_version, p.served.snapshot_version))
-                good.reverse()
-                best = good[0]
-                outcomes = [best.outcome]
-                for probe in good[1:]:
-                    if probe.served.behind(best.served):
-                        probe.outcome = MirrorOutcome(
-                            probe.url,
-                            "stale",
-                            f"serves version {probe.served.timestamp_version}, "
-                            f"newest is {best.served.timestamp_version}",
-                            probe.served.timestamp_version,
-                        )
-                    outcomes.append(probe.outcome)
-                outcomes += bad
-                current = [p for p in good if p.outcome.verdict == "ok"]
+                self.best = max(
+                    self.pool.verified,
+                    key=lambda c: (c.served.timestamp_version, c.served.snapshot_version),
+                )
                 try:
-                    fetched = self._finish(current, best, outcomes)
+                    fetched = self._finish()
                 except MirrorError as failure:
                     error = failure
-                outcomes = self.with_download_verdicts(outcomes)
         finally:
-            for probe in good:
-                self.received += probe.close()
+            self.received += self.pool.close()
+            shutil.rmtree(self.work_dir, ignore_errors=True)
         return FetchReport(
             publisher=self.publisher.name,
-            outcomes=tuple(outcomes),
+            outcomes=tuple(self._outcomes()),
             fetched=fetched,
             error=error,
             downloaded_bytes=self.downloaded,
             received_bytes=self.received,
         )
 
-    def _finish(
-        self, current: list[_Probe], best: _Probe, outcomes: list[MirrorOutcome]
-    ) -> FetchedEdition:
+    def _outcomes(self) -> list[MirrorOutcome]:
+        """What each mirror did: verified ones (ok, stale, or their worst failed file) first."""
+        outcomes = []
+        best = self.best
+        for candidate in sorted(self.pool.verified, key=lambda c: c.order):
+            version = candidate.served.timestamp_version
+            if candidate.worst is not None:
+                verdict, detail = candidate.worst
+            elif best is not None and candidate.served.behind(best.served):
+                verdict = "stale"
+                detail = f"serves version {version}, newest is {best.served.timestamp_version}"
+            else:
+                verdict, detail = "ok", ""
+            outcomes.append(MirrorOutcome(candidate.url, verdict, detail, version))
+        outcomes += self.pool.failed
+        outcomes += [
+            MirrorOutcome(url, "unreachable", "still had not answered when the fetch ended")
+            for url in self.pool.pending
+        ]
+        return outcomes
+
+    def _newest(self) -> Candidate:
+        if self.best is None:
+            raise RuntimeError("no mirror has verified yet")
+        return self.best
+
+    def _finish(self) -> FetchedEdition:
+        best = self._newest()
         eid = best.view.newest_edition()
         members = best.view.members(eid)
         highest = self.store.trust().highest
@@ -421,7 +343,7 @@ class EditionFetch:
                 self.store.cached(m.sha256) for m in members.values()
             ):
                 self.progress("no local copy yet: fetching the newest edition archive")
-                self.seed_cache_from_archive(current, eid)
+                self.seed_cache_from_archive(eid)
             files: dict[str, Path] = {}
             missing = [name for name, m in members.items() if self.store.cached(m.sha256) is None]
             self.progress(f"downloading {len(missing)} of {len(members)} files of {eid}")
@@ -431,53 +353,43 @@ class EditionFetch:
                     target = (
                         name if layout.is_content_path(name) else layout.manifest_path(eid, name)
                     )
-                    path = self.download(target, current, expect_sha256=signed.sha256)
+                    path = self.download(target, expect_sha256=signed.sha256)
                     cached = self.store.cache_file(signed.sha256, path)
                 files[name] = cached
-            info = verify.parse_edition_info(
-                fsutil.read_bounded(
-                    files[layout.EDITION_INFO_MEMBER],
-                    max_bytes=caps.EDITION_INFO_MAX_BYTES,
-                    what="edition.json",
-                )
-            )
+            info = _edition_info(files[layout.EDITION_INFO_MEMBER])
             if info.eid != eid:
                 raise TamperedError(f"edition.json names {info.eid}, not {eid}")
             edition = self.store.install(eid, files)
         else:
             edition = existing
-            info = verify.parse_edition_info(
-                fsutil.read_bounded(
-                    edition.path / layout.EDITION_INFO_MEMBER,
-                    max_bytes=caps.EDITION_INFO_MAX_BYTES,
-                    what="edition.json",
-                )
-            )
-        self._commit(best, info)
-        self._record_health(best, outcomes)
+            info = _edition_info(edition.path / layout.EDITION_INFO_MEMBER)
+        self._commit(info)
+        self._record_health(edition)
+        served_by = [c for c in self.pool.sources(best.served) if c.failures == 0]
         return FetchedEdition(
             publisher=self.publisher.name,
             eid=eid,
             version=info.version,
             created=info.created,
-            # Where the edition came from: the best mirror, unless its files failed.
-            mirror=next((p.url for p in current if p.url not in self.download_failures), best.url),
+            # Where the edition came from: the best mirror that delivered without failing.
+            mirror=served_by[0].url if served_by else best.url,
             edition=edition,
             updated=existing is None,
         )
 
-    def _commit(self, best: _Probe, info: verify.EditionInfo) -> None:
+    def _commit(self, info: verify.EditionInfo) -> None:
         """Make the verified metadata the reader's trusted state; timestamp last."""
+        view = self._newest().view
         old_root, _ = self.trusted_root()
-        new_root_version = best.view.trusted("root", Root).signed.version
-        roots = best.view.root_history(old_root.signed.version + 1, new_root_version)
+        new_root_version = view.trusted("root", Root).signed.version
+        roots = view.root_history(old_root.signed.version + 1, new_root_version)
         chain = verify.walk_root_chain(old_root, roots)  # the same rules as offline verify
         fsutil.ensure_dir(self.store.metadata_dir)
-        names = sorted(p.name for p in best.view.folder.glob("*.json"))
-        timestamp = metadata_file(best.view.folder, "timestamp").name
+        names = sorted(p.name for p in view.folder.glob("*.json"))
+        timestamp = metadata_file(view.folder, "timestamp").name
         for name in sorted(names, key=lambda n: n == timestamp):
             fsutil.atomic_write_bytes(
-                self.store.metadata_dir / name, (best.view.folder / name).read_bytes()
+                self.store.metadata_dir / name, (view.folder / name).read_bytes()
             )
         accepted = dict(
             zip(
@@ -490,23 +402,41 @@ class EditionFetch:
             TrustUpdate(self.publisher.publisher_id, accepted, (info.version, info.eid))
         )
 
-    def _record_health(self, best: _Probe, outcomes: Sequence[MirrorOutcome]) -> None:
+    def _record_health(self, edition: LibraryEdition) -> None:
+        """Each mirror's verdict, and the signed mirror list of the edition just verified.
+
+        The list comes from the edition itself (a verified member), so a mirror
+        that withholds ``mirrors.json`` cannot keep a reader from learning it.
+        """
         health = self.store.health()
-        for outcome in outcomes:
+        for outcome in self._outcomes():
             entry = health["mirrors"].setdefault(outcome.url, {})
             entry["last_verdict"] = outcome.verdict
             entry["last_detail"] = outcome.detail
             entry["last_checked"] = self.now.isoformat()
             if outcome.verdict == "ok":
                 entry["last_ok"] = self.now.isoformat()
-        try:
-            mirror_list = self.download(layout.MIRROR_LIST_PATH, [best])
-            document = json.loads(mirror_list.read_bytes())
-            urls = [m["url"] for m in document.get("mirrors", []) if isinstance(m.get("url"), str)]
-            health["signed_list"] = urls
-        except (MirrorError, ValueError, KeyError, TypeError, AttributeError):
-            pass  # the list is a hint for next time; the edition is already verified
+        listed = signed_mirror_list(edition)
+        if listed is not None:
+            health["signed_list"] = listed
         self.store.save_health(health)
+
+
+def signed_mirror_list(edition: LibraryEdition) -> list[str] | None:
+    """The mirror URLs an edition's own ``mirrors.json`` names (None when it names none)."""
+    path = edition.path / layout.MIRROR_LIST_PATH
+    try:
+        document = json.loads(fsutil.read_bounded(path, max_bytes=1024 * 1024, what="mirror list"))
+        urls = [m["url"] for m in document.get("mirrors", []) if isinstance(m.get("url"), str)]
+    except (MirrorError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return urls
+
+
+def _edition_info(path: Path) -> verify.EditionInfo:
+    return verify.parse_edition_info(
+        fsutil.read_bounded(path, max_bytes=caps.EDITION_INFO_MAX_BYTES, what="edition.json")
+    )
 
 
 def _overall_failure(outcomes: Sequence[MirrorOutcome]) -> MirrorError:
