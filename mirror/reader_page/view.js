@@ -397,6 +397,7 @@
     $("location").textContent = name;
     $("check").hidden = true;
     $("reader").hidden = false;
+    document.body.dataset.reading = "";
     const frame = $("frame");
     frame.dataset.member = name;
     frame.onload = () => {
@@ -477,6 +478,7 @@
   }
 
   function showVerdict() {
+    delete document.body.dataset.reading;
     $("reader").hidden = true;
     $("check").hidden = false;
     $("frame").removeAttribute("srcdoc");

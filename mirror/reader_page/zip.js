@@ -594,7 +594,10 @@
             if (/truncat|end of|incomplete/i.test(text)) {
               throw R.unsafe(`${label}'s deflate stream ends early (truncated or shorter than declared).`);
             }
-            throw R.unsafe(`${label} has corrupt deflate data (${text}).`);
+            // Chromium inflates with zlib too; say it as Python's zlib.error does (Z_DATA_ERROR).
+            const reason = /not valid: (.*?)\.?$/.exec(text);
+            const detail = reason ? `Error -3 while decompressing data: ${reason[1]}` : text;
+            throw R.unsafe(`${label} has corrupt deflate data (${detail}).`);
           }
           if (step.done) break;
           accept(step.value);
