@@ -160,6 +160,7 @@
   // --- checking a file -----------------------------------------------------------------------
 
   async function check(file) {
+    const token = (state.token = (state.token || 0) + 1); // a newer file wins over this one
     const started = performance.now();
     document.body.dataset.state = "checking";
     $("verdict").hidden = true;
@@ -183,7 +184,7 @@
           allowExpired: $("allow-expired").checked,
           progress: (done, total) => {
             const now = performance.now();
-            if (now - lastPaint > 150) {
+            if (now - lastPaint > 150 && token === state.token) {
               lastPaint = now;
               progress.textContent = t("checkingMembers", { name: file.name, done, total });
             }
@@ -192,13 +193,14 @@
         ctx,
       );
       const remembered = R.store.applyUpdate(result.update);
-      state.result = result;
+      if (token === state.token) state.result = result;
       outcome = { ok: true, result, trust, remembered, file: file.name };
     } catch (error) {
       if (error instanceof R.Verdict) outcome = { ok: false, verdict: error.verdict, message: error.message, file: file.name };
       else outcome = { ok: false, verdict: "error", message: `${t("bug")}: ${error && error.name}: ${error && error.message}`, file: file.name };
     }
     outcome.ms = Math.round(performance.now() - started);
+    if (token !== state.token) return;
     progress.textContent = "";
     state.last = outcome;
     renderVerdict(outcome);

@@ -577,18 +577,28 @@
     }
 
     async inflate(label, member, accept) {
-      const raw = await this.reader.at(member.dataOffset, member.compressedSize, `${label}'s data`);
       const inflater = new DecompressionStream("deflate-raw");
       const writer = inflater.writable.getWriter();
       const reader = inflater.readable.getReader();
-      // Errors surface on the reading side; the write promises are awaited to keep them handled.
-      const written = writer.write(raw).then(() => writer.close()).catch(() => undefined);
+      // The compressed data goes in 1 MiB at a time while the output is read, so neither
+      // side of a large member is held whole; errors surface on the reading side.
+      const feed = (async () => {
+        const step = 1024 * 1024;
+        for (let at = 0; at < member.compressedSize; at += step) {
+          const length = Math.min(step, member.compressedSize - at);
+          await writer.write(await this.reader.at(member.dataOffset + at, length, `${label}'s data`));
+        }
+        await writer.close();
+      })();
+      const fed = feed.catch((error) => error);
       try {
         for (;;) {
           let step;
           try {
             step = await reader.read();
           } catch (error) {
+            const failure = await fed;
+            if (failure instanceof R.Verdict) throw failure; // the file could not be read
             const text = String((error && error.message) || error);
             if (/junk|extra|trailing/i.test(text)) throw R.unsafe(`${label} has data after the end of its deflate stream.`);
             if (/truncat|end of|incomplete/i.test(text)) {
@@ -605,9 +615,9 @@
       } catch (error) {
         reader.cancel().catch(() => undefined);
         throw error;
-      } finally {
-        await written;
       }
+      const failure = await fed;
+      if (failure instanceof Error) throw failure;
     }
 
     /** The member's whole bytes, checked like `stream`. */
