@@ -39,9 +39,10 @@ from mirror import errors
 from mirror.build import BuildResult
 from mirror.cli import main
 from mirror.edition import EditionArchive
-from mirror.keystore import load_keyring, load_root_signers, rotate_role
+from mirror.keystore import init_keys, load_keyring, load_root_signers, rotate_role
 from mirror.reader import page_verdicts
 from mirror.reader.export_page import SCRIPTS, build_reader_page, export_reader_page
+from mirror.secrets import Secret
 from mirror.trust.metadata import serializer
 from tests import hostile_zip
 from tests.chromium import CHROMIUM, Chromium, Page
@@ -206,6 +207,14 @@ def corpus(
     root = publisher.root_json
     valid = members(result.zip_path)
     corpus.add("valid edition", root, result.zip_path, expected=[0])
+    empty = out / "empty.zip"
+    empty.write_bytes(b"")
+    corpus.add("not an edition: an empty file", root, empty, expected=[UNSAFE])
+    text = out / "letter.zip"
+    text.write_text("Привет! This is a letter, not an archive.\n" * 40, encoding="utf-8")
+    corpus.add("not an edition: a text file", root, text, expected=[UNSAFE])
+    plain = write_zip(out / "plain.zip", {"index.html": b"<p>hello</p>", "a.txt": b"a"})
+    corpus.add("not an edition: a ZIP without signed metadata", root, plain, expected=[TAMPERED])
     for name, attack in sorted(MEMBER_ATTACKS.items()):
         path = write_zip(out / f"member-{len(corpus.cases)}.zip", attack(valid))
         corpus.add(f"member attack: {name}", root, path, expected=[TAMPERED])
@@ -326,12 +335,18 @@ class ReaderPage:
         """A browser that never saw this publisher (and English, whatever the last case chose)."""
         self.page.evaluate("localStorage.clear(), true")
 
-    def hand(self, step: Step) -> dict[str, str]:
+    def hand(self, step: Step, *, drop: bool = False) -> dict[str, str]:
+        """Pick the file in the page's file input (or drag and drop it on the page)."""
         runs = self.page.evaluate("document.body.dataset.runs")
         self.page.evaluate(
             f"document.getElementById('allow-expired').checked = {json.dumps(step.allow_expired)}"
         )
-        self.page.set_files("#file", [step.path])
+        if drop:
+            data = {"items": [], "files": [str(step.path)], "dragOperationsMask": 1}
+            for kind in ("dragEnter", "dragOver", "drop"):
+                self.page.send("Input.dispatchDragEvent", type=kind, x=150, y=250, data=data)
+        else:
+            self.page.set_files("#file", [step.path])
         self.page.wait_for(f"document.body.dataset.runs !== {json.dumps(runs)}")
         verdict: dict[str, str] = self.page.evaluate(
             "(() => { const v = document.getElementById('verdict');"
@@ -470,7 +485,7 @@ def test_a_verified_edition_opens_in_the_page_and_its_articles_render_offline(
         )
         reader = ReaderPage(tab)
         assert tab.evaluate("document.getElementById('open').hidden")  # nothing to read yet
-        shown = reader.hand(Step(result.zip_path))
+        shown = reader.hand(Step(result.zip_path), drop=True)
         assert shown["code"] == "0", shown
         assert (
             shown["sentence"]
@@ -588,6 +603,18 @@ def test_the_page_is_deterministic_and_embeds_its_root(
     assert "Test Newsroom" in text
     for forbidden in ("<script src", "<link", "http://", "https://", "@import", "url("):
         assert forbidden not in text.replace("https://edition.invalid/", "")
+
+
+def test_a_publisher_name_cannot_break_out_of_the_page(tmp_path: Path) -> None:
+    """The name is signed inside root.json, but the page must stay one script, one data block."""
+    name = "</script><script>alert(1)</script><!-- & \u2028"
+    init_keys(
+        tmp_path / "keys", Secret("test", b"x"), publisher_name=name, now=BUILD_TIME, kdf_rounds=1
+    )
+    page = build_reader_page((tmp_path / "keys" / "root.json").read_bytes()).html.decode("utf-8")
+    assert page.count("</script>") == 2
+    assert page.count("<script") == 2
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)" in page  # the title and heading, escaped
 
 
 def test_export_reader_prints_the_fingerprint(
