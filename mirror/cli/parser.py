@@ -204,6 +204,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imported.add_argument("signed", metavar="SIGNED", help="the N.root.signed.json file")
     imported.set_defaults(handler="keys:import_root")
+    reader = keys_commands.add_parser(
+        "export-reader",
+        help="write reader.html: a browser verifier with the pinned root embedded",
+        description="Write one self-contained, offline HTML page that verifies this publisher's "
+        "edition ZIPs in a browser under the rules of `mirror verify`, and print its SHA-256 "
+        "for readers to compare. Same root, same mirror version: same bytes.",
+    )
+    reader.add_argument(
+        "--out", default="reader.html", metavar="FILE", help="where to write (default reader.html)"
+    )
+    reader.add_argument(
+        "--root",
+        metavar="ROOT.json",
+        help="the root to embed (default: root.json in keys.dir of the config)",
+    )
+    reader.set_defaults(handler="keys:export_reader")
     keys.set_defaults(handler=_needs_action(keys))
 
     build = commands.add_parser("build", help="ingest, render, archive and sign an edition")

@@ -1,4 +1,4 @@
-"""`mirror keys init|rotate|propose-root|sign-root|import-root`: the publisher's key store."""
+"""`mirror keys init|rotate|propose-root|sign-root|import-root|export-reader`: publisher keys."""
 
 from __future__ import annotations
 
@@ -71,4 +71,17 @@ def import_root(args: argparse.Namespace) -> int:
     config = config_file.load(args)
     root = keystore.import_root(config.keys.dir, Path(args.signed))
     print(f"Root is now version {root.version}; the next build publishes it.")
+    return 0
+
+
+def export_reader(args: argparse.Namespace) -> int:
+    """Write reader.html with the publisher's root embedded; print its SHA-256."""
+    from mirror.reader.export_page import export_reader_page  # noqa: PLC0415 - only this command
+
+    root = Path(args.root) if args.root else config_file.load(args).keys.dir / "root.json"
+    out = Path(args.out)
+    page = export_reader_page(root, out)
+    print(f"Wrote {out} for {page.publisher.name} (root version {page.root_version})")
+    print(f"  SHA-256: {page.sha256}")
+    print("  Give readers this file and this fingerprint; they open it in a browser, offline.")
     return 0
