@@ -114,7 +114,7 @@ def page_data(root_bytes: bytes) -> dict[str, Any]:
             "edition_info_max_bytes": caps.EDITION_INFO_MAX_BYTES,
         },
         "verify": {
-            "max_root_chain": verify.MAX_ROOT_CHAIN,
+            "max_root_chain": caps.MAX_ROOT_ROTATIONS,
             "clock_skew_s": int(verify.CLOCK_SKEW.total_seconds()),
         },
         "layout": {
