@@ -77,7 +77,7 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import BinaryIO, Final, Self
 
-from mirror.errors import StorageError, UnsafeArchiveError
+from mirror.errors import IncompleteEditionError, StorageError, UnsafeArchiveError
 
 __all__ = [
     "ArchiveDigest",
@@ -741,9 +741,9 @@ class _Directory:
 def _find_directory(reader: _Reader, limits: ArchiveLimits) -> _Directory:
     """Rule 1: locate and check the (ZIP64) end of central directory record."""
     size = reader.size
-    if size < _EOCD.size or reader.at(size - _EOCD.size, 4, "the end record") != _EOCD_SIG.to_bytes(
-        4, "little"
-    ):
+    if size < _EOCD.size:
+        raise IncompleteEditionError(_what_it_is_instead(reader))
+    if reader.at(size - _EOCD.size, 4, "the end record") != _EOCD_SIG.to_bytes(4, "little"):
         _diagnose_missing_end(reader)
     eocd_pos = size - _EOCD.size
     (_, disk, cd_disk, disk_entries, entries, cd_size, cd_offset, comment_len) = _EOCD.unpack(
@@ -841,10 +841,26 @@ def _diagnose_missing_end(reader: _Reader) -> None:
     if candidates:
         extra = len(tail) - candidates[0] - _EOCD.size
         raise UnsafeArchiveError(f"There are {extra} bytes of trailing data after the end record.")
-    raise UnsafeArchiveError(
-        "There is no end of central directory record at the end of the file: it is truncated, "
-        "has trailing data, or is not a ZIP archive."
-    )
+    raise IncompleteEditionError(_what_it_is_instead(reader))
+
+
+def _what_it_is_instead(reader: _Reader) -> str:
+    """Why a file with no ZIP end record at all is not an edition, in the reader's words."""
+    if reader.size == 0:
+        return "The file is empty (0 bytes): the download did not finish, or nothing was saved."
+    head = reader.at(0, min(reader.size, 512), "the start of the file")
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body", b"<")):
+        return (
+            "The file is a web page, not an edition: a block page, a login page or an error "
+            "page was saved instead of the edition."
+        )
+    if len(head) >= 2 and b"PK\x03\x04".startswith(head[:4]):
+        return (
+            f"The file ends before the end of its ZIP directory: at {reader.size:,} bytes it was "
+            "cut short, most likely while downloading."
+        )
+    return "The file is not an edition: it is not a ZIP archive at all."
 
 
 def _raise_misplaced_directory(cd_offset: int, cd_size: int, cd_end: int) -> None:

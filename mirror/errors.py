@@ -21,13 +21,16 @@
     └── VerificationError            bad data: never retried on the same mirror
         ├── TamperedError            signature, threshold, unknown key, hash, length,   exit 10
         │   │                        mix-and-match, malformed metadata
-        │   └── OversizeError        more bytes than the cap or the signed length       exit 10
+        │   ├── OversizeError        more bytes than the cap or the signed length       exit 10
+        │   └── CompromisedKeyError  signed after the publisher declared the key lost   exit 10
         ├── ExpiredError             signed metadata or edition past its expiry         exit 11
         ├── NotYetValidError         edition created in the future (clock or forgery)   exit 12
         ├── RollbackError            older than what this reader already trusts         exit 13
         │   └── StaleError           verified, but behind what was published or what    exit 13
         │                            other mirrors serve (a lagging cache, a freeze)
-        └── UnsafeArchiveError       archive structure is hostile or over a cap         exit 14
+        ├── UnsafeArchiveError       archive structure is hostile or over a cap         exit 14
+        ├── ForeignEditionError      signed by another publisher than the root pinned   exit 15
+        └── IncompleteEditionError   not a whole edition: empty, cut short, a web page  exit 16
 
 Exit code 0 means success (for `verify`: verified); 1 is an unexpected internal
 error, which the CLI still reports in one sentence, never with a traceback.
@@ -224,6 +227,16 @@ class OversizeError(TamperedError):
     """More bytes arrived than the cap (or the signed length) allows: never retried there."""
 
 
+class CompromisedKeyError(TamperedError):
+    """Signed by a key the publisher declared compromised, after the time it named."""
+
+    verdict = "compromised-key"
+    default_hint = (
+        "Someone else may hold that key: do not read this copy. Newer editions are signed with "
+        "the publisher's new keys."
+    )
+
+
 class ExpiredError(VerificationError):
     """Signed metadata or the edition itself is past its expiry time."""
 
@@ -267,6 +280,29 @@ class UnsafeArchiveError(VerificationError):
     default_hint = "Do not unpack this file with other tools; get the edition from another source."
 
 
+class ForeignEditionError(VerificationError):
+    """Another publisher's edition (or mirror): the root the reader pinned is not its root.
+
+    Not a forgery of the pinned publisher's work, and not a reason to call
+    the network hostile: the file or mirror belongs to someone else.
+    """
+
+    exit_code = 15
+    verdict = "other-publisher"
+    default_hint = (
+        "Check it with the root.json of the publisher who made it (if you trust them), "
+        "or get this publisher's editions from its own mirrors."
+    )
+
+
+class IncompleteEditionError(VerificationError):
+    """Not a whole edition: empty, cut short in the download, or not an edition at all."""
+
+    exit_code = 16
+    verdict = "incomplete"
+    default_hint = "Download it again, or get it from another mirror or person, then verify it."
+
+
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (0, "ok"),
     (1, "internal error"),
@@ -283,6 +319,8 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (NotYetValidError.exit_code, "not yet valid"),
     (RollbackError.exit_code, "rollback"),
     (UnsafeArchiveError.exit_code, "unsafe archive"),
+    (ForeignEditionError.exit_code, "another publisher's"),
+    (IncompleteEditionError.exit_code, "incomplete or not an edition"),
     (130, "interrupted"),
 )
 """Every exit code a command can end with, and its word (docs/exit-codes.md explains each)."""

@@ -38,6 +38,7 @@ from mirror.secrets import Secret
 from mirror.trust import layout, minisign, strictjson
 from mirror.trust.metadata import parse_metadata, serializer
 from mirror.trust.publisher import PUBLISHER_FIELD, Publisher, publisher_of
+from mirror.trust.retired import RETIRED_FIELD, retirement_entry
 from mirror.trust.verify import walk_root_chain
 
 KEYS_INDEX = "keys.json"
@@ -170,11 +171,20 @@ def minisign_public_key(keys_dir: Path) -> minisign.MinisignPublicKey:
 
 
 def _next_root(
-    keys_dir: Path, passphrase: Secret, role: str, *, now: datetime, root_expires_days: int
+    keys_dir: Path,
+    passphrase: Secret,
+    role: str,
+    *,
+    now: datetime,
+    root_expires_days: int,
+    compromised_since: datetime | None = None,
 ) -> tuple[Metadata[Root], list[CryptoSigner], list[str]]:
     """Root N+1 (unsigned) with new keys for ``role``; (metadata, new signers, retired key ids).
 
     ``role`` may be empty: then only the version and expiry change (a renewal).
+    Every replaced key is recorded in the new root (`mirror.trust.retired`):
+    retired now, and compromised since ``compromised_since`` when given, so
+    readers can tell editions it signed honestly from ones signed after.
     """
     old_md = Metadata[Root].from_bytes(load_root_chain(keys_dir)[-1])
     new_root = Root.from_dict(old_md.signed.to_dict())
@@ -183,8 +193,11 @@ def _next_root(
     if not role:
         return Metadata(new_root), [], []
     retired_ids = list(new_root.roles[role].keyids)
+    records = dict(new_root.unrecognized_fields.get(RETIRED_FIELD, {}))
     for keyid in retired_ids:
         new_root.revoke_key(keyid, role)
+        records[keyid] = retirement_entry(role, retired=now, compromised_since=compromised_since)
+    new_root.unrecognized_fields[RETIRED_FIELD] = records
     new_signers = [_new_key(keys_dir, role, passphrase) for _ in retired_ids]
     for signer in new_signers:
         new_root.add_key(signer.public_key, role)
@@ -206,6 +219,7 @@ def rotate_role(
     *,
     now: datetime,
     root_expires_days: int = 365,
+    compromised_since: datetime | None = None,
 ) -> Root | None:
     """Replace the keys of ``role`` and publish the change as the next root version.
 
@@ -214,9 +228,15 @@ def rotate_role(
     threshold of root N's keys and a threshold of its own, so every reader's
     chain walk accepts it. This needs the root keys in ``keys_dir``; where they
     are kept offline, use `propose_root`, `sign_root` and `import_root`.
-    Replaced private keys move to ``retired/``.
+    Replaced private keys move to ``retired/``. ``compromised_since`` marks the
+    replaced keys as compromised from that time (see `mirror.trust.retired`).
     """
     _check_role(role)
+    if role == "minisign" and compromised_since is not None:
+        raise KeyStoreError(
+            "the minisign key is not part of the signed root: it cannot be marked compromised",
+            hint="Rotate it, and tell readers of stock minisign to replace minisign.pub.",
+        )
     if role == "minisign":
         for path in sorted(keys_dir.glob("minisign-*.key")):
             _retire(keys_dir, path)
@@ -224,7 +244,12 @@ def rotate_role(
         return None
     old_root_signers = load_root_signers(keys_dir, passphrase)
     metadata, new_signers, retired_ids = _next_root(
-        keys_dir, passphrase, role, now=now, root_expires_days=root_expires_days
+        keys_dir,
+        passphrase,
+        role,
+        now=now,
+        root_expires_days=root_expires_days,
+        compromised_since=compromised_since,
     )
     for signer in old_root_signers:
         metadata.sign(signer, append=True)
@@ -246,6 +271,7 @@ def propose_root(
     *,
     now: datetime,
     root_expires_days: int = 365,
+    compromised_since: datetime | None = None,
 ) -> Path:
     """On the online host: new keys for an online role (or none, to renew), as an
     *unsigned* root N+1 written to ``proposals/`` for the offline root keys to sign.
@@ -259,7 +285,12 @@ def propose_root(
             hint="Root keys are rotated on the offline machine with `mirror keys rotate root`.",
         )
     metadata, _, _ = _next_root(
-        keys_dir, passphrase, role, now=now, root_expires_days=root_expires_days
+        keys_dir,
+        passphrase,
+        role,
+        now=now,
+        root_expires_days=root_expires_days,
+        compromised_since=compromised_since,
     )
     path = keys_dir / PROPOSALS_DIR / f"{metadata.signed.version}.root.json"
     fsutil.atomic_write_bytes(path, metadata.to_bytes(serializer()))

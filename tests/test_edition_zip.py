@@ -28,7 +28,7 @@ from mirror.edition import (
     EditionWriter,
     MemberDigest,
 )
-from mirror.errors import StorageError, UnsafeArchiveError
+from mirror.errors import IncompleteEditionError, StorageError, UnsafeArchiveError
 from tests.hostile_zip import HOSTILE_VARIANTS, build, parse_members
 
 WHEN = datetime(2024, 5, 1, 12, 30, 10, tzinfo=UTC)
@@ -481,8 +481,8 @@ EXPECTED: dict[str, tuple[str, str, ArchiveLimits]] = {
         _OPEN,
         ArchiveLimits(),
     ),
-    "truncated": ("truncated", _OPEN, ArchiveLimits()),
-    "truncated_end_record": ("truncated", _OPEN, ArchiveLimits()),
+    "truncated": ("cut short", _OPEN, ArchiveLimits()),
+    "truncated_end_record": ("cut short", _OPEN, ArchiveLimits()),
     "eocd_count_mismatch": ("entry counts inconsistent", _OPEN, ArchiveLimits()),
     "nonzero_disk": ("disk", _OPEN, ArchiveLimits()),
     "unneeded_zip64_end": ("ZIP64 end record it does not need", _OPEN, ArchiveLimits()),
@@ -494,13 +494,38 @@ def test_every_hostile_variant_has_an_expectation() -> None:
     assert set(EXPECTED) == set(HOSTILE_VARIANTS)
 
 
+INCOMPLETE_VARIANTS = {"truncated", "truncated_end_record"}
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"", "empty (0 bytes)"),
+        (b"PK\x03\x04" + bytes(100), "cut short"),
+        (b"<!DOCTYPE html><html><body>This site is blocked</body></html>", "a web page"),
+        (b"  \n<html><head><title>Login</title>", "a web page"),
+        (b"%PDF-1.7 something else entirely", "not a ZIP archive at all"),
+        (b"PK", "cut short"),
+    ],
+)
+def test_a_file_that_is_not_a_whole_zip_is_incomplete_not_hostile(
+    tmp_path: Path, content: bytes, words: str
+) -> None:
+    path = tmp_path / "edition.zip"
+    path.write_bytes(content)
+    with pytest.raises(IncompleteEditionError, match=re.escape(words)):
+        EditionArchive.open(path)
+
+
 @pytest.mark.parametrize("variant", sorted(HOSTILE_VARIANTS))
 def test_hostile_archive_is_rejected(tmp_path: Path, valid_bytes: bytes, variant: str) -> None:
     words, where, limits = EXPECTED[variant]
     path = tmp_path / f"{variant}.zip"
     path.write_bytes(HOSTILE_VARIANTS[variant](valid_bytes))
+    # A file cut short is not hostile, only incomplete: it gets its own verdict.
+    error = IncompleteEditionError if variant in INCOMPLETE_VARIANTS else UnsafeArchiveError
     if where == _OPEN:
-        with pytest.raises(UnsafeArchiveError) as caught:
+        with pytest.raises(error) as caught:
             EditionArchive.open(path, limits)
     else:
         with EditionArchive.open(path, limits) as archive:
@@ -561,7 +586,10 @@ def test_mutated_archives_raise_only_unsafe_archive_error(
 ) -> None:
     path = tmp_path / "fuzz.zip"
     path.write_bytes(_mutate(valid_bytes, mutations))
-    with contextlib.suppress(UnsafeArchiveError), EditionArchive.open(path) as archive:
+    with (
+        contextlib.suppress(UnsafeArchiveError, IncompleteEditionError),
+        EditionArchive.open(path) as archive,
+    ):
         for member in archive.members:
             data = archive.read(member, max_bytes=1 << 24)
             assert len(data) == member.size

@@ -184,12 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
         "rotate", help="replace one role's keys; signs a new root version"
     )
     rotate.add_argument("role", choices=["root", "targets", "snapshot", "timestamp", "minisign"])
+    _compromise_options(rotate)
     rotate.set_defaults(handler="keys:rotate")
     propose = keys_commands.add_parser(
         "propose-root",
         help="online: new keys for an online role (or 'renew') as an unsigned root proposal",
     )
     propose.add_argument("role", choices=["targets", "snapshot", "timestamp", "renew"])
+    _compromise_options(propose)
     propose.set_defaults(handler="keys:propose_root")
     sign = keys_commands.add_parser(
         "sign-root", help="offline: sign a root proposal with the root keys on this machine"
@@ -438,6 +440,21 @@ def build_parser() -> argparse.ArgumentParser:
         if not isinstance(subcommand, _TufClientParser):  # that protocol takes only its own
             _global_options(subcommand, default=False)
     return parser
+
+
+def _compromise_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--compromised",
+        action="store_true",
+        help="the old keys leaked: readers refuse what they signed after --since "
+        "(default: routine retirement, old editions stay genuine)",
+    )
+    parser.add_argument(
+        "--since",
+        metavar="TIME",
+        help="with --compromised: when the keys were last known safe, e.g. 2026-11-20T00:00Z "
+        "(default: now)",
+    )
 
 
 def _global_options(parser: argparse.ArgumentParser, *, default: bool) -> None:

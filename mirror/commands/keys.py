@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mirror import keystore
 from mirror.cli import config_file
 from mirror.clock import publisher_now
+from mirror.errors import UsageError
 
 
 def init(args: argparse.Namespace) -> int:
@@ -33,8 +35,13 @@ def init(args: argparse.Namespace) -> int:
 def rotate(args: argparse.Namespace) -> int:
     """Replace a role's keys and sign the next root version."""
     config = config_file.load(args)
+    now = publisher_now()
     root = keystore.rotate_role(
-        config.keys.dir, config.passphrase(), args.role, now=publisher_now()
+        config.keys.dir,
+        config.passphrase(),
+        args.role,
+        now=now,
+        compromised_since=_compromised_since(args, now),
     )
     if root is None:
         print(f"Rotated the minisign key; new public key in {config.keys.dir / 'minisign.pub'}")
@@ -50,7 +57,14 @@ def propose_root(args: argparse.Namespace) -> int:
     """Online: new keys for an online role (or a renewal) as an unsigned next root."""
     config = config_file.load(args)
     role = "" if args.role == "renew" else args.role
-    path = keystore.propose_root(config.keys.dir, config.passphrase(), role, now=publisher_now())
+    now = publisher_now()
+    path = keystore.propose_root(
+        config.keys.dir,
+        config.passphrase(),
+        role,
+        now=now,
+        compromised_since=_compromised_since(args, now),
+    )
     print(f"Wrote the unsigned root proposal {path}")
     print("Carry it to the offline machine and run `mirror keys sign-root` there.")
     return 0
@@ -85,3 +99,24 @@ def export_reader(args: argparse.Namespace) -> int:
     print(f"  SHA-256: {page.sha256}")
     print("  Give readers this file and this fingerprint; they open it in a browser, offline.")
     return 0
+
+
+def _compromised_since(args: argparse.Namespace, now: datetime) -> datetime | None:
+    """``--compromised [--since TIME]``: when the replaced keys stopped being safe."""
+    if args.since and not args.compromised:
+        raise UsageError("--since goes with --compromised", hint="Add --compromised.")
+    if not args.compromised:
+        return None
+    if not args.since:
+        return now
+    try:
+        since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise UsageError(
+            f"--since {args.since!r} is not a time", hint="For example: 2026-11-20T00:00Z"
+        ) from error
+    if since.tzinfo is None:
+        raise UsageError(f"--since {args.since!r} has no time zone", hint="Add Z for UTC.")
+    if since > now:
+        raise UsageError(f"--since {args.since} is in the future", hint="Give a time before now.")
+    return since.astimezone(UTC)

@@ -40,7 +40,18 @@ def _verify(args: argparse.Namespace, *, extract_to: Path | None) -> int:
     if args.json:
         print_json(
             {
-                "verdict": "expired-allowed" if fresh.expired else "verified",
+                "verdict": "expired-allowed"
+                if fresh.expired
+                else "superseded"
+                if verdict.superseded
+                else "verified",
+                "superseded": None
+                if verdict.superseded is None
+                else {
+                    "signed_under_root_version": verdict.superseded.root_version,
+                    "key_retired": verdict.superseded.retired.isoformat(),
+                    "newest_root_version": verdict.superseded.newest_root_version,
+                },
                 "publisher": verdict.publisher,
                 "edition": verdict.eid,
                 "version": verdict.version,
@@ -67,6 +78,13 @@ def _verify(args: argparse.Namespace, *, extract_to: Path | None) -> int:
         f"verified: {verdict.publisher}, edition {verdict.eid} "
         f"(version {verdict.version}) of {date}"
     )
+    if verdict.superseded is not None:
+        old = verdict.superseded
+        print(
+            f"  genuine, but superseded: signed under root version {old.root_version} with a "
+            f"key the publisher retired on {old.retired:%Y-%m-%d} (your root is version "
+            f"{old.newest_root_version}); newer editions are signed with newer keys"
+        )
     if args.verbose:
         print(f"  title:        {verdict.title}")
         print(f"  created:      {verdict.created.isoformat()}")

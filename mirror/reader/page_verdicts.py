@@ -41,6 +41,22 @@ PAGE_TEXTS: dict[str, dict[str, dict[Language, str]]] = {
             "ru": "Каждый файл сверен с подписями издателя. Можно читать.",
         },
     },
+    "superseded": {
+        "title": {
+            "en": "Genuine, but signed with a key since retired",
+            "ru": "Подлинный, но подписан ключом, который с тех пор заменён",
+        },
+        "sentence": {
+            "en": "genuine, but superseded: signed under root version {root_version} with a key "
+            "the publisher retired on {retired}; newer editions are signed with newer keys",
+            "ru": "подлинный, но устаревший: подписан при корне версии {root_version} ключом, "
+            "который издатель заменил {retired}; новые выпуски подписаны новыми ключами",
+        },
+        "hint": {
+            "en": "It is the publisher's: you can read it. Look for a newer edition too.",
+            "ru": "Это выпуск издателя, его можно читать. Поищите и более новый выпуск.",
+        },
+    },
     "expired-allowed": {
         "title": {"en": "Genuine but expired", "ru": "Подлинный, но просроченный выпуск"},
         "sentence": {
@@ -104,6 +120,36 @@ PAGE_TEXTS: dict[str, dict[str, dict[Language, str]]] = {
             "источника.",
         },
     },
+    "other-publisher": {
+        "title": {
+            "en": "Another publisher's edition",
+            "ru": "Выпуск другого издателя",
+        },
+        "hint": {
+            "ru": "Проверьте его файлом root.json того издателя, который его выпустил (если вы "
+            "ему доверяете), или возьмите выпуски этого издателя с его зеркал.",
+        },
+    },
+    "incomplete": {
+        "title": {
+            "en": "Not a whole edition: download it again",
+            "ru": "Файл не является полным выпуском: скачайте его снова",
+        },
+        "hint": {
+            "ru": "Скачайте его снова или возьмите с другого зеркала или у другого человека, "
+            "затем проверьте.",
+        },
+    },
+    "compromised-key": {
+        "title": {
+            "en": "Signed with a key the publisher declared stolen",
+            "ru": "Подписан ключом, который издатель объявил украденным",
+        },
+        "hint": {
+            "ru": "Этим ключом может владеть кто-то другой: не читайте эту копию. Новые выпуски "
+            "подписаны новыми ключами издателя.",
+        },
+    },
     "io": {
         "title": {"en": "The file could not be read", "ru": "Файл не удалось прочитать"},
         "hint": {
@@ -152,7 +198,7 @@ def verdict_table() -> list[dict[str, Any]]:
         "hint_en": INTERNAL_HINT["en"],
         "error_class": MirrorError.__name__,
     }
-    for name in ("verified", "expired-allowed"):
+    for name in ("verified", "superseded", "expired-allowed"):
         entries[name] = {"verdict": name, "exit_code": 0, "hint_en": PAGE_TEXTS[name]["hint"]["en"]}
     table = []
     for name, entry in entries.items():

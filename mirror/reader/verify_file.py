@@ -11,6 +11,7 @@ temporary folder that is renamed into place only when everything verified.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -20,15 +21,34 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from tuf.api.metadata import Metadata, Root
+from tuf.api.metadata import Metadata, Root, Targets
 
 from mirror import caps, fsutil
 from mirror.edition import ArchiveLimits, ArchiveMember, EditionArchive
-from mirror.errors import StorageError, TamperedError, UsageError
+from mirror.errors import (
+    CompromisedKeyError,
+    ForeignEditionError,
+    StorageError,
+    TamperedError,
+    UnsafeArchiveError,
+    UsageError,
+)
 from mirror.reader.store import Trust, TrustUpdate
 from mirror.trust import layout, verify
 from mirror.trust.metadata import parse_metadata
 from mirror.trust.publisher import publisher_of
+from mirror.trust.retired import RetiredKey, retired_keys
+
+
+@dataclass(frozen=True)
+class Superseded:
+    """A genuine edition signed before a routine key rotation the reader's root has seen."""
+
+    root_version: int
+    """The root version it was signed under."""
+    newest_root_version: int
+    retired: datetime
+    """When the key that signed it was retired."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +66,8 @@ class Verdict:
     members: int
     content_bytes: int
     freshness: verify.Freshness
+    superseded: Superseded | None
+    """Genuine, but signed under an older root by a key the publisher has since retired."""
     update: TrustUpdate
     """What the reader's store should record now (`PublisherStore.apply`)."""
 
@@ -94,19 +116,20 @@ def verify_edition(
     start = trusted_root(pinned, trust).root
     with EditionArchive.open(path, limits or ArchiveLimits()) as archive:
         embedded, content = _split_members(archive)
-        chain = verify.walk_root_chain(start, _embedded_roots(archive, embedded))
+        roots = _embedded_roots(archive, embedded)
+        _require_publisher(pinned, roots)
+        _require_trusted_copies(pinned, trust, roots)
+        chain = verify.walk_root_chain(start, roots)
         edition_role = _single_edition_role(embedded)
-        manifest = verify.verify_manifest(
-            chain.root,
-            targets_bytes=_read_metadata(archive, embedded, layout.archive_role_name("targets")),
-            manifests_bytes=_read_metadata(
+        proofs = _SignedBytes(
+            targets=_read_metadata(archive, embedded, layout.archive_role_name("targets")),
+            manifests=_read_metadata(
                 archive, embedded, layout.archive_role_name(layout.MANIFESTS_ROLE)
             ),
             edition_role_name=edition_role,
-            edition_role_bytes=_read_metadata(
-                archive, embedded, layout.archive_role_name(edition_role)
-            ),
+            edition_role=_read_metadata(archive, embedded, layout.archive_role_name(edition_role)),
         )
+        manifest, superseded, retired_by = _verify_signed(chain.root, proofs, roots, pinned, trust)
         verify.check_members(manifest, [m.name for m in content])
         staging = _staging_dir(extract_to) if extract_to is not None else None
         try:
@@ -123,7 +146,11 @@ def verify_edition(
             info_member = archive.find(layout.EDITION_INFO_MEMBER)
             if info_member is None:  # unreachable: check_members proved it is present
                 raise TamperedError("the archive lacks edition.json")
-            info = verify.parse_edition_info(archive.read(info_member, max_bytes=65536))
+            info = verify.parse_edition_info(
+                archive.read(info_member, max_bytes=caps.EDITION_INFO_MAX_BYTES)
+            )
+            if retired_by is not None:
+                _judge_retired_key(retired_by, info)
             freshness = verify.judge_edition(
                 manifest, info, now=now, highest_seen=trust.highest, allow_expired=allow_expired
             )
@@ -146,8 +173,153 @@ def verify_edition(
         members=len(content),
         content_bytes=total,
         freshness=freshness,
+        superseded=superseded,
         update=TrustUpdate(publisher_id, roots=accepted, highest=(info.version, info.eid)),
     )
+
+
+@dataclass(frozen=True)
+class _SignedBytes:
+    """The embedded signed metadata that lists an edition's members."""
+
+    targets: bytes
+    manifests: bytes
+    edition_role_name: str
+    edition_role: bytes
+
+    def verify(self, root: Metadata[Root]) -> verify.VerifiedManifest:
+        """The member list, verified under ``root``."""
+        return verify.verify_manifest(
+            root,
+            targets_bytes=self.targets,
+            manifests_bytes=self.manifests,
+            edition_role_name=self.edition_role_name,
+            edition_role_bytes=self.edition_role,
+        )
+
+
+def _require_publisher(pinned: Metadata[Root], roots: dict[int, bytes]) -> None:
+    """The archive's own first root must name the pinned publisher: else it is someone else's.
+
+    Checked before any signature, so a reader who picked the wrong root.json
+    (or was handed another newsroom's edition) hears that, not "forged".
+    """
+    first = roots.get(1)
+    if first is None:
+        raise TamperedError("the archive lacks its root metadata version 1")
+    theirs = publisher_of(parse_metadata(first, Root, what="the archive's root version 1").signed)
+    ours = publisher_of(pinned.signed)
+    if theirs.publisher_id != ours.publisher_id:
+        raise ForeignEditionError(
+            f"this edition is from {theirs.name}, not from {ours.name}, whose root you pinned"
+        )
+
+
+def _require_trusted_copies(pinned: Metadata[Root], trust: Trust, roots: dict[int, bytes]) -> None:
+    """Every embedded root version this reader already trusts must be exactly that root.
+
+    The chain walk only looks at versions newer than the trusted root; the
+    older copies in the archive are still checked, so every byte of a
+    verified edition is the publisher's.
+    """
+    for version, data in roots.items():
+        embedded = parse_metadata(data, Root, what=f"the archive's root version {version}")
+        trusted = _known_root(version, pinned, trust)
+        if trusted is not None and embedded.to_dict() != trusted.to_dict():
+            raise TamperedError(
+                f"the archive's copy of root version {version} is not the root you trust"
+            )
+
+
+def _verify_signed(
+    newest: Metadata[Root],
+    signed: _SignedBytes,
+    roots: dict[int, bytes],
+    pinned: Metadata[Root],
+    trust: Trust,
+) -> tuple[verify.VerifiedManifest, Superseded | None, RetiredKey | None]:
+    """The member list, verified under the reader's newest root — or, for an edition
+    signed before a key rotation, under the root it was signed under.
+
+    The second only when the archive's newest root is one this reader trusts
+    (it is byte for byte that root) and the key that signed the edition is
+    recorded as retired in the newest root: routinely (the edition is then
+    superseded) or as compromised (judged against the edition's date).
+    """
+    try:
+        return signed.verify(newest), None, None
+    except TamperedError as under_newest:
+        signed_under = max(roots, default=0)
+        if not 0 < signed_under < newest.signed.version:
+            raise
+        old = _known_root(signed_under, pinned, trust) or _predecessor(
+            roots[signed_under], newest, pinned, trust
+        )
+        if old is None:
+            raise
+        try:
+            manifest = signed.verify(old)
+        except TamperedError:
+            raise under_newest from None
+        targets = parse_metadata(signed.targets, Targets, what="the embedded targets metadata")
+        keys = verify.signing_keys(old.signed, Targets.type, targets)
+        retired = retired_keys(newest.signed)
+        used = [retired[k] for k in sorted(keys) if k in retired]
+        if not used:
+            raise under_newest from None
+        key = max(used, key=lambda k: (k.compromised_since is not None, k.retired))
+        manifest = dataclasses.replace(
+            manifest, expiries={**manifest.expiries, "root": newest.signed.expires}
+        )
+        superseded = Superseded(signed_under, newest.signed.version, key.retired)
+        return manifest, superseded, key
+
+
+def _known_root(version: int, pinned: Metadata[Root], trust: Trust) -> Metadata[Root] | None:
+    """Root ``version`` as this reader trusts it: pinned, or accepted by an earlier walk."""
+    known = trust.roots.get(version)
+    if known is not None:
+        return parse_metadata(known, Root, what=f"your stored root version {version}")
+    return pinned if version == pinned.signed.version else None
+
+
+def _predecessor(
+    data: bytes, newest: Metadata[Root], pinned: Metadata[Root], trust: Trust
+) -> Metadata[Root] | None:
+    """An embedded older root, if the chain from it reaches exactly the newest trusted root.
+
+    A reader who pinned root 2 has never seen root 1; an edition signed under
+    root 1 carries it. Root 2 had to be signed by a threshold of root 1's keys,
+    so walking from the embedded root 1 to the trusted root 2 proves it is
+    the publisher's: a forged root 1 could not have signed the real root 2.
+    """
+    old = parse_metadata(data, Root, what="the archive's newest root")
+    later: dict[int, bytes] = {}
+    for version in range(old.signed.version + 1, newest.signed.version + 1):
+        known = _known_root(version, pinned, trust)
+        if known is None:
+            return None
+        later[version] = known.to_bytes()
+    try:
+        reached = verify.walk_root_chain(old, later).root
+    except TamperedError:
+        return None
+    return old if reached.to_dict() == newest.to_dict() else None
+
+
+def _judge_retired_key(key: RetiredKey, info: verify.EditionInfo) -> None:
+    """A retired key vouches only for what it signed while it was the publisher's own."""
+    if key.compromised_since is not None and info.created >= key.compromised_since:
+        raise CompromisedKeyError(
+            f"this edition says it was created on {info.created:%Y-%m-%d %H:%M} UTC, and the "
+            f"key that signed it is compromised since {key.compromised_since:%Y-%m-%d %H:%M} "
+            "UTC, as the publisher declared in a newer root"
+        )
+    if info.created > key.retired:
+        raise TamperedError(
+            f"this edition says it was created on {info.created:%Y-%m-%d %H:%M} UTC, after the "
+            f"key that signed it was retired on {key.retired:%Y-%m-%d %H:%M} UTC"
+        )
 
 
 def _accepted_versions(start: Metadata[Root], chain: verify.RootChain) -> range:
@@ -219,18 +391,28 @@ def _check_member(
     signed: verify.SignedFile,
     target: BinaryIO | None,
 ) -> None:
-    """Stream one member through SHA-256, never past its signed length."""
+    """Stream one member through SHA-256, never past its signed length.
+
+    The archive's structure was proven sane when it was opened, so a member
+    whose stream then fails (its CRC-32, its deflate data, its length) holds
+    bytes that are not the ones signed: tampered, like a wrong hash.
+    """
     if member.size != signed.length:
         raise TamperedError(
             f"{member.name} is {member.size} bytes but the publisher signed {signed.length}"
         )
     digest = hashlib.sha256()
     length = 0
-    for chunk in archive.iter_chunks(member, max_bytes=signed.length):
-        digest.update(chunk)
-        length += len(chunk)
-        if target is not None:
-            target.write(chunk)
+    try:
+        for chunk in archive.iter_chunks(member, max_bytes=signed.length):
+            digest.update(chunk)
+            length += len(chunk)
+            if target is not None:
+                target.write(chunk)
+    except UnsafeArchiveError as error:
+        raise TamperedError(
+            f"{member.name} is not the data the publisher signed ({error.message.rstrip('.')})"
+        ) from error
     if length != signed.length or digest.hexdigest() != signed.sha256:
         raise TamperedError(f"{member.name} does not match the publisher's signed hash")
 

@@ -95,6 +95,15 @@ class Freshness:
     age: timedelta
 
 
+def signing_keys(delegator: Root | Targets, role: str, metadata: Metadata[Any]) -> set[str]:
+    """Ids of the keys ``delegator`` names for ``role`` whose signature on ``metadata`` is valid."""
+    try:
+        result = delegator.get_verification_result(role, metadata.signed_bytes, metadata.signatures)
+    except ValueError as error:
+        raise TamperedError(f"no delegation for the {role} role ({error})") from error
+    return set(result.signed)
+
+
 def _distinct_signers(delegator: Root | Targets, role: str, metadata: Metadata[Any]) -> int:
     """Count distinct public keys with a valid signature; duplicated keys count once."""
     try:
@@ -108,7 +117,10 @@ def require_threshold(
     delegator: Root | Targets, role: str, metadata: Metadata[Any], *, what: str
 ) -> None:
     """Raise `TamperedError` unless ``metadata`` meets ``delegator``'s threshold for ``role``."""
-    threshold = delegator.get_delegated_role(role).threshold
+    try:
+        threshold = delegator.get_delegated_role(role).threshold
+    except ValueError as error:  # the delegator does not delegate this role at all
+        raise TamperedError(f"{what}: nothing delegates the role {role}") from error
     count = _distinct_signers(delegator, role, metadata)
     if count < threshold:
         raise TamperedError(
