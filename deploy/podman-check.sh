@@ -22,7 +22,8 @@
 # installed, the kernel refuses the namespaces a container needs) it prints one
 # `skipped: ...` line and exits 0; after those checks, anything failing is a failure.
 # Everything, podman's store and configuration included, lives in one work folder
-# the run owns, under $DEPLOY_CHECK_DIR (default ~/.cache), removed at the end.
+# the run owns, under $DEPLOY_CHECK_DIR (default ~/.cache), removed at the end; only
+# podman's blob-info cache (/var/lib/containers/cache, shared and locked) is outside.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=deploy/checks/lib.sh
