@@ -1208,7 +1208,13 @@ class EditionArchive:
             # O_NONBLOCK: opening a FIFO planted at `path` must not hang.
             fd = os.open(path, flags)
         except OSError as error:
-            raise StorageError(f"Cannot open the archive {path}.") from error
+            reason = (error.strerror or error.__class__.__name__).lower()
+            raise StorageError(
+                f"cannot open the edition file {path} ({reason})",
+                hint="Check the file's name and folder."
+                if isinstance(error, FileNotFoundError | NotADirectoryError)
+                else "Check that you may read the file.",
+            ) from error
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):

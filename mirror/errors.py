@@ -63,18 +63,21 @@ class MirrorError(Exception):
     exit_code = 1
     verdict = "error"
     default_hint = ""
+    hint_label = "hint"
+    """The word before the hint when it is printed (translated with the hint)."""
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = self.default_hint if hint is None else hint
 
-    def reworded(self, message: str, hint: str) -> Self:
+    def reworded(self, message: str, hint: str, *, hint_label: str = "hint") -> Self:
         """The same error (class, verdict, exit code) in other words, e.g. translated."""
         other = copy.copy(self)
         other.args = (message,)
         other.message = message
         other.hint = hint
+        other.hint_label = hint_label
         other.__cause__ = self
         return other
 

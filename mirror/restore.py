@@ -29,7 +29,8 @@ from tuf.api.metadata import Snapshot
 
 from mirror import caps, fsutil, keystore, publish_tree, runlocks
 from mirror.client.transport import DeadlineFetcher
-from mirror.client.view import MirrorView, normalize_url
+from mirror.client.urls import is_mirror_url, mirror_url
+from mirror.client.view import MirrorView
 from mirror.config import Config
 from mirror.errors import KeyStoreError, StorageError, TamperedError, UsageError
 from mirror.trust.audit import AuditedRepository, audit
@@ -57,8 +58,8 @@ def source_url(config: Config, source: str) -> str:
     for mirror in config.mirrors:
         if mirror.name == source:
             return mirror.public_url
-    if source.lower().startswith(("http://", "https://", "file://")):
-        return normalize_url(source)
+    if is_mirror_url(source):
+        return mirror_url(source)
     known = ", ".join(m.name for m in config.mirrors) or "none"
     raise UsageError(
         f"--from {source!r} is neither a mirror in {config.file} nor a URL",

@@ -11,10 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from tuf.api.metadata import Metadata, Root
 
 from mirror.build import BuildResult, build_edition
 from mirror.config import Config, load_config
 from mirror.keystore import init_keys
+from mirror.trust.publisher import publisher_of
 
 PASSPHRASE = "correct horse battery staple"  # noqa: S105 - a test key store's passphrase
 TEST_KDF_ROUNDS = 1
@@ -78,6 +80,12 @@ class Publisher:
     def root_json(self) -> Path:
         """The root.json readers pin."""
         return self.config.keys.dir / "root.json"
+
+    @property
+    def publisher_id(self) -> str:
+        """The publisher id signed into its root."""
+        root = Metadata[Root].from_bytes(self.root_json.read_bytes())
+        return publisher_of(root.signed).publisher_id
 
     def build(self, *, when: datetime = BUILD_TIME, version: int | None = None) -> BuildResult:
         """Build an edition as `mirror build` would."""

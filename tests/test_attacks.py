@@ -415,11 +415,15 @@ def test_edition_of_another_publisher_is_rejected(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     publisher, _ = built
-    other = new_publisher().build()
+    other_publisher = new_publisher()
+    other = other_publisher.build()
     code, out, err = run_verify(capsys, other.zip_path, publisher, tmp_path / "state")
     assert_clean_rejection(code, OTHER_PUBLISHER, out, err)
-    # Not "forged": it names both publishers (here both are called Test Newsroom).
-    assert "this edition is from Test Newsroom, not from Test Newsroom" in err
+    # Not "forged": it names both publishers, told apart by id when their names match.
+    ours, theirs = publisher.publisher_id, other_publisher.publisher_id
+    assert (
+        f"this edition is from Test Newsroom (id {theirs}), not from Test Newsroom (id {ours})"
+    ) in err
 
 
 # --- hostile archive structure --------------------------------------------------

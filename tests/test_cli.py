@@ -53,9 +53,12 @@ def test_every_command_has_help(argv: list[str]) -> None:
 
 
 def test_bad_arguments_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "verify", "x.zip")
+    code, _, err = run(capsys, "verify")
     assert code == 2
-    assert "--root" in one_sentence_and_hint(err)
+    assert "FILE" in one_sentence_and_hint(err)
+    code, _, err = run(capsys, "verify", "no-such-edition.zip")
+    assert code == 4
+    assert "no-such-edition.zip (no such file or directory)" in one_sentence_and_hint(err)
     code, _, err = run(capsys, "keys", "rotate", "nobody")
     assert code == 2
     one_sentence_and_hint(err)

@@ -20,7 +20,7 @@ from mirror.build import BuildResult
 from mirror.cli import main
 from mirror.errors import EXIT_CODES
 from tests import hostile_zip
-from tests.conftest import Publisher, make_config
+from tests.conftest import Publisher, make_config, make_keys
 from tests.test_attacks import bit_flip_content, members, write_zip
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "exit-codes.md"
@@ -143,6 +143,20 @@ def case_unsafe(p: Publisher, built: BuildResult, tmp: Path) -> list[str]:
     return _verify(tmp / "hostile.zip", p, tmp)
 
 
+def case_other_publisher(p: Publisher, built: BuildResult, tmp: Path) -> list[str]:
+    home = tmp / "other-newsroom"
+    home.mkdir()
+    other = Publisher(home, make_config(home))
+    make_keys(other.config)
+    return _verify(built.zip_path, other, tmp)
+
+
+def case_incomplete(p: Publisher, built: BuildResult, tmp: Path) -> list[str]:
+    data = built.zip_path.read_bytes()
+    (tmp / "cut-short.zip").write_bytes(data[: len(data) // 2])
+    return _verify(tmp / "cut-short.zip", p, tmp)
+
+
 def _build_at(publisher: Publisher, tmp: Path, when: datetime) -> Path:
     """An edition of the same publisher, built at ``when`` in a copy of its output folder."""
     home = tmp / f"at-{when:%Y%m%d%H%M%S}"
@@ -166,6 +180,8 @@ CASES: dict[int, Case] = {
     12: case_not_yet_valid,
     13: case_rollback,
     14: case_unsafe,
+    15: case_other_publisher,
+    16: case_incomplete,
 }
 
 
@@ -196,7 +212,7 @@ def test_each_documented_exit_code(
 def test_internal_error_and_interrupt(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from mirror.commands import verify
+    from mirror.reader import pins
 
     def bug(*_: object, **__: object) -> None:
         raise RuntimeError("a bug")
@@ -207,7 +223,7 @@ def test_internal_error_and_interrupt(
     root = tmp_path / "root.json"
     root.write_text("{}")
     for replacement, code, words in ((bug, 1, "internal error"), (interrupt, 130, "interrupted")):
-        monkeypatch.setattr(verify, "load_pinned_root", replacement)
+        monkeypatch.setattr(pins, "root_for_edition", replacement)
         assert main(["verify", "x.zip", "--root", str(root)]) == code
         err = capsys.readouterr().err
         assert err.startswith(f"mirror: {words}")

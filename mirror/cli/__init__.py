@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs.configure(args.log_format)
         return _handler(args.handler)(args)
     except MirrorError as error:
-        _report(error.message, error.hint)
+        _report(error.message, error.hint, label=error.hint_label)
         return error.exit_code
     except BrokenPipeError:
         # The reader of our output went away (e.g. `| head`): not an error of ours.
@@ -79,7 +79,7 @@ def _handler(handler: Handler) -> Callable[[argparse.Namespace], int]:
     return found
 
 
-def _report(message: str, hint: str) -> None:
+def _report(message: str, hint: str, *, label: str = "hint") -> None:
     if logs.current_format() == "json":
         logs.log_event(
             "command.failed",
@@ -91,7 +91,7 @@ def _report(message: str, hint: str) -> None:
         return
     print(f"mirror: {message}", file=sys.stderr)
     if hint:
-        print(f"hint: {hint}", file=sys.stderr)
+        print(f"{label}: {hint}", file=sys.stderr)
 
 
 def _error_class() -> str | None:

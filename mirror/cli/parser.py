@@ -68,11 +68,12 @@ def _add_read_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     read.add_argument(
         "--root",
         metavar="ROOT.json",
-        help="the publisher's root.json you pinned (needed for a .zip, or with several publishers)",
+        help="the publisher's root.json (default: the one pinned; needed with several publishers)",
     )
     read.add_argument(
-        "--state", metavar="DIR", help="reader state folder (default: per-user state dir)"
+        "--publisher", metavar="NAME", help="with several publishers pinned: which one"
     )
+    _add_store_and_language(read)
     read.add_argument(
         "--serve", action="store_true", help="serve the edition read-only on 127.0.0.1 until Ctrl-C"
     )
@@ -115,11 +116,11 @@ def _add_read_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
 
 def _add_reader_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--root", required=True, metavar="ROOT.json", help="the publisher's root.json you pinned"
+        "--root",
+        metavar="ROOT.json",
+        help="the publisher's root.json (default: the one pinned with `mirror trust add`)",
     )
-    parser.add_argument(
-        "--state", metavar="DIR", help="reader state folder (default: per-user state dir)"
-    )
+    _add_store_and_language(parser)
     parser.add_argument(
         "--allow-expired",
         action="store_true",
@@ -127,6 +128,18 @@ def _add_reader_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="print details")
+
+
+def _add_store_and_language(parser: argparse.ArgumentParser) -> None:
+    """``--state`` and ``--lang``: every reader command takes them."""
+    parser.add_argument(
+        "--state", metavar="DIR", help="reader state folder (default: per-user state dir)"
+    )
+    parser.add_argument(
+        "--lang",
+        choices=list(verdicts.LANGUAGES),
+        help="language of verdicts and hints (default: from the locale)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -387,12 +400,23 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = commands.add_parser(
         "fetch", help="fetch the newest edition from whichever mirrors work, verified"
     )
-    fetch.add_argument("--root", required=True, metavar="ROOT.json", help="the pinned root.json")
+    fetch.add_argument(
+        "--root",
+        metavar="ROOT.json",
+        help="the publisher's root.json (default: the one pinned with `mirror trust add`)",
+    )
+    fetch.add_argument(
+        "--publisher", metavar="NAME", help="with several publishers pinned: which one"
+    )
     fetch.add_argument(
         "--mirror", action="append", metavar="URL", help="a mirror's address (repeatable)"
     )
-    fetch.add_argument("--state", metavar="DIR", help="reader state folder")
-    fetch.add_argument("--lang", choices=list(verdicts.LANGUAGES), help="language of the verdict")
+    fetch.add_argument(
+        "--only",
+        action="store_true",
+        help="ask only the --mirror addresses, not the signed mirror list of the last edition",
+    )
+    _add_store_and_language(fetch)
     fetch.add_argument("--json", action="store_true", help="print the verdict as JSON")
     fetch.add_argument(
         "--connect-timeout", type=float, default=5.0, metavar="S", help="per connection (5 s)"
@@ -425,6 +449,22 @@ def build_parser() -> argparse.ArgumentParser:
     extract.set_defaults(handler="verify:extract")
 
     _add_read_commands(commands)
+
+    trust = commands.add_parser("trust", help="pin a publisher's root.json once, for every command")
+    trust_commands = trust.add_subparsers(
+        dest="trust_command", metavar="ACTION", parser_class=_Parser
+    )
+    trust_add = trust_commands.add_parser(
+        "add", help="pin a publisher: later commands need no --root for its editions"
+    )
+    trust_add.add_argument("root", metavar="ROOT.json", help="the root.json you got out of band")
+    _add_store_and_language(trust_add)
+    trust_add.set_defaults(handler="trust:add")
+    trust_list = trust_commands.add_parser("list", help="the publishers you pinned")
+    trust_list.add_argument("--json", action="store_true", help="print as JSON")
+    _add_store_and_language(trust_list)
+    trust_list.set_defaults(handler="trust:list_pins")
+    trust.set_defaults(handler=_needs_action(trust))
 
     helping = commands.add_parser("help", help="help on a command or a topic (exit-codes, config)")
     helping.add_argument("topic", nargs="*", metavar="COMMAND|TOPIC")

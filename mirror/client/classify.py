@@ -16,6 +16,8 @@ stale        verified, but behind what was published or what others serve
 rollback     older than what this reader already trusts
 expired      serves expired metadata (or the reader's clock is wrong)
 tampered     bytes, signatures or lengths that are not the publisher's
+other-       it serves another publisher's repository (`mirror fetch` asks
+publisher    the mirror's first root when its metadata failed to verify)
 unreachable  no verified answer at all
 ===========  ==========================================================
 """
@@ -39,7 +41,15 @@ from mirror.errors import (
     VerificationError,
 )
 
-MIRROR_VERDICTS: Final = ("ok", "stale", "rollback", "expired", "tampered", "unreachable")
+MIRROR_VERDICTS: Final = (
+    "ok",
+    "stale",
+    "rollback",
+    "expired",
+    "tampered",
+    "other-publisher",
+    "unreachable",
+)
 """Every verdict a reader view gives about one mirror, best news first."""
 
 

@@ -36,9 +36,11 @@ from tuf.ngclient import Updater, UpdaterConfig
 from mirror import caps, fsutil
 from mirror.client.classify import translated
 from mirror.client.transport import DeadlineFetcher
+from mirror.client.urls import mirror_url
 from mirror.errors import StaleError, TamperedError, TransportError
 from mirror.trust import layout
 from mirror.trust.metadata import parse_metadata
+from mirror.trust.publisher import Publisher, publisher_of
 from mirror.trust.verify import EditionInfo, SignedFile, parse_edition_info
 
 UPDATER_CONFIG = UpdaterConfig(
@@ -58,11 +60,6 @@ _MAX_BYTES = {
     Snapshot: caps.SNAPSHOT_MAX_BYTES,
     Targets: caps.TARGETS_MAX_BYTES,
 }
-
-
-def normalize_url(url: str) -> str:
-    """A mirror's root URL, ending in "/"."""
-    return url if url.endswith("/") else url + "/"
 
 
 def new_updater(
@@ -130,7 +127,7 @@ class MirrorView:
     def __init__(
         self, url: str, folder: Path, fetcher: DeadlineFetcher, *, bootstrap: bytes | None
     ) -> None:
-        self.url = normalize_url(url)
+        self.url = mirror_url(url)
         self.folder = folder
         self.fetcher = fetcher
         self._bootstrap = bootstrap
@@ -180,6 +177,22 @@ class MirrorView:
             ):
                 return None
             raise
+
+    def claimed_publisher(self) -> Publisher | None:
+        """Who the mirror's first root names as its publisher: unverified, None if unreadable.
+
+        Only to tell a reader *why* a mirror failed verification: one that
+        serves another newsroom's repository (the wrong root pinned, a
+        mistyped address) is not necessarily forging anything.
+        """
+        try:
+            data = self.fetch("metadata/1.root.json", max_bytes=caps.ROOT_MAX_BYTES)
+            if data is None:
+                return None
+            claimed = publisher_of(parse_metadata(data, Root, what="root version 1").signed)
+        except Exception:  # any failure means "it does not say"
+            return None
+        return None if claimed.publisher_id == "unknown" else claimed
 
     def refresh(self) -> Served:
         """Walk root → timestamp → snapshot → targets; what the mirror serves, verified."""
@@ -307,7 +320,7 @@ class MirrorView:
         byte is still checked against the hash this view verified, so which
         mirror sent them does not matter.
         """
-        base = f"{normalize_url(from_url or self.url)}targets/"
+        base = f"{mirror_url(from_url or self.url)}targets/"
         with translated(), self.fetcher.budget_for(info.length):
             return Path(self._updater.download_target(info, str(destination), base))
 

@@ -4,37 +4,38 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from mirror.cli.output import print_json
 from mirror.clock import reader_now
 from mirror.errors import MirrorError, TransportError, VerificationError
-from mirror.reader import verdicts
+from mirror.reader import pins, verdicts
 from mirror.reader.fetch import EditionFetch, FetchReport
-from mirror.reader.store import ReaderStore, default_state_dir
-from mirror.reader.verdicts import Language, default_language
-from mirror.reader.verify_file import load_pinned_root
+from mirror.reader.store import ReaderStore
+from mirror.reader.verdicts import HINT_LABEL, Language, default_language, localized
 
 
 def fetch(args: argparse.Namespace) -> int:
     """Fetch, verify and store the newest edition; one line per mirror that did not give it."""
     language: Language = args.lang or default_language()
-    pinned = load_pinned_root(Path(args.root))
-    store = ReaderStore(Path(args.state) if args.state else default_state_dir())
+    store = ReaderStore.at(args.state)
     quiet = args.json or not sys.stderr.isatty()
-    report = EditionFetch(
-        pinned=pinned,
-        store=store,
-        now=reader_now(),
-        connect_timeout_s=args.connect_timeout,
-        timeout_s=args.timeout,
-        deadline_s=args.deadline,
-        progress=None if quiet else (lambda text: print(text, file=sys.stderr)),
-    ).run(args.mirror or [])
+    try:
+        report = EditionFetch(
+            pinned=pins.root_for_command(store, root=args.root, publisher=args.publisher),
+            store=store,
+            now=reader_now(),
+            connect_timeout_s=args.connect_timeout,
+            timeout_s=args.timeout,
+            deadline_s=args.deadline,
+            use_signed_list=not args.only,
+            progress=None if quiet else (lambda text: print(text, file=sys.stderr)),
+        ).run(args.mirror or [])
+    except MirrorError as error:  # before any mirror was asked: the pin, an address, --only
+        raise localized(error, language) from error
     if isinstance(report.error, VerificationError | TransportError):
         raise _failure(report, report.error, language, as_json=args.json)
-    if report.error is not None:
-        raise report.error  # a local problem (disk, usage): not the mirrors' verdict
+    if report.error is not None:  # a local problem (disk, usage): not the mirrors' verdict
+        raise localized(report.error, language)
     fetched = report.fetched
     if fetched is None:  # unreachable: a report has an edition or an error
         raise MirrorError("the fetch ended with neither an edition nor an error")
@@ -98,4 +99,4 @@ def _failure(
     else:
         for outcome in report.outcomes:
             print(verdicts.mirror_line(outcome.url, outcome.verdict, outcome.detail, language))
-    return error.reworded(sentence, hint)
+    return error.reworded(sentence, hint, hint_label=HINT_LABEL[language])

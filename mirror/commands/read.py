@@ -8,31 +8,38 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tuf.api.metadata import Metadata, Root
+
 from mirror.cli.output import print_json
 from mirror.clock import reader_now
-from mirror.errors import UsageError
+from mirror.errors import MirrorError, UsageError
+from mirror.reader import pins
 from mirror.reader.read import (
     EditionServer,
     EditionSummary,
+    is_edition_file,
     iter_summaries,
     open_edition,
     read_index,
     summarize,
 )
-from mirror.reader.store import LibraryEdition, PublisherStore, ReaderStore, default_state_dir
-from mirror.reader.verify_file import load_pinned_root
+from mirror.reader.store import LibraryEdition, PublisherStore, ReaderStore
+from mirror.reader.verdicts import default_language, localized
 
 
 def read(args: argparse.Namespace) -> int:
     """Open an edition from the reader's library: print its URL, list it, or serve it."""
     if args.serve and args.list:
         raise UsageError("--serve and --list do not go together", hint="Use one of them.")
-    store = ReaderStore(Path(args.state) if args.state else default_state_dir())
-    pinned = load_pinned_root(Path(args.root)) if args.root else None
+    store = ReaderStore.at(args.state)
     now = reader_now()
-    publisher, edition = open_edition(
-        store, args.edition, pinned=pinned, now=now, allow_expired=args.allow_expired
-    )
+    try:
+        pinned = _pinned(store, args)
+        publisher, edition = open_edition(
+            store, args.edition, pinned=pinned, now=now, allow_expired=args.allow_expired
+        )
+    except MirrorError as error:
+        raise localized(error, args.lang or default_language()) from error
     summary = summarize(edition)
     if args.list:
         return _print_read_list(publisher, edition, summary, as_json=args.json)
@@ -53,6 +60,19 @@ def read(args: argparse.Namespace) -> int:
     )
     print(summary.index_url)
     return 0
+
+
+def _pinned(store: ReaderStore, args: argparse.Namespace) -> Metadata[Root] | None:
+    """The root to read against: --root or --publisher, the pin an edition file names, or none.
+
+    Without either, an edition of the library is opened under the trust it
+    was verified with when it was fetched.
+    """
+    if args.root or args.publisher:
+        return pins.root_for_command(store, root=args.root, publisher=args.publisher)
+    if is_edition_file(args.edition):
+        return pins.root_for_edition(store, Path(args.edition), root=None)
+    return None
 
 
 def _edition_document(summary: EditionSummary) -> dict[str, Any]:

@@ -8,8 +8,11 @@ from pathlib import Path
 
 from mirror.cli.output import print_json
 from mirror.clock import reader_now
-from mirror.reader.store import ReaderStore, default_state_dir
-from mirror.reader.verify_file import load_pinned_root, verify_edition
+from mirror.errors import MirrorError
+from mirror.reader import pins
+from mirror.reader.store import ReaderStore
+from mirror.reader.verdicts import Language, default_language, localized, sentence
+from mirror.reader.verify_file import verify_edition
 from mirror.trust.publisher import publisher_of
 
 
@@ -24,18 +27,22 @@ def extract(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace, *, extract_to: Path | None) -> int:
-    pinned = load_pinned_root(Path(args.root))
-    store = ReaderStore(Path(args.state) if args.state else default_state_dir())
-    publisher = store.publisher(publisher_of(pinned.signed).publisher_id)
-    verdict = verify_edition(
-        Path(args.file),
-        pinned=pinned,
-        trust=publisher.trust(),
-        now=reader_now(),
-        allow_expired=args.allow_expired,
-        extract_to=extract_to,
-    )
-    publisher.apply(verdict.update)
+    language: Language = args.lang or default_language()
+    store = ReaderStore.at(args.state)
+    try:
+        pinned = pins.root_for_edition(store, Path(args.file), root=args.root)
+        publisher = store.publisher(publisher_of(pinned.signed).publisher_id)
+        verdict = verify_edition(
+            Path(args.file),
+            pinned=pinned,
+            trust=publisher.trust(),
+            now=reader_now(),
+            allow_expired=args.allow_expired,
+            extract_to=extract_to,
+        )
+        publisher.apply(verdict.update)
+    except MirrorError as error:
+        raise localized(error, language) from error
     fresh = verdict.freshness
     if args.json:
         print_json(
@@ -66,25 +73,26 @@ def _verify(args: argparse.Namespace, *, extract_to: Path | None) -> int:
             }
         )
         return 0
-    date = verdict.created.strftime("%Y-%m-%d")
+    values = {
+        "publisher": verdict.publisher,
+        "eid": verdict.eid,
+        "version": verdict.version,
+        "date": verdict.created.strftime("%Y-%m-%d"),
+        "expires": verdict.expires.strftime("%Y-%m-%d"),
+        "days": fresh.age.days,
+    }
     if fresh.expired:
-        print(
-            f"EXPIRED BUT READ ANYWAY: {verdict.publisher}, edition {verdict.eid} "
-            f"(version {verdict.version}) of {date} expired {verdict.expires:%Y-%m-%d}; "
-            f"it is {fresh.age.days} days old and may be out of date.",
-            file=sys.stderr,
-        )
-    print(
-        f"verified: {verdict.publisher}, edition {verdict.eid} "
-        f"(version {verdict.version}) of {date}"
-    )
+        print(sentence("expired-allowed", language, **values), file=sys.stderr)
+    print(sentence("verified", language, **values))
     if verdict.superseded is not None:
         old = verdict.superseded
-        print(
-            f"  genuine, but superseded: signed under root version {old.root_version} with a "
-            f"key the publisher retired on {old.retired:%Y-%m-%d} (your root is version "
-            f"{old.newest_root_version}); newer editions are signed with newer keys"
+        line = sentence(
+            "superseded",
+            language,
+            root_version=old.root_version,
+            retired=old.retired.strftime("%Y-%m-%d"),
         )
+        print(f"  {line}")
     if args.verbose:
         print(f"  title:        {verdict.title}")
         print(f"  created:      {verdict.created.isoformat()}")

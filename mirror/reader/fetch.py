@@ -49,9 +49,11 @@ from tuf.api.metadata import Metadata, Root
 from mirror import caps, fsutil
 from mirror.client.classify import classify
 from mirror.client.transport import DeadlineFetcher
-from mirror.client.view import MirrorView, metadata_file, normalize_url
+from mirror.client.urls import is_mirror_url, mirror_url, scrubbed, shown
+from mirror.client.view import MirrorView, metadata_file
 from mirror.errors import (
     ExpiredError,
+    ForeignEditionError,
     MirrorError,
     RollbackError,
     TamperedError,
@@ -69,7 +71,7 @@ from mirror.reader.store import (
 from mirror.reader.verify_file import trusted_root, verify_edition
 from mirror.trust import layout, verify
 from mirror.trust.metadata import parse_metadata
-from mirror.trust.publisher import publisher_of
+from mirror.trust.publisher import publisher_of, told_apart
 
 DEFAULT_DEADLINE_S = 600.0
 """Longest a fetch waits for mirrors still probing before it gives a file up."""
@@ -115,9 +117,12 @@ class EditionFetch:
         connect_timeout_s: float = 5.0,
         timeout_s: float = 30.0,
         deadline_s: float = DEFAULT_DEADLINE_S,
+        use_signed_list: bool = True,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.pinned = pinned
+        self.use_signed_list = use_signed_list
+        """Whether the mirrors of the last edition's signed list are asked too (not `--only`)."""
         self.now = now
         self.connect_timeout_s = connect_timeout_s
         self.timeout_s = timeout_s
@@ -160,12 +165,16 @@ class EditionFetch:
 
     def candidates(self, urls: Sequence[str]) -> list[str]:
         """Command-line mirrors first, then the signed list of the last verified edition."""
-        ordered = [normalize_url(u) for u in urls]
-        ordered += [normalize_url(u) for u in self.store.health().get("signed_list", [])]
-        unique = list(dict.fromkeys(u for u in ordered if u.startswith(("http", "file"))))
+        ordered = [mirror_url(u) for u in urls]  # a mistyped address is the reader's to fix
+        if self.use_signed_list:
+            listed = self.store.health().get("signed_list", [])
+            ordered += [mirror_url(u) for u in listed if isinstance(u, str) and is_mirror_url(u)]
+        unique = list(dict.fromkeys(ordered))
         if not unique:
             raise UsageError(
-                "no mirror is known for this publisher yet",
+                "no mirror is known for this publisher yet"
+                if self.use_signed_list
+                else "--only asks only the --mirror addresses, and none was given",
                 hint="Pass one or more mirror URLs with --mirror URL.",
             )
         return unique
@@ -179,6 +188,7 @@ class EditionFetch:
             download_budget_s=self.timeout_s,
         )
         folder: Path | None = None
+        view: MirrorView | None = None
         try:
             folder = Path(tempfile.mkdtemp(prefix="probe-", dir=self.work_dir))
             self.seed(folder)
@@ -186,13 +196,23 @@ class EditionFetch:
             view = MirrorView(url, folder, fetcher, bootstrap=None)
             return Candidate(view, view.refresh(), order)
         except Exception as error:  # every failure is this mirror's verdict, not ours
+            verdict, detail = classify(error)
+            if verdict == "tampered" and view is not None:
+                verdict, detail = self._other_publisher(view) or (verdict, detail)
             with self._lock:
                 self.received += fetcher.bytes_received
             fetcher.close()
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
-            verdict, detail = classify(error)
             return MirrorOutcome(url, verdict, detail)
+
+    def _other_publisher(self, view: MirrorView) -> tuple[str, str] | None:
+        """("other-publisher", detail) when a mirror that failed serves another newsroom."""
+        claimed = view.claimed_publisher()
+        if claimed is None or claimed.publisher_id == self.publisher.publisher_id:
+            return None
+        theirs, ours = told_apart(claimed, self.publisher)
+        return "other-publisher", f"{theirs}'s, not {ours}'s, whose root you pinned"
 
     # --- phase 2: the edition -----------------------------------------------------
     def download(self, target_path: str, *, expect_sha256: str | None = None) -> Path:
@@ -225,7 +245,7 @@ class EditionFetch:
                     verdict, detail = classify(error)
                     forged = forged or verdict == "tampered"
                     source.failed(verdict, f"{target_path}: {detail}")
-                    failures.append(f"{source.url}: {detail}")
+                    failures.append(f"{shown(source.url)}: {scrubbed(detail, source.url)}")
                     destination.unlink(missing_ok=True)
                     continue
                 self.downloaded += info.length
@@ -372,7 +392,7 @@ class EditionFetch:
             version=info.version,
             created=info.created,
             # Where the edition came from: the best mirror that delivered without failing.
-            mirror=served_by[0].url if served_by else best.url,
+            mirror=shown(served_by[0].url if served_by else best.url),
             edition=edition,
             updated=existing is None,
         )
@@ -445,6 +465,11 @@ def _overall_failure(outcomes: Sequence[MirrorOutcome]) -> MirrorError:
     summary = "; ".join(f"{o.url}: {o.verdict}" for o in outcomes)
     if "tampered" in kinds:
         return TamperedError(f"no mirror served a genuine edition ({summary})")
+    if "other-publisher" in kinds:
+        named = next(o.detail for o in outcomes if o.verdict == "other-publisher")
+        return ForeignEditionError(
+            f"the mirrors serve another publisher's editions: {named} ({summary})"
+        )
     if kinds & {"rollback", "stale"}:
         return RollbackError(f"every mirror serves older data than you already have ({summary})")
     if "expired" in kinds:

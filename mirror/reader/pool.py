@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mirror.client.urls import scrubbed, shown
 from mirror.client.view import MirrorView, Served
 
 MAX_PARALLEL_PROBES = 10
@@ -37,10 +38,16 @@ class MirrorOutcome:
     """A mirror that gave no verified metadata (or how one that did behaved)."""
 
     url: str
+    """The mirror's address as it may be shown (`mirror.client.urls.shown`)."""
     verdict: str
     """One of `mirror.client.classify.MIRROR_VERDICTS`."""
     detail: str = ""
     timestamp_version: int | None = None
+
+    def __post_init__(self) -> None:
+        # An outcome is printed, logged and stored: never with the mirror's password.
+        object.__setattr__(self, "detail", scrubbed(self.detail, self.url))
+        object.__setattr__(self, "url", shown(self.url))
 
     def as_json(self) -> dict[str, Any]:
         """For --json."""

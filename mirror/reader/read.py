@@ -151,16 +151,18 @@ def open_edition(
     allow_expired: bool = False,
 ) -> tuple[PublisherStore, LibraryEdition]:
     """Publisher and edition for `mirror read` (see `choose_publisher` and `select_edition`)."""
-    if (
-        edition is not None
-        and pinned is None
-        and not layout.EDITION_ID_RE.match(edition)
-        and Path(edition).is_file()
-    ):
+    if edition is not None and pinned is None and is_edition_file(edition):
         raise _needs_root(Path(edition))
     publisher = choose_publisher(store, pinned)
     return publisher, select_edition(
         publisher, edition, pinned=pinned, now=now, allow_expired=allow_expired
+    )
+
+
+def is_edition_file(edition: str | None) -> bool:
+    """Whether `mirror read EDITION` names an edition file rather than an edition id."""
+    return (
+        edition is not None and not layout.EDITION_ID_RE.match(edition) and Path(edition).is_file()
     )
 
 

@@ -3,6 +3,7 @@
 ::
 
     <state dir>/publishers/<publisher id>/
+      pinned-root.json           the root.json pinned with `mirror trust add`
       roots/<N>.root.json        roots accepted by a chain walk (never falls back)
       editions.json              newest edition version verified (rollback protection)
       metadata/                  trusted TUF metadata, python-tuf's non-versioned names
@@ -95,6 +96,11 @@ class ReaderStore:
 
     directory: Path
 
+    @classmethod
+    def at(cls, folder: str | None) -> ReaderStore:
+        """The store at ``folder`` (``--state``), or the per-user one; always an absolute path."""
+        return cls((Path(folder) if folder else default_state_dir()).absolute())
+
     def publishers(self) -> list[str]:
         """Ids of the publishers this reader has a folder for."""
         folder = self.directory / "publishers"
@@ -119,6 +125,11 @@ class PublisherStore:
 
     publisher_id: str
     path: Path
+
+    @property
+    def pinned_file(self) -> Path:
+        """The root.json the reader pinned with `mirror trust add` (its bytes as given)."""
+        return self.path / "pinned-root.json"
 
     @property
     def roots_dir(self) -> Path:

@@ -8,9 +8,21 @@ lags, a mirror that forges, a clock that is wrong, or a network that blocks.
 from __future__ import annotations
 
 import os
-from typing import Literal
 
-Language = Literal["en", "ru"]
+from mirror.errors import MirrorError
+from mirror.reader.page_verdicts import PAGE_TEXTS, Language
+
+__all__ = [
+    "LANGUAGES",
+    "Language",
+    "default_language",
+    "failure",
+    "localized",
+    "mirror_line",
+    "say",
+    "sentence",
+]
+
 LANGUAGES: tuple[Language, ...] = ("en", "ru")
 
 _TEXT: dict[str, dict[Language, str]] = {
@@ -25,7 +37,12 @@ _TEXT: dict[str, dict[Language, str]] = {
         "ru": "этот выпуск у вас уже был; новых нет",
     },
     "open": {"en": "open: {url}", "ru": "открыть: {url}"},
+    "mirror.ok": {"en": "verified", "ru": "проверено"},
     "mirror.stale": {"en": "behind the others ({detail})", "ru": "отстаёт от других ({detail})"},
+    "mirror.other-publisher": {
+        "en": "serves another publisher's editions ({detail})",
+        "ru": "отдаёт выпуски другого издателя ({detail})",
+    },
     "mirror.rollback": {
         "en": "serves an older edition than you already have",
         "ru": "отдаёт более старый выпуск, чем уже есть у вас",
@@ -53,6 +70,14 @@ _TEXT: dict[str, dict[Language, str]] = {
     "fail.expired": {
         "en": "every mirror serves expired data; your clock says {now}",
         "ru": "все зеркала отдают просроченные данные; ваши часы показывают {now}",
+    },
+    "fail.other-publisher": {
+        "en": "these mirrors serve another publisher's editions, not the one whose root you pinned",
+        "ru": "эти зеркала отдают выпуски другого издателя, а не того, чей корень вы закрепили",
+    },
+    "hint.other-publisher": {
+        "en": "Check that you pinned the right root.json, or ask for this publisher's mirrors.",
+        "ru": "Проверьте, тот ли root.json вы закрепили, или узнайте адреса зеркал этого издателя.",
     },
     "fail.unreachable": {
         "en": "no mirror could be reached ({count} tried)",
@@ -98,8 +123,43 @@ def mirror_line(url: str, verdict: str, detail: str, language: Language) -> str:
 
 def failure(verdict: str, language: Language, *, count: int, now: str) -> tuple[str, str]:
     """(sentence, hint) when no mirror gave a verified edition."""
-    key = verdict if verdict in ("tampered", "rollback", "expired") else "unreachable"
+    known = ("tampered", "rollback", "expired", "other-publisher")
+    key = verdict if verdict in known else "unreachable"
     return (
         say(f"fail.{key}", language, count=count, now=now),
         say(f"hint.{key}", language),
     )
+
+
+HINT_LABEL: dict[Language, str] = {"en": "hint", "ru": "подсказка"}
+"""The word before a hint, in each language."""
+
+_OTHER_HINTS: dict[str, dict[Language, str]] = {
+    "usage": {"ru": "Запустите команду с --help, чтобы увидеть, как ею пользоваться."},
+    "keys": {"ru": "Проверьте ключи и ссылку на пароль в конфигурации."},
+}
+
+
+def sentence(verdict: str, language: Language, **values: object) -> str:
+    """The sentence of a good verdict (verified, superseded, expired-allowed), filled in."""
+    return PAGE_TEXTS[verdict]["sentence"][language].format(**values)
+
+
+def localized(error: MirrorError, language: Language) -> MirrorError:
+    """``error`` as the reader should read it: the verdict's headline and hint in ``language``.
+
+    The detail stays as the check wrote it (it names files, versions and
+    keys); the headline before it and the hint after it come from the one
+    table of verdict texts that `reader.html` uses too (`page_verdicts`).
+    """
+    if language == "en":
+        return error
+    texts = PAGE_TEXTS.get(error.verdict)
+    if texts is not None:
+        return error.reworded(
+            f"{texts['title'][language]}: {error.message}",
+            texts["hint"][language],
+            hint_label=HINT_LABEL[language],
+        )
+    hint = _OTHER_HINTS.get(error.verdict, {}).get(language)
+    return error.reworded(error.message, hint or error.hint, hint_label=HINT_LABEL[language])

@@ -36,7 +36,7 @@ from mirror.errors import (
 from mirror.reader.store import Trust, TrustUpdate
 from mirror.trust import layout, verify
 from mirror.trust.metadata import parse_metadata
-from mirror.trust.publisher import publisher_of
+from mirror.trust.publisher import publisher_of, told_apart
 from mirror.trust.retired import RetiredKey, retired_keys
 
 
@@ -210,8 +210,9 @@ def _require_publisher(pinned: Metadata[Root], roots: dict[int, bytes]) -> None:
     theirs = publisher_of(parse_metadata(first, Root, what="the archive's root version 1").signed)
     ours = publisher_of(pinned.signed)
     if theirs.publisher_id != ours.publisher_id:
+        their_name, our_name = told_apart(theirs, ours)
         raise ForeignEditionError(
-            f"this edition is from {theirs.name}, not from {ours.name}, whose root you pinned"
+            f"this edition is from {their_name}, not from {our_name}, whose root you pinned"
         )
 
 

@@ -28,3 +28,13 @@ def publisher_of(root: Root) -> Publisher:
     ):
         return Publisher(name="unknown publisher", publisher_id="unknown")
     return Publisher(name=field["name"], publisher_id=field["id"])
+
+
+def told_apart(first: Publisher, second: Publisher) -> tuple[str, str]:
+    """Both publishers' names as a reader can tell them apart: with their ids when names match."""
+    if first.name != second.name:
+        return first.name, second.name
+    return (
+        f"{first.name} (id {first.publisher_id})",
+        f"{second.name} (id {second.publisher_id})",
+    )
