@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mirror.cli.output import print_json
+from mirror.cli.output import print_json, shown
 from mirror.clock import reader_now
 from mirror.reader.store import ReaderStore, default_state_dir
 from mirror.reader.verify_file import load_pinned_root, verify_edition
@@ -58,21 +58,21 @@ def _verify(args: argparse.Namespace, *, extract_to: Path | None) -> int:
     date = verdict.created.strftime("%Y-%m-%d")
     if fresh.expired:
         print(
-            f"EXPIRED BUT READ ANYWAY: {verdict.publisher}, edition {verdict.eid} "
+            f"EXPIRED BUT READ ANYWAY: {shown(verdict.publisher)}, edition {verdict.eid} "
             f"(version {verdict.version}) of {date} expired {verdict.expires:%Y-%m-%d}; "
             f"it is {fresh.age.days} days old and may be out of date.",
             file=sys.stderr,
         )
     print(
-        f"verified: {verdict.publisher}, edition {verdict.eid} "
+        f"verified: {shown(verdict.publisher)}, edition {verdict.eid} "
         f"(version {verdict.version}) of {date}"
     )
     if args.verbose:
-        print(f"  title:        {verdict.title}")
+        print(f"  title:        {shown(verdict.title)}")
         print(f"  created:      {verdict.created.isoformat()}")
         print(f"  expires:      {verdict.expires.isoformat()}")
         print(f"  root version: {verdict.root_version}")
         print(f"  members:      {verdict.members} files, {verdict.content_bytes:,} bytes")
     if extract_to is not None:
-        print(f"  extracted to: {extract_to}")
+        print(f"  extracted to: {shown(extract_to)}")
     return 0
