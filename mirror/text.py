@@ -35,9 +35,15 @@ characters, surrogates, line and paragraph separators), less U+200C and U+200D, 
 scripts need. Written out so importing costs nothing; tests/test_hostile_text.py checks
 it against `unicodedata`."""
 
-_UNSAFE = re.compile(
-    "[" + "".join(f"\\U{start:08x}-\\U{end:08x}" for start, end in _UNSAFE_RANGES) + "]"
-)
+
+def _character_class(ranges: tuple[tuple[int, int], ...]) -> re.Pattern[str]:
+    return re.compile("[" + "".join(f"\\U{start:08x}-\\U{end:08x}" for start, end in ranges) + "]")
+
+
+_UNSAFE = _character_class(_UNSAFE_RANGES)
+_UNSAFE_IN_JSON = _character_class(_UNSAFE_RANGES[1:])
+"""`json.dumps` escapes every C0 control inside strings itself, so a raw one in its output
+is structure (the newlines of ``indent``) and stays."""
 
 
 def is_safe(text: str) -> bool:
@@ -77,8 +83,9 @@ def _json_escape(match: re.Match[str]) -> str:
 def json_shown(document: str) -> str:
     """A JSON text (as `json.dumps` with ``ensure_ascii=False`` makes it) safe to print.
 
-    Outside strings JSON has only ASCII punctuation, so every unsafe
-    character is inside a string, where ``\\uXXXX`` stands for it exactly:
+    `json.dumps` escapes C0 controls itself; the rest (DEL, C1, bidi and
+    format characters, separators, lone surrogates) it leaves raw, and they
+    can only be inside strings, where ``\\uXXXX`` stands for them exactly:
     parsing the result gives back the original values.
     """
-    return _UNSAFE.sub(_json_escape, document)
+    return _UNSAFE_IN_JSON.sub(_json_escape, document)

@@ -42,6 +42,7 @@ import feedparser
 import httpx
 
 from mirror.errors import ArticleError, SourceError, TransportError
+from mirror.ingest import bounds
 from mirror.ingest.model import (
     DEFAULT_LIMITS,
     MAX_SLUG_CHARS,
@@ -60,6 +61,7 @@ from mirror.ingest.sanitize import (
     html_to_text,
     sanitize_html,
     summarize,
+    unique_tags,
 )
 
 MAX_REDIRECTS = 5
@@ -106,12 +108,18 @@ def load_feed(
     else:
         data = _read_feed_file(base_dir / source, limits.max_feed_bytes)
         base_url = None
+    data, cut, numbers = _bounded(data, source, limits)
+    for entry_number, reason in cut:
+        log.add(f"{_shown(source)}#entry-{entry_number}", reason)
     parsed = _parse(data, source, base_url)
     feed_language = _entry_language(parsed.get("feed", {}).get("language"), language)
 
     articles: list[Article] = []
     slug_sources: dict[str, str] = {}
-    for number, entry in enumerate(parsed.get("entries", []), start=1):
+    entries = parsed.get("entries", [])
+    if len(numbers) != len(entries):  # feedparser saw the entries otherwise: plain positions
+        numbers = list(range(1, len(entries) + 1))
+    for number, entry in zip(numbers, entries, strict=True):
         entry_source = _entry_source(entry, source, number)
         try:
             article = _article(entry, entry_source, feed_language, limits)
@@ -130,6 +138,41 @@ def load_feed(
         slug_sources[article.slug] = entry_source
         articles.append(article)
     return log.result(articles)
+
+
+def _bounded(
+    data: bytes, source: str, limits: IngestLimits
+) -> tuple[bytes, list[tuple[int, str]], list[int]]:
+    """The document with over-cap entries cut out (see `mirror.ingest.bounds`).
+
+    Returns the bytes feedparser may parse, (entry number, reason) for each
+    entry cut, and the original numbers of the entries that remain.
+    """
+    text, codec = bounds.feed_text(data)
+    scan = bounds.scan_feed(text, limits)
+    if scan.problem is not None:
+        raise _source_error(f"{_shown(source)} {scan.problem}; it is not read")
+    if scan.cut and codec is not None:
+        reasons = "; ".join(sorted({entry.reason for entry in scan.cut}))
+        raise _source_error(f"{_shown(source)} cannot be read safely: {reasons}")
+    kept_numbers = sorted(set(range(1, scan.entries + 1)) - {e.number for e in scan.cut})
+    cut: list[tuple[int, str]] = []
+    for entry in scan.cut:
+        if entry.number <= limits.max_feed_entries:
+            cut.append((entry.number, entry.reason))
+    if scan.too_many_entries:
+        first = limits.max_feed_entries + 1
+        cut.append(
+            (
+                first,
+                f"the feed has {scan.entries:,} entries; only the first "
+                f"{limits.max_feed_entries:,} are read (entries {first:,} to {scan.entries:,} "
+                "are left out)",
+            )
+        )
+    if not scan.cut:
+        return data, cut, kept_numbers
+    return bounds.without_cut_entries(text, scan.cut).encode("latin-1"), cut, kept_numbers
 
 
 def fetch_feed_bytes(
@@ -252,7 +295,8 @@ def _read_feed_file(path: Path, max_bytes: int) -> bytes:
 def _parse(data: bytes, source: str, base_url: str | None) -> Any:
     headers = {"content-location": base_url} if base_url else {}
     try:
-        parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
+        # feedparser's own sanitiser is off: nh3 sanitises every body once, under caps.
+        parsed = feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=False)
     except Exception as error:  # feedparser is foreign code parsing hostile bytes
         reason = type(error).__name__
         raise _source_error(f"{_shown(source)} cannot be parsed as a feed ({reason})") from error
@@ -289,6 +333,9 @@ def _article(entry: Any, source: str, feed_language: str, limits: IngestLimits) 
     if len(body_source.encode("utf-8", "replace")) > limits.max_article_bytes:
         raise ArticleError(source, f"entry too large (over {limits.max_article_bytes} bytes)")
     language = _entry_language(language_value, feed_language)
+    too_costly = bounds.html_problem(body_source, limits)
+    if too_costly is not None:
+        raise ArticleError(source, f"entry body {too_costly}")
     body_html = sanitize_html(
         body_source, rewrite_image_src=drop_all_urls, rewrite_link_href=drop_all_urls
     ).strip()
@@ -296,7 +343,9 @@ def _article(entry: Any, source: str, feed_language: str, limits: IngestLimits) 
     if not body_text:
         raise ArticleError(source, "empty body after sanitising")
     summary = ""
-    if entry.get("content") and entry.get("summary"):
+    # feedparser copies the content into "summary" (with no summary_detail) when an
+    # entry has none: only a summary the feed really gave is used as one.
+    if entry.get("content") and isinstance(entry.get("summary_detail"), dict):
         summary = summarize(_detail_text(entry.get("summary_detail"), entry.get("summary")), 400)
     key = entry.get("id") or entry.get("link") or f"{title}\n{published.isoformat()}"
     return Article(
@@ -306,7 +355,7 @@ def _article(entry: Any, source: str, feed_language: str, limits: IngestLimits) 
         author=_author(entry),
         language=language,
         direction=text_direction(language),
-        tags=_tags(entry),
+        tags=_tags(entry, source, limits),
         summary=summary or summarize(body_text),
         body_html=body_html,
         assets=(),
@@ -369,15 +418,12 @@ def _author(entry: Any) -> str:
     return collapse_whitespace(author) if isinstance(author, str) else ""
 
 
-def _tags(entry: Any) -> tuple[str, ...]:
-    tags: list[str] = []
-    for tag in entry.get("tags") or []:
-        term = tag.get("term") if isinstance(tag, dict) else None
-        if isinstance(term, str):
-            text = collapse_whitespace(term)
-            if text and text not in tags:
-                tags.append(text)
-    return tuple(tags)
+def _tags(entry: Any, source: str, limits: IngestLimits) -> tuple[str, ...]:
+    raw = entry.get("tags") or []
+    if len(raw) > limits.max_tags:  # the pre-parse scan cuts such entries; this is the rule
+        raise ArticleError(source, f"entry has {len(raw):,} categories (limit {limits.max_tags})")
+    terms = [tag.get("term") for tag in raw if isinstance(tag, dict)]
+    return unique_tags(term for term in terms if isinstance(term, str))
 
 
 def _slug(title: str, key: str) -> str:
