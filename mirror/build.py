@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -23,9 +22,11 @@ from mirror import fsutil, publish_tree
 from mirror.config import Config, DirectorySource
 from mirror.edition import ArchiveDigest, EditionWriter
 from mirror.errors import KeyStoreError, TamperedError, UsageError
-from mirror.ingest import Article, IngestProblem, load_feed
+from mirror.ingest import Article, IngestProblem
 from mirror.ingest.directory import iter_directory
-from mirror.ingest.model import ProblemLog
+from mirror.ingest.feed import iter_feed
+from mirror.ingest.model import DEFAULT_LIMITS, ProblemLog
+from mirror.ingest.workers import WorkerPool, default_processes
 from mirror.keystore import Keyring, load_keyring
 from mirror.publish_tree import PublishedTarget
 from mirror.render import SiteFile, SiteInfo, render_site
@@ -68,30 +69,34 @@ class BuildResult:
 def iter_articles(config: Config, *, workers: int) -> Iterator[Article | IngestProblem]:
     """Every configured source's articles and problems, one at a time, slugs unique.
 
+    Articles are parsed in ``workers`` processes, each under the per-article
+    CPU deadline (`IngestLimits.article_cpu_s`): one that overruns or crashes
+    its worker is a problem, the worker is replaced, and the build goes on.
     A slug already taken by an earlier source is a problem for the later
     article (`ProblemLog.first_slug_wins`), so no source can replace another's page.
     """
-    return ProblemLog(config.on_article_error).first_slug_wins(_source_items(config, workers))
+    with WorkerPool(workers, cpu_s=DEFAULT_LIMITS.article_cpu_s) as pool:
+        yield from ProblemLog(config.on_article_error).first_slug_wins(_source_items(config, pool))
 
 
-def _source_items(config: Config, workers: int) -> Iterator[Article | IngestProblem]:
+def _source_items(config: Config, pool: WorkerPool) -> Iterator[Article | IngestProblem]:
     for source in config.sources:
         if isinstance(source, DirectorySource):
             yield from iter_directory(
                 source.path,
                 default_language=config.publisher.language,
                 on_error=config.on_article_error,
-                workers=workers,
+                runner=pool,
             )
         else:
-            feed = load_feed(
+            yield from iter_feed(
                 source.location,
                 base_dir=config.base_dir,
                 default_language=config.publisher.language,
                 on_error=config.on_article_error,
+                allow_private_addresses=source.allow_private_addresses,
+                runner=pool,
             )
-            yield from feed.problems
-            yield from feed.articles
 
 
 def mirror_list(config: Config) -> bytes:
@@ -229,7 +234,7 @@ def build_edition(
     made: the result is then `Unchanged` and nothing was written
     (`build_or_refresh` re-signs the timestamp in that case).
     """
-    workers = workers or os.cpu_count() or 1
+    workers = workers or default_processes()
     # Leftovers of a run killed mid-write (the caller holds the output lock).
     fsutil.remove_stale_temp_files(config.editions_dir, (".*.part",))
     fsutil.remove_stale_temp_files(config.publish_dir, (".*.tmp",))

@@ -44,6 +44,10 @@ class FeedSource:
     """An RSS or Atom feed, from a file or an http(s) URL."""
 
     location: str
+    allow_private_addresses: bool = False
+    """Let the feed's redirects lead to loopback, link-local and private addresses (an
+    intranet feed); off, such a redirect is refused, so a hostile feed server cannot make
+    the newsroom's host send requests to its own services."""
 
 
 Source = DirectorySource | FeedSource
@@ -258,20 +262,26 @@ def _publisher(node: Node) -> Publisher:
 
 
 def _source(node: Node, base: Path) -> Source:
-    fields = node.mapping(("type", "path", "url"))
+    fields = node.mapping(("type", "path", "url", "allow_private_addresses"))
     kind = required(fields, "type", node).choice(("directory", "feed"))
     if kind == "directory":
-        if "url" in fields:
-            raise fields["url"].fail("a directory source takes path, not url")
+        for name in ("url", "allow_private_addresses"):
+            if name in fields:
+                raise fields[name].fail(f"a directory source takes path, not {name}")
         return DirectorySource(_path(required(fields, "path", node), base))
     if ("path" in fields) == ("url" in fields):
         raise node.fail("a feed source needs exactly one of path or url")
+    private = (
+        fields["allow_private_addresses"].boolean()
+        if "allow_private_addresses" in fields
+        else False
+    )
     if "url" in fields:
         url = fields["url"].text()
-        if urlsplit(url).scheme not in ("http", "https"):
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
             raise fields["url"].fail("must be an http:// or https:// URL")
-        return FeedSource(url)
-    return FeedSource(str(_path(fields["path"], base)))
+        return FeedSource(url, allow_private_addresses=private)
+    return FeedSource(str(_path(fields["path"], base)), allow_private_addresses=private)
 
 
 def _on_error(node: Node | None) -> OnError:

@@ -42,10 +42,6 @@ What is refused, and why:
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
-import itertools
-import multiprocessing
 import os
 import stat
 from collections.abc import Iterator
@@ -82,6 +78,7 @@ from mirror.ingest.sanitize import (
     summarize,
     unique_tags,
 )
+from mirror.ingest.workers import InlineRunner, Overrun, Runner
 
 ARTICLE_SUFFIXES = frozenset({".md", ".markdown", ".html", ".htm"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
@@ -132,16 +129,17 @@ def iter_directory(
     default_language: str,
     on_error: OnError,
     limits: IngestLimits = DEFAULT_LIMITS,
-    workers: int = 1,
+    runner: Runner | None = None,
     log: ProblemLog | None = None,
 ) -> Iterator[Article | IngestProblem]:
     """Yield each article (or the problem with it) in sorted file order, one at a time.
 
     Memory stays flat however many articles there are: nothing is kept but
-    the slugs seen. With ``workers`` > 1 articles are parsed in that many
-    processes, at most ``PARALLEL_WINDOW`` per worker ahead of the consumer,
-    and still yielded in file order, so output does not depend on timing.
-    Problems are yielded as `IngestProblem` (``skip``) or raised (``fail``).
+    the slugs seen. ``runner`` parses the files: a `WorkerPool` (worker
+    processes, each article under ``limits.article_cpu_s`` of CPU time) or,
+    by default, this process; either way articles come back in file order,
+    so output does not depend on timing. Problems are yielded as
+    `IngestProblem` (``skip``) or raised (``fail``).
     """
     problems = log or ProblemLog(on_error)
     language = normalize_language(default_language)
@@ -159,53 +157,27 @@ def iter_directory(
     if not resolved_root.is_dir():
         raise SourceError(f"article source {root} is not a folder", hint=FOLDER_HINT)
 
+    reported = len(problems.problems)
     files = _article_files(resolved_root, root, problems)
+    early = problems.problems[reported:]
     jobs = [
         (resolved_root / rel, str(root / rel), resolved_root, language, limits) for rel in files
     ]
-    reported = len(problems.problems)
-    slug_sources: dict[str, str] = {}
-    for source, outcome in _parse_all(jobs, workers):
-        yield from problems.problems[reported:]
-        reported = len(problems.problems)
-        if isinstance(outcome, str):
-            problems.add(source, outcome)
-        elif outcome.slug in slug_sources:
-            problems.add(
-                source,
-                f"duplicate slug {outcome.slug!r} (already used by {slug_sources[outcome.slug]})",
-            )
-        else:
-            slug_sources[outcome.slug] = source
-            yield outcome
-    yield from problems.problems[reported:]
 
+    def parsed() -> Iterator[Article | IngestProblem]:
+        yield from early
+        outcomes = (runner or InlineRunner()).map(_parse_job, jobs)
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if isinstance(outcome, Article):
+                yield outcome
+            else:
+                reason = outcome.reason if isinstance(outcome, Overrun) else outcome
+                yield problems.report(job[1], reason)
 
-PARALLEL_WINDOW = 8
-"""Articles parsed ahead per worker process: bounds memory while keeping workers busy."""
+    yield from problems.first_slug_wins(parsed())
+
 
 _Job = tuple[Path, str, Path, str, IngestLimits]
-
-
-def _parse_all(jobs: list[_Job], workers: int) -> Iterator[tuple[str, Article | str]]:
-    """(source, article or problem reason) for each job, in order."""
-    if workers <= 1 or len(jobs) < 2 * PARALLEL_WINDOW:
-        for job in jobs:
-            yield job[1], _parse_job(job)
-        return
-    context = multiprocessing.get_context("forkserver")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        pending: collections.deque[tuple[str, concurrent.futures.Future[Article | str]]] = (
-            collections.deque()
-        )
-        queue = iter(jobs)
-        for job in itertools.islice(queue, workers * PARALLEL_WINDOW):
-            pending.append((job[1], pool.submit(_parse_job, job)))
-        while pending:
-            source, future = pending.popleft()
-            for job in itertools.islice(queue, 1):
-                pending.append((job[1], pool.submit(_parse_job, job)))
-            yield source, future.result()
 
 
 def _parse_job(job: _Job) -> Article | str:

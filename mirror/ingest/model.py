@@ -247,9 +247,15 @@ class ProblemLog:
 
     def add(self, source: str, reason: str) -> None:
         """Record a problem, or raise `ArticleError` for it in ``fail`` mode."""
+        self.report(source, reason)
+
+    def report(self, source: str, reason: str) -> IngestProblem:
+        """Record a problem and return it (to yield), or raise `ArticleError` in ``fail`` mode."""
         if self.on_error == "fail":
             raise ArticleError(source, reason, hint=ARTICLE_HINT)
-        self.problems.append(IngestProblem(source, reason))
+        problem = IngestProblem(source, reason)
+        self.problems.append(problem)
+        return problem
 
     def first_slug_wins(
         self, items: Iterable[Article | IngestProblem]
@@ -265,8 +271,7 @@ class ProblemLog:
         for item in items:
             if isinstance(item, Article) and item.slug in taken:
                 reason = f"duplicate slug {item.slug!r} (already used by {taken[item.slug]})"
-                self.add(item.source, reason)
-                yield IngestProblem(item.source, reason)
+                yield self.report(item.source, reason)
             else:
                 if isinstance(item, Article):
                     taken[item.slug] = item.source
