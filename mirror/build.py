@@ -285,24 +285,37 @@ def build_edition(
 
     def add(writer: EditionWriter, member: SiteFile) -> None:
         nonlocal targets_written
-        if member.data is not None:
-            digest = writer.add_bytes(member.name, member.data)
-        elif member.source is not None:
-            digest = writer.add_file(member.name, member.source)
-        else:  # pragma: no cover - SiteFile guarantees one of the two
-            raise ValueError(f"{member.name} has no content")
-        entries.append(TargetEntry(member.name, digest.length, digest.sha256))
-        target = PublishedTarget(
-            path=_published_path(eid, member.name),
-            sha256=digest.sha256,
-            data=member.data,
-            source=member.source,
-        )
-        if layout.is_content_path(member.name):
-            # Shared and content-addressed: new content means a new edition anyway.
-            targets_written += publish_tree.write_targets(publish_dir, [target])
-        else:
-            edition_targets.append(target)
+        staged: Path | None = None
+        try:
+            if member.data is not None:
+                digest = writer.add_bytes(member.name, member.data)
+            elif member.source is not None:
+                # Our own copy of the source, archived and published as it is: what is
+                # hashed, zipped and placed in the tree are the same bytes, whatever
+                # happens to the newsroom's file meanwhile.
+                staged = publish_tree.stage_copy(
+                    publish_dir, member.source, max_bytes=DEFAULT_LIMITS.max_asset_bytes
+                )
+                digest = writer.add_file(member.name, staged)
+            else:  # pragma: no cover - SiteFile guarantees one of the two
+                raise ValueError(f"{member.name} has no content")
+            entries.append(TargetEntry(member.name, digest.length, digest.sha256))
+            target = PublishedTarget(
+                path=_published_path(eid, member.name),
+                sha256=digest.sha256,
+                data=member.data,
+                staged=staged,
+            )
+            if layout.is_content_path(member.name):
+                # Shared and content-addressed: new content means a new edition anyway.
+                targets_written += publish_tree.write_targets(publish_dir, [target])
+            elif staged is not None:  # pragma: no cover - only content members have files
+                raise ValueError(f"{member.name} is not content but has a file")
+            else:
+                edition_targets.append(target)
+        finally:
+            if staged is not None:
+                staged.unlink(missing_ok=True)
 
     with EditionWriter(
         zip_path, timestamp=created, compresslevel=config.edition.compression_level
