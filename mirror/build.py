@@ -94,6 +94,7 @@ def _source_items(config: Config, pool: WorkerPool) -> Iterator[Article | Ingest
                 base_dir=config.base_dir,
                 default_language=config.publisher.language,
                 on_error=config.on_article_error,
+                limits=replace(DEFAULT_LIMITS, feed_timeout_s=source.timeout_s),
                 allow_private_addresses=source.allow_private_addresses,
                 runner=pool,
             )
