@@ -155,7 +155,7 @@ def _run(argv: Sequence[str | Path], *, cwd: Path | None = None, rss: bool = Fal
 
 
 def _children_maxrss_kb() -> int:
-    import resource
+    import resource  # noqa: PLC0415 - POSIX only, used only without /usr/bin/time
 
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
