@@ -26,6 +26,7 @@ findings to ``bench/RESULTS.md``. tests/test_fuzz_harness.py runs each
 target on the seeds and a few thousand mutations in seconds, without atheris.
 """
 
+# ruff: noqa: PLC0415, S311 - imports wait until atheris instruments them; the mutations are test data
 from __future__ import annotations
 
 import argparse
