@@ -78,7 +78,7 @@ from mirror.ingest.sanitize import (
     summarize,
     unique_tags,
 )
-from mirror.ingest.workers import InlineRunner, Overrun, Runner
+from mirror.ingest.workers import InlineRunner, Runner
 
 ARTICLE_SUFFIXES = frozenset({".md", ".markdown", ".html", ".htm"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
@@ -168,11 +168,7 @@ def iter_directory(
         yield from early
         outcomes = (runner or InlineRunner()).map(_parse_job, jobs)
         for job, outcome in zip(jobs, outcomes, strict=True):
-            if isinstance(outcome, Article):
-                yield outcome
-            else:
-                reason = outcome.reason if isinstance(outcome, Overrun) else outcome
-                yield problems.report(job[1], reason)
+            yield problems.outcome(job[1], outcome)
 
     yield from problems.first_slug_wins(parsed())
 

@@ -155,11 +155,7 @@ def iter_feed(
             for number, entry in zip(numbers, entries, strict=True)
         ]
         for job, outcome in zip(jobs, run.map(_entry_job, jobs), strict=True):
-            if isinstance(outcome, Article):
-                yield outcome
-            else:
-                reason = outcome.reason if isinstance(outcome, Overrun) else outcome
-                yield problems.report(job[1], reason)
+            yield problems.outcome(job[1], outcome)
 
     yield from problems.first_slug_wins(parsed())
 

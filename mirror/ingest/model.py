@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from mirror.errors import ArticleError
+from mirror.ingest.workers import Overrun
 
 OnError = Literal["skip", "fail"]
 """What a source does with a broken article: record a problem and go on, or raise."""
@@ -256,6 +257,12 @@ class ProblemLog:
         problem = IngestProblem(source, reason)
         self.problems.append(problem)
         return problem
+
+    def outcome(self, source: str, outcome: Article | str | Overrun) -> Article | IngestProblem:
+        """What one parse job gave: its article, or its problem (reason or overrun) reported."""
+        if isinstance(outcome, Article):
+            return outcome
+        return self.report(source, outcome.reason if isinstance(outcome, Overrun) else outcome)
 
     def first_slug_wins(
         self, items: Iterable[Article | IngestProblem]
