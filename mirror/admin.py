@@ -22,13 +22,16 @@ from typing import Any
 
 from mirror import keystore, publish_tree
 from mirror.backends import backend_type
+from mirror.build import source_items
 from mirror.client.classify import classify
 from mirror.client.transport import DeadlineFetcher
 from mirror.client.view import MirrorView
 from mirror.config import Config, DirectorySource, MirrorSettings, Source
 from mirror.errors import MirrorError
-from mirror.ingest import load_feed
-from mirror.ingest.directory import ARTICLE_SUFFIXES, iter_directory
+from mirror.ingest import IngestProblem
+from mirror.ingest.directory import ARTICLE_SUFFIXES
+from mirror.ingest.model import DEFAULT_LIMITS
+from mirror.ingest.workers import WorkerPool
 from mirror.publish import create_backend
 
 PROBE_PREFIX = ".mirror-probe-"
@@ -193,32 +196,33 @@ def check_publisher(config: Config) -> list[LocalCheck]:
 
 
 def _check_source(config: Config, source: Source) -> LocalCheck:
-    """A folder opens and its first article parses; a feed is fetched and parsed whole."""
-    language, on_error = config.publisher.language, config.on_article_error
+    """A folder opens and its first article parses; a feed is fetched and parsed whole.
+
+    Read as the build reads it (`build.source_items`: the same worker, CPU
+    deadline, feed deadline and address rules), so a pass here holds for sync.
+    """
+    what = (
+        f"source {source.path}"
+        if isinstance(source, DirectorySource)
+        else f"feed {source.location}"
+    )
     try:
-        if isinstance(source, DirectorySource):
-            what = f"source {source.path}"
-            first = next(
-                iter_directory(
-                    source.path, default_language=language, on_error=on_error, workers=1
-                ),
-                None,
-            )
-            count = sum(
-                1
-                for _, _, names in os.walk(source.path)
-                for name in names
-                if not name.startswith(".") and Path(name).suffix.lower() in ARTICLE_SUFFIXES
-            )
-            if first is None:
-                return LocalCheck(what, "a folder with no article in it yet")
-            return LocalCheck(what, f"{count} article files")
-        what = f"feed {source.location}"
-        feed = load_feed(
-            source.location, base_dir=config.base_dir, default_language=language, on_error=on_error
-        )
+        with WorkerPool(1, cpu_s=DEFAULT_LIMITS.article_cpu_s) as pool:
+            items = source_items(config, source, pool)
+            if isinstance(source, DirectorySource):
+                if next(items, None) is None:
+                    return LocalCheck(what, "a folder with no article in it yet")
+                count = sum(
+                    1
+                    for _, _, names in os.walk(source.path)
+                    for name in names
+                    if not name.startswith(".") and Path(name).suffix.lower() in ARTICLE_SUFFIXES
+                )
+                return LocalCheck(what, f"{count} article files")
+            found = list(items)
+        problems = sum(1 for item in found if isinstance(item, IngestProblem))
         return LocalCheck(
-            what, f"{len(feed.articles)} entries read, {len(feed.problems)} would be skipped"
+            what, f"{len(found) - problems} entries read, {problems} would be skipped"
         )
     except MirrorError as error:
         return LocalCheck(what, error.message, error)

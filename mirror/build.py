@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from mirror import fsutil, publish_tree
-from mirror.config import Config, DirectorySource
+from mirror.config import Config, DirectorySource, Source
 from mirror.edition import ArchiveDigest, EditionWriter
 from mirror.errors import KeyStoreError, TamperedError, UsageError
-from mirror.ingest import Article, IngestProblem, load_feed
+from mirror.ingest import Article, IngestProblem
 from mirror.ingest.directory import iter_directory
-from mirror.ingest.model import ProblemLog
+from mirror.ingest.feed import iter_feed
+from mirror.ingest.model import DEFAULT_LIMITS, ProblemLog
+from mirror.ingest.workers import Runner, WorkerPool, default_processes
 from mirror.keystore import Keyring, load_keyring
 from mirror.publish_tree import PublishedTarget
 from mirror.render import SiteFile, SiteInfo, render_site
@@ -68,30 +69,43 @@ class BuildResult:
 def iter_articles(config: Config, *, workers: int) -> Iterator[Article | IngestProblem]:
     """Every configured source's articles and problems, one at a time, slugs unique.
 
+    Articles are parsed in ``workers`` processes, each under the per-article
+    CPU deadline (`IngestLimits.article_cpu_s`): one that overruns or crashes
+    its worker is a problem, the worker is replaced, and the build goes on.
     A slug already taken by an earlier source is a problem for the later
     article (`ProblemLog.first_slug_wins`), so no source can replace another's page.
     """
-    return ProblemLog(config.on_article_error).first_slug_wins(_source_items(config, workers))
+    with WorkerPool(workers, cpu_s=DEFAULT_LIMITS.article_cpu_s) as pool:
+        items = (item for source in config.sources for item in source_items(config, source, pool))
+        yield from ProblemLog(config.on_article_error).first_slug_wins(items)
 
 
-def _source_items(config: Config, workers: int) -> Iterator[Article | IngestProblem]:
-    for source in config.sources:
-        if isinstance(source, DirectorySource):
-            yield from iter_directory(
-                source.path,
-                default_language=config.publisher.language,
-                on_error=config.on_article_error,
-                workers=workers,
-            )
-        else:
-            feed = load_feed(
-                source.location,
-                base_dir=config.base_dir,
-                default_language=config.publisher.language,
-                on_error=config.on_article_error,
-            )
-            yield from feed.problems
-            yield from feed.articles
+def source_items(
+    config: Config, source: Source, runner: Runner
+) -> Iterator[Article | IngestProblem]:
+    """One source's articles and problems, read exactly as a build reads them.
+
+    `mirror config check` reads a source through this too, so what it
+    promises is what the build then does (the feed's deadline and address
+    rules included).
+    """
+    if isinstance(source, DirectorySource):
+        yield from iter_directory(
+            source.path,
+            default_language=config.publisher.language,
+            on_error=config.on_article_error,
+            runner=runner,
+        )
+    else:
+        yield from iter_feed(
+            source.location,
+            base_dir=config.base_dir,
+            default_language=config.publisher.language,
+            on_error=config.on_article_error,
+            limits=replace(DEFAULT_LIMITS, feed_timeout_s=source.timeout_s),
+            allow_private_addresses=source.allow_private_addresses,
+            runner=runner,
+        )
 
 
 def mirror_list(config: Config) -> bytes:
@@ -229,7 +243,7 @@ def build_edition(
     made: the result is then `Unchanged` and nothing was written
     (`build_or_refresh` re-signs the timestamp in that case).
     """
-    workers = workers or os.cpu_count() or 1
+    workers = workers or default_processes()
     # Leftovers of a run killed mid-write (the caller holds the output lock).
     fsutil.remove_stale_temp_files(config.editions_dir, (".*.part",))
     fsutil.remove_stale_temp_files(config.publish_dir, (".*.tmp",))
@@ -280,24 +294,37 @@ def build_edition(
 
     def add(writer: EditionWriter, member: SiteFile) -> None:
         nonlocal targets_written
-        if member.data is not None:
-            digest = writer.add_bytes(member.name, member.data)
-        elif member.source is not None:
-            digest = writer.add_file(member.name, member.source)
-        else:  # pragma: no cover - SiteFile guarantees one of the two
-            raise ValueError(f"{member.name} has no content")
-        entries.append(TargetEntry(member.name, digest.length, digest.sha256))
-        target = PublishedTarget(
-            path=_published_path(eid, member.name),
-            sha256=digest.sha256,
-            data=member.data,
-            source=member.source,
-        )
-        if layout.is_content_path(member.name):
-            # Shared and content-addressed: new content means a new edition anyway.
-            targets_written += publish_tree.write_targets(publish_dir, [target])
-        else:
-            edition_targets.append(target)
+        staged: Path | None = None
+        try:
+            if member.data is not None:
+                digest = writer.add_bytes(member.name, member.data)
+            elif member.source is not None:
+                # Our own copy of the source, archived and published as it is: what is
+                # hashed, zipped and placed in the tree are the same bytes, whatever
+                # happens to the newsroom's file meanwhile.
+                staged = publish_tree.stage_copy(
+                    publish_dir, member.source, max_bytes=DEFAULT_LIMITS.max_asset_bytes
+                )
+                digest = writer.add_file(member.name, staged)
+            else:  # pragma: no cover - SiteFile guarantees one of the two
+                raise ValueError(f"{member.name} has no content")
+            entries.append(TargetEntry(member.name, digest.length, digest.sha256))
+            target = PublishedTarget(
+                path=_published_path(eid, member.name),
+                sha256=digest.sha256,
+                data=member.data,
+                staged=staged,
+            )
+            if layout.is_content_path(member.name):
+                # Shared and content-addressed: new content means a new edition anyway.
+                targets_written += publish_tree.write_targets(publish_dir, [target])
+            elif staged is not None:  # pragma: no cover - only content members have files
+                raise ValueError(f"{member.name} is not content but has a file")
+            else:
+                edition_targets.append(target)
+        finally:
+            if staged is not None:
+                staged.unlink(missing_ok=True)
 
     with EditionWriter(
         zip_path, timestamp=created, compresslevel=config.edition.compression_level

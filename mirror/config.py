@@ -45,6 +45,12 @@ class FeedSource:
     """An RSS or Atom feed, from a file or an http(s) URL."""
 
     location: str
+    allow_private_addresses: bool = False
+    timeout_s: float = 30.0
+    """Wall-clock limit on the whole exchange with the feed's server (redirects included)."""
+    """Let the feed's redirects lead to loopback, link-local and private addresses (an
+    intranet feed); off, such a redirect is refused, so a hostile feed server cannot make
+    the newsroom's host send requests to its own services."""
 
 
 Source = DirectorySource | FeedSource
@@ -262,20 +268,25 @@ def _publisher(node: Node) -> Publisher:
 
 
 def _source(node: Node, base: Path) -> Source:
-    fields = node.mapping(("type", "path", "url"))
+    fields = node.mapping(("type", "path", "url", "allow_private_addresses", "timeout_s"))
     kind = required(fields, "type", node).choice(("directory", "feed"))
     if kind == "directory":
-        if "url" in fields:
-            raise fields["url"].fail("a directory source takes path, not url")
+        for name in ("url", "allow_private_addresses", "timeout_s"):
+            if name in fields:
+                raise fields[name].fail(f"a directory source takes path, not {name}")
         return DirectorySource(_path(required(fields, "path", node), base))
     if ("path" in fields) == ("url" in fields):
         raise node.fail("a feed source needs exactly one of path or url")
+    opt_in = fields.get("allow_private_addresses")
+    private = opt_in.boolean() if opt_in is not None else False
+    timeout_s = decimal(fields, "timeout_s", FeedSource("").timeout_s, minimum=0.1, maximum=3600)
     if "url" in fields:
         url = fields["url"].text()
-        if urlsplit(url).scheme not in ("http", "https"):
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
             raise fields["url"].fail("must be an http:// or https:// URL")
-        return FeedSource(url)
-    return FeedSource(str(_path(fields["path"], base)))
+        return FeedSource(url, allow_private_addresses=private, timeout_s=timeout_s)
+    location = str(_path(fields["path"], base))
+    return FeedSource(location, allow_private_addresses=private, timeout_s=timeout_s)
 
 
 def _on_error(node: Node | None) -> OnError:

@@ -51,6 +51,8 @@ here, with its verdict, exit code and hint.
 from __future__ import annotations
 
 import copy
+import errno
+import os
 from typing import Self
 
 
@@ -106,11 +108,61 @@ class ConfigError(MirrorError):
 
 
 class StorageError(MirrorError):
-    """A local file or folder cannot be read or written."""
+    """A local file or folder cannot be read or written.
+
+    `from_os` is the one translation of an `OSError` into words: the path and
+    what happened ("no space left on device", "read-only file system"), with
+    a hint that fits the cause (free space, remount, permissions, a failing
+    disk). Every boundary that sees a path uses it, and so does the CLI for
+    an `OSError` nobody caught, so a full disk is exit 4 wherever it strikes.
+    """
 
     exit_code = 4
     verdict = "io"
     default_hint = "Check that the path exists and that you may read and write it."
+
+    @classmethod
+    def from_os(cls, error: OSError, *, path: object = None, action: str = "use") -> StorageError:
+        """``cannot <action> <path>: <what happened>``, with the hint for that cause.
+
+        ``path`` defaults to the error's own file name; ``action`` is a verb
+        such as ``write``, ``read`` or ``create``.
+        """
+        where = path if path is not None else error.filename
+        reason = os_reason(error)
+        subject = f" {where}" if where is not None else ""
+        if error.filename2 is not None and path is None:
+            subject += f" (to {error.filename2})"
+        hint = _OS_HINTS.get(error.errno or 0, cls.default_hint)
+        return cls(f"cannot {action}{subject}: {reason}", hint=hint)
+
+
+def os_reason(error: OSError) -> str:
+    """What an `OSError` says happened, in lower case (``no space left on device``)."""
+    if error.strerror:
+        return error.strerror[0].lower() + error.strerror[1:]
+    if error.errno:
+        return os.strerror(error.errno).lower()
+    return str(error) or type(error).__name__
+
+
+_NOTHING_KEPT = "nothing half-written was kept; run the command again afterwards."
+_OS_HINTS = {
+    errno.ENOSPC: f"Free some space on that disk (or give it more): {_NOTHING_KEPT}",
+    errno.EDQUOT: f"Your disk quota is used up; free some space or raise it: {_NOTHING_KEPT}",
+    errno.EFBIG: f"The file is larger than that file system allows: {_NOTHING_KEPT}",
+    errno.EROFS: "That file system is mounted read-only: remount it writable, or point the "
+    "command at another folder.",
+    errno.EACCES: "Check the permissions of the path and its folders for the user running mirror.",
+    errno.EPERM: "The system refused the operation; check the path's permissions and attributes.",
+    errno.EIO: "The disk reported an input/output error: check it (dmesg, smartctl) before "
+    "trusting anything on it.",
+    errno.ENOENT: "Check that the path exists.",
+    errno.ENOTDIR: "A part of the path is a file, not a folder.",
+    errno.EISDIR: "The path is a folder where a file was expected.",
+    errno.ENAMETOOLONG: "The path or one of its names is too long for the file system.",
+    errno.EMFILE: "Too many files are open; raise the limit (ulimit -n) and run again.",
+}
 
 
 class KeyStoreError(MirrorError):

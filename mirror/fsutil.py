@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from mirror.errors import StorageError
+from mirror.errors import StorageError, os_reason
 
 
 def read_bounded(path: Path, *, max_bytes: int, what: str) -> bytes:
@@ -27,7 +27,7 @@ def read_bounded(path: Path, *, max_bytes: int, what: str) -> bytes:
     except FileNotFoundError as error:
         raise StorageError(f"the {what} {path} does not exist") from error
     except OSError as error:
-        raise StorageError(f"the {what} {path} cannot be read ({error.strerror})") from error
+        raise StorageError(f"the {what} {path} cannot be read ({os_reason(error)})") from error
     if len(data) > max_bytes:
         raise StorageError(f"the {what} {path} is larger than {max_bytes} bytes")
     return data
@@ -43,7 +43,7 @@ def atomic_writer(path: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as error:
-        raise StorageError(f"cannot write into {path.parent} ({error.strerror})") from error
+        raise StorageError(f"cannot write into {path.parent} ({os_reason(error)})") from error
     temp = Path(temp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -54,7 +54,7 @@ def atomic_writer(path: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
         os.replace(temp, path)
     except OSError as error:
         temp.unlink(missing_ok=True)
-        raise StorageError(f"cannot write {path} ({error.strerror})") from error
+        raise StorageError(f"cannot write {path} ({os_reason(error)})") from error
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -65,7 +65,7 @@ def ensure_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise StorageError(f"cannot create the folder {path} ({error.strerror})") from error
+        raise StorageError(f"cannot create the folder {path} ({os_reason(error)})") from error
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:

@@ -20,6 +20,7 @@ keys so a reader who pinned any earlier root can walk the chain forward.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 from dataclasses import dataclass
@@ -88,11 +89,103 @@ def init_keys(
             f"a root threshold of {root_threshold} of {root_keys} keys is not possible",
             hint="Use a threshold between 1 and the number of root keys (default 2 of 3).",
         )
-    if (keys_dir / KEYS_INDEX).exists():
-        raise KeyStoreError(
-            f"{keys_dir} already holds a key store",
-            hint="Use `mirror keys rotate ROLE` to replace keys; init never overwrites.",
+    _refuse_existing_key_material(keys_dir)
+    check_passphrase(passphrase)
+    # Built in a folder of its own next to keys_dir and moved in whole, so a crash or a
+    # full disk half-way leaves no half key store behind (one that init would refuse).
+    fsutil.ensure_dir(keys_dir.parent)
+    staging = keys_dir.parent / f".{keys_dir.name}.init-{secrets.token_hex(4)}"
+    try:
+        staging.mkdir(mode=0o700)
+    except OSError as error:
+        raise StorageError.from_os(error, path=staging, action="create") from error
+    try:
+        root = _create_key_store(
+            staging,
+            passphrase,
+            publisher_name=publisher_name,
+            now=now,
+            root_threshold=root_threshold,
+            root_keys=root_keys,
+            root_expires_days=root_expires_days,
+            kdf_rounds=kdf_rounds,
         )
+        _move_into_place(staging, keys_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return root
+
+
+KEY_MATERIAL = (KEYS_INDEX, "*.key", "roots", "root.json", "minisign.pub", "retired", "proposals")
+"""What `init_keys` refuses to find in the folder: any of it means a key store lives there."""
+
+
+def key_material(keys_dir: Path) -> list[str]:
+    """Names of the key files and folders present in ``keys_dir`` (sorted; empty: none)."""
+    if not keys_dir.exists():
+        return []
+    if not keys_dir.is_dir():
+        raise StorageError(
+            f"the key store path {keys_dir} is a file, not a folder",
+            hint="Point keys.dir at a folder (init creates it when it does not exist).",
+        )
+    found: set[str] = set()
+    try:
+        for pattern in KEY_MATERIAL:
+            found.update(
+                path.name + ("/" if path.is_dir() else "") for path in keys_dir.glob(pattern)
+            )
+    except OSError as error:
+        raise StorageError.from_os(error, path=keys_dir, action="read the key folder") from error
+    return sorted(found)
+
+
+def _refuse_existing_key_material(keys_dir: Path) -> None:
+    """Stop before anything is written when the folder already holds any key material.
+
+    Overwriting ``roots/1.root.json`` or ``root.json`` would replace the root
+    every reader pinned: from then on no reader could verify an edition. A
+    store whose ``keys.json`` was lost is still a store.
+    """
+    found = key_material(keys_dir)
+    if not found:
+        return
+    shown = ", ".join(found[:6]) + (f" and {len(found) - 6} more" if len(found) > 6 else "")
+    raise KeyStoreError(
+        f"{keys_dir} already holds a key store (found {shown}); keys init never overwrites keys",
+        hint="Use `mirror keys rotate ROLE` to replace keys. To start a new publisher, point "
+        "keys.dir at an empty folder: readers who pinned the old root.json will not trust it.",
+    )
+
+
+def _move_into_place(staging: Path, keys_dir: Path) -> None:
+    """Move a finished key store from ``staging`` to ``keys_dir`` (which holds no key material)."""
+    try:
+        if not keys_dir.exists():
+            os.rename(staging, keys_dir)
+            return
+        _refuse_existing_key_material(keys_dir)  # it may have appeared meanwhile
+        entries = sorted(staging.iterdir(), key=lambda path: path.name == KEYS_INDEX)
+        for entry in entries:  # keys.json last: it marks a complete store
+            os.rename(entry, keys_dir / entry.name)
+        fsutil.fsync_dir(keys_dir)
+    except OSError as error:
+        raise StorageError.from_os(
+            error, path=keys_dir, action="create the key store in"
+        ) from error
+
+
+def _create_key_store(
+    keys_dir: Path,
+    passphrase: Secret,
+    *,
+    publisher_name: str,
+    now: datetime,
+    root_threshold: int,
+    root_keys: int,
+    root_expires_days: int,
+    kdf_rounds: int,
+) -> Root:
     publisher = Publisher(name=publisher_name, publisher_id=secrets.token_hex(16))
     root = Root(expires=now + timedelta(days=root_expires_days), consistent_snapshot=True)
     root.unrecognized_fields[PUBLISHER_FIELD] = {
@@ -117,6 +210,20 @@ def init_keys(
         strictjson.dumps({"format": 1, "publisher": publisher.name, "id": publisher.publisher_id}),
     )
     return root
+
+
+MAX_PASSPHRASE_BYTES = 1023
+"""The longest passphrase OpenSSH's key format (bcrypt-pbkdf) accepts."""
+
+
+def check_passphrase(passphrase: Secret) -> None:
+    """A passphrase the key files can use, or a `KeyStoreError` saying why not."""
+    if len(passphrase.value) > MAX_PASSPHRASE_BYTES:
+        raise KeyStoreError(
+            f"the key passphrase from {passphrase.reference} is {len(passphrase.value):,} bytes; "
+            f"key files allow at most {MAX_PASSPHRASE_BYTES:,}",
+            hint="Use a shorter passphrase: 64 random characters are already beyond guessing.",
+        )
 
 
 def load_keyring(keys_dir: Path, passphrase: Secret) -> Keyring:
@@ -389,6 +496,7 @@ def _encrypt(private_key: Ed25519PrivateKey, passphrase: Secret, kdf_rounds: int
     KDF; cryptography's PKCS#8 ``BestAvailableEncryption`` uses only 2,048
     PBKDF2 rounds, too few against offline guessing of a stolen key file.
     """
+    check_passphrase(passphrase)
     encryption = (
         serialization.PrivateFormat.OpenSSH.encryption_builder()
         .kdf_rounds(kdf_rounds)
@@ -400,6 +508,7 @@ def _encrypt(private_key: Ed25519PrivateKey, passphrase: Secret, kdf_rounds: int
 
 
 def _decrypt(path: Path, passphrase: Secret) -> Ed25519PrivateKey:
+    check_passphrase(passphrase)
     data = fsutil.read_bounded(path, max_bytes=MAX_KEY_FILE_BYTES, what="private key")
     try:
         key = serialization.load_ssh_private_key(data, password=passphrase.value)

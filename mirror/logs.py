@@ -20,6 +20,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
+from mirror.text import json_shown, shown
+
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 LOGGER_NAME = "mirror"
@@ -64,7 +66,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         document.update(fields)
-        return json.dumps(document, ensure_ascii=False, default=str, sort_keys=False)
+        return json_shown(json.dumps(document, ensure_ascii=False, default=str, sort_keys=False))
 
 
 class TextFormatter(logging.Formatter):
@@ -76,8 +78,8 @@ class TextFormatter(logging.Formatter):
         event = fields.pop("event", "")
         pairs = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
         text = record.getMessage()
-        return f"mirror: {record.levelname.lower()} {event}: {text}" + (
-            f" ({pairs})" if pairs else ""
+        return shown(
+            f"mirror: {record.levelname.lower()} {event}: {text}" + (f" ({pairs})" if pairs else "")
         )
 
 

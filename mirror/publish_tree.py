@@ -19,11 +19,15 @@ record of what was published: `load_state` reads it back.
 from __future__ import annotations
 
 import enum
+import fcntl
+import hashlib
 import os
-import shutil
+import secrets
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from tuf.api.metadata import Metadata, Snapshot, Targets, Timestamp
 
@@ -37,12 +41,18 @@ from mirror.trust.verify import EditionInfo, parse_edition_info
 
 @dataclass(frozen=True)
 class PublishedTarget:
-    """A target to place in the tree: from bytes in memory or a local file."""
+    """A target to place in the tree: bytes in memory, a file of ours to copy, or a staged copy.
+
+    ``source`` is copied (never linked) and the copy's hash checked against
+    ``sha256``; ``staged`` is a `stage_copy` already hashed by its reader,
+    moved into place (or dropped when the target is there already).
+    """
 
     path: str
     sha256: str
     data: bytes | None = None
     source: Path | None = None
+    staged: Path | None = None
 
 
 # --- paths: every file of the tree is named here ----------------------------------------
@@ -293,33 +303,153 @@ def _read(path: Path, max_bytes: int) -> bytes:
 
 
 def write_targets(publish_dir: Path, targets: Iterable[PublishedTarget]) -> int:
-    """Place targets that are not there yet; return how many were written."""
+    """Place targets that are not there yet; return how many were written.
+
+    A target already there is left alone, unless it has other hard links
+    (a tree made by an older version linked sources in): then it is replaced
+    by our own copy, so editing a source can no longer change it.
+    """
     written = 0
     for target in targets:
         destination = target_file_path(publish_dir, target.path, target.sha256)
+        if target.staged is not None:
+            written += place_staged(target.staged, destination)
+            continue
         if destination.exists():
             continue
         if target.data is not None:
             fsutil.atomic_write_bytes(destination, target.data)
         elif target.source is not None:
-            place_file(target.source, destination)
+            place_file(target.source, destination, target.sha256)
         written += 1
     return written
 
 
-def place_file(source: Path, destination: Path) -> None:
-    """Hard-link ``source`` at ``destination`` when possible, else copy it atomically."""
+COPY_CHUNK_BYTES = 1024 * 1024
+
+
+def stage_copy(publish_dir: Path, source: Path, *, max_bytes: int) -> Path:
+    """A private copy of ``source`` inside the tree, for the archive to read and the tree to keep.
+
+    Targets are content-addressed and immutable, so they are never hard links
+    to a newsroom's files: editing an image in place would change a target
+    that readers verify by its signed hash. The copy is a reflink where the
+    file system has them (btrfs, XFS: no bytes copied), else a plain copy.
+    The caller hashes the copy (the edition writer reads it) and then gives
+    it to `place_staged`, so the archive and the tree hold the very bytes
+    that were hashed. The source is opened without following a symlink and
+    without blocking, and must be a regular file of at most ``max_bytes``.
+    """
+    folder = targets_dir(publish_dir)
+    fsutil.ensure_dir(folder)
+    temp = folder / f".staged.{os.getpid()}.{secrets.token_hex(8)}.tmp"
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        source_fd = os.open(source, flags | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        raise StorageError.from_os(error, path=source, action="read") from error
+    try:
+        info = os.fstat(source_fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise StorageError(f"cannot read {source}: it is no longer a regular file")
+        if info.st_size > max_bytes:
+            raise StorageError(f"cannot read {source}: it grew to {info.st_size:,} bytes")
+        try:
+            with open(temp, "xb") as copy:
+                if not _reflink(source_fd, copy.fileno()):
+                    _copy_bounded(source_fd, copy, max_bytes, source)
+        except StorageError:
+            temp.unlink(missing_ok=True)
+            raise
+        except OSError as error:
+            temp.unlink(missing_ok=True)
+            raise StorageError.from_os(error, path=temp, action="write") from error
+    finally:
+        os.close(source_fd)
+    return temp
+
+
+def _reflink(source_fd: int, target_fd: int) -> bool:
+    """Clone the source's blocks into the target (FICLONE); False where not supported."""
+    try:
+        fcntl.ioctl(target_fd, _FICLONE, source_fd)
+    except OSError:
+        return False
+    return True
+
+
+_FICLONE = 0x40049409
+"""Linux's ioctl that shares a file's blocks copy-on-write (btrfs, XFS, bcachefs)."""
+
+
+def _copy_bounded(source_fd: int, copy: BinaryIO, max_bytes: int, source: Path) -> None:
+    copied = 0
+    while chunk := _read_chunk(source_fd, source):
+        copied += len(chunk)
+        if copied > max_bytes:
+            raise StorageError(f"cannot read {source}: it grew past {max_bytes:,} bytes")
+        copy.write(chunk)
+
+
+def _read_chunk(source_fd: int, source: Path) -> bytes:
+    try:
+        return os.read(source_fd, COPY_CHUNK_BYTES)
+    except OSError as error:
+        raise StorageError.from_os(error, path=source, action="read") from error
+
+
+def place_staged(staged: Path, destination: Path) -> int:
+    """Move a staged copy to ``destination`` (1), or drop it if an unshared target is there (0)."""
+    try:
+        if destination.exists() and destination.stat().st_nlink == 1:
+            staged.unlink()
+            return 0
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with open(staged, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(staged, 0o644)
+        os.replace(staged, destination)
+    except OSError as error:
+        staged.unlink(missing_ok=True)
+        raise StorageError.from_os(error, path=destination, action="place") from error
+    return 1
+
+
+def place_file(source: Path, destination: Path, sha256: str) -> None:
+    """Copy ``source`` (a file of ours) to ``destination`` atomically; its hash must be ``sha256``.
+
+    Never a hard link: a target is the tree's own copy, so nothing done to
+    ``source`` later can change what readers are served. The copy is hashed
+    as it is written (or read back after a reflink), so a source that
+    changed since it was hashed is refused, not published.
+    """
+    temp = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
-        temp = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
         temp.unlink(missing_ok=True)
-        try:
-            os.link(source, temp)
-        except OSError:
-            shutil.copyfile(source, temp)
+        digest = hashlib.sha256()
+        with open(source, "rb") as reader, open(temp, "xb") as copy:
+            if _reflink(reader.fileno(), copy.fileno()):
+                with open(temp, "rb") as clone:
+                    while chunk := clone.read(COPY_CHUNK_BYTES):
+                        digest.update(chunk)
+            else:
+                while chunk := reader.read(COPY_CHUNK_BYTES):
+                    digest.update(chunk)
+                    copy.write(chunk)
+            copy.flush()
+            os.fsync(copy.fileno())
+        if digest.hexdigest() != sha256:
+            raise StorageError(
+                f"{source} changed after it was hashed; it is not published",
+                hint="Something else writes into mirror's output folder; stop it and build again.",
+            )
+        os.chmod(temp, 0o644)
         os.replace(temp, destination)
     except OSError as error:
-        raise StorageError(f"cannot place {destination} ({error.strerror})") from error
+        raise StorageError.from_os(error, path=destination, action="place") from error
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def write_metadata(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,6 +85,39 @@ def _kind_of(value: Any) -> str:
     return "not text"
 
 
+def _read_secret_file(path: Path, what: str) -> bytes:
+    """At most `MAX_SECRET_FILE_BYTES` of a regular file; a FIFO or device is refused unread.
+
+    Opened without blocking, then checked with ``fstat``, so a FIFO put where
+    the passphrase file was cannot hold the run forever, and ``/dev/zero``
+    cannot feed it endless bytes.
+    """
+    hint = "Check the path in the file: reference; it is relative to the config file."
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        raise ConfigError(
+            f"the {what} file {path} cannot be read ({(error.strerror or str(error)).lower()})",
+            hint=hint,
+        ) from error
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ConfigError(f"the {what} file {path} is not a regular file", hint=hint)
+            data = handle.read(MAX_SECRET_FILE_BYTES + 1)
+        except OSError as error:
+            raise ConfigError(
+                f"the {what} file {path} cannot be read ({(error.strerror or str(error)).lower()})",
+                hint=hint,
+            ) from error
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise ConfigError(
+            f"the {what} file {path} is larger than {MAX_SECRET_FILE_BYTES // 1024} KiB",
+            hint="A secret file holds only the secret (a passphrase, a token, a key).",
+        )
+    return data
+
+
 def resolve_secret(reference: str, *, base_dir: Path, what: str) -> Secret:
     """Read the secret named by ``reference``; ``what`` says what it is for, in errors.
 
@@ -106,16 +140,7 @@ def resolve_secret(reference: str, *, base_dir: Path, what: str) -> Secret:
         return Secret(reference, value.encode("utf-8"))
     if kind == "file" and name:
         path = (base_dir / name).expanduser()
-        try:
-            with path.open("rb") as handle:
-                data = handle.read(MAX_SECRET_FILE_BYTES + 1)
-        except OSError as error:
-            raise ConfigError(
-                f"the {what} file {path} cannot be read ({error.strerror})",
-                hint="Check the path in the file: reference; it is relative to the config file.",
-            ) from error
-        if len(data) > MAX_SECRET_FILE_BYTES:
-            raise ConfigError(f"the {what} file {path} is larger than 64 KiB")
+        data = _read_secret_file(path, what)
         if data.endswith(b"\r\n"):
             data = data[:-2]
         elif data.endswith(b"\n"):

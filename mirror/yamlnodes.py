@@ -1,9 +1,13 @@
 """YAML read with positions, so every configuration error names file, line and key.
 
 `load_yaml` parses with PyYAML's safe composer (no Python objects, no
-arbitrary tags) and returns a `Node` tree in which each value remembers
-where it came from. Accessors raise `ConfigError` with
-``FILE:LINE: KEY: problem`` and, for unknown keys, a "did you mean".
+arbitrary tags) under `mirror.yamlbounds` caps (`CONFIG_LIMITS`: nesting
+depth, and values and text counted with every alias expanded, so a 1 KB
+alias bomb is a one-line error, not gigabytes) and returns a `Node` tree in
+which each value remembers where it came from. Accessors raise
+`ConfigError` with ``FILE:LINE: KEY: problem`` and, for unknown keys, a
+"did you mean". A scalar PyYAML cannot turn into a value (``2024-13-45``,
+an integer of 5,000 digits) is such an error too.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from typing import Any
 
 import yaml
 
+from mirror import yamlbounds
 from mirror.errors import ConfigError
 
 MAX_CONFIG_BYTES = 1024 * 1024
+CONFIG_LIMITS = yamlbounds.YamlLimits(max_depth=32, max_values=100_000, max_text_chars=4_000_000)
+"""A real configuration has a few hundred values, five levels deep."""
 
 
 @dataclass(frozen=True)
@@ -147,9 +154,17 @@ def load_yaml(path: Path) -> Node:
         ) from error
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(f"the config file {path} is larger than 1 MiB")
+
+    def fail(line: int, problem: str) -> ConfigError:
+        return ConfigError(
+            f"{path}:{line}: {problem}",
+            hint="Write the values out instead of repeating them with anchors and aliases, "
+            "and keep the file flat.",
+        )
+
     try:
         text = data.decode("utf-8")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yamlbounds.compose(text, limits=CONFIG_LIMITS, fail=fail)
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: is not UTF-8 text (byte {error.start})") from error
     except yaml.YAMLError as error:
@@ -188,9 +203,14 @@ def _convert(node: yaml.Node, path: Path, key: str) -> Node:
             line,
             key,
         )
-    constructor = yaml.SafeLoader("")
     try:
-        value = constructor.construct_object(node, deep=True)
+        value = yamlbounds.scalar_value(node)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}:{line}: {key}: cannot be read ({error})") from error
+    except (ValueError, OverflowError) as error:
+        # PyYAML matched a date or a number it cannot make (2024-13-45, 5,000 digits).
+        raise ConfigError(
+            f"{path}:{line}: {key}: {str(node.value)[:40]!r} cannot be read ({error})",
+            hint="Quote the value to make it text.",
+        ) from error
     return Node(value, path, line, key)

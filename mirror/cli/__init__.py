@@ -31,12 +31,14 @@ import argparse
 import importlib
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 
 from mirror import logs
 from mirror.cli.parser import Handler, build_parser
-from mirror.errors import MirrorError
+from mirror.errors import MirrorError, StorageError, TransportError, os_reason
+from mirror.text import shown
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs.configure(args.log_format)
         return _handler(args.handler)(args)
     except MirrorError as error:
+        error = _with_os_reason(error)
         _report(error.message, error.hint, label=error.hint_label)
         return error.exit_code
     except BrokenPipeError:
@@ -55,6 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as error:
+        # A file system or network failure no boundary translated: still a verdict.
+        mapped = _os_error(error)
+        _report(mapped.message, mapped.hint)
+        return mapped.exit_code
     except KeyboardInterrupt:
         _report("interrupted", "Nothing half-written was left behind; run the command again.")
         return 130
@@ -79,7 +87,36 @@ def _handler(handler: Handler) -> Callable[[argparse.Namespace], int]:
     return found
 
 
+_NETWORK_ERRORS = (ConnectionError, TimeoutError, socket.gaierror)
+
+
+def _os_error(error: OSError) -> MirrorError:
+    """The verdict for an `OSError` that reached the top: network (7) or storage (4)."""
+    if isinstance(error, _NETWORK_ERRORS) and error.filename is None:
+        return TransportError(f"the network failed: {os_reason(error)}")
+    return StorageError.from_os(error)
+
+
+def _with_os_reason(error: MirrorError) -> MirrorError:
+    """A `StorageError` that hides its `OSError` cause gets the cause's words and hint.
+
+    "Cannot write the archive X." becomes "... (no space left on device)", and
+    the hint says to free space rather than to check the path.
+    """
+    cause = error.__cause__
+    if not isinstance(error, StorageError) or not isinstance(cause, OSError):
+        return error
+    detailed = StorageError.from_os(cause)
+    reason = os_reason(cause)
+    message = error.message
+    if reason not in message.lower():
+        message = f"{message.rstrip('.')} ({reason})"
+    hint = detailed.hint if error.hint == StorageError.default_hint else error.hint
+    return error.reworded(message, hint)
+
+
 def _report(message: str, hint: str, *, label: str = "hint") -> None:
+    message, hint = shown(message), shown(hint)
     if logs.current_format() == "json":
         logs.log_event(
             "command.failed",

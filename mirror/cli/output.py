@@ -1,4 +1,9 @@
-"""How commands print: JSON documents for machines, wide rich tables for people."""
+"""How commands print: JSON documents for machines, wide rich tables for people.
+
+Names from outside (article files, feed links, member names, paths) are
+printed through `mirror.text.shown` (re-exported here as `shown`), and JSON
+through `mirror.text.json_shown`, so no control character reaches the terminal.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from mirror.text import json_shown, shown
+
+__all__ = ["print_json", "print_table", "shown"]
+
 
 def print_json(document: dict[str, Any]) -> None:
     """One indented JSON document on stdout (UTF-8 text kept as is)."""
-    print(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+    print(json_shown(json.dumps(document, indent=2, ensure_ascii=False, default=str)))
 
 
 def print_table(table: Table, *, min_width: int) -> None:

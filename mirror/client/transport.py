@@ -9,8 +9,8 @@ connect, read and write gets ``min(its own timeout, time left)``, and the
 download fails with `SlowRetrievalError` when the budget is spent, wherever
 it is — in the TLS handshake, the status line, the headers or the body.
 
-HTTP is spoken with httpcore (the engine under httpx), because only its
-network-backend hook lets us put that deadline under every socket call.
+HTTP is spoken with httpcore under `mirror.timedhttp`, the deadline machinery
+the publisher's feed fetch uses too.
 ``file://`` URLs are read the same way, so a local mirror or a USB copy is
 just another mirror. A download whose connection breaks mid-file resumes
 with an HTTP Range request (only if the answer is a 206 starting exactly
@@ -22,105 +22,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-import ssl
 import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import certifi
 import httpcore
 from tuf.api import exceptions
 from tuf.ngclient import FetcherInterface
+
+from mirror.timedhttp import Deadline, DeadlineBackend, connection_pool
 
 CHUNK_BYTES = 256 * 1024
 MAX_RESUMES = 3
 """How many times one download may resume after its connection broke."""
 USER_AGENT = b"mirror-reader"
-
-
-class _Deadline:
-    """The wall-clock limit of the download in progress (None between downloads)."""
-
-    def __init__(self) -> None:
-        self.until: float | None = None
-
-    def bound(self, timeout: float | None) -> float | None:
-        """``timeout`` shortened to the time left; raise when none is left."""
-        if self.until is None:
-            return timeout
-        left = self.until - time.monotonic()
-        if left <= 0:
-            raise httpcore.ReadTimeout("the download's time budget is spent")
-        return left if timeout is None else min(timeout, left)
-
-    @property
-    def passed(self) -> bool:
-        """True once the deadline is behind us."""
-        return self.until is not None and time.monotonic() >= self.until
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A network stream whose every call respects the download's deadline."""
-
-    def __init__(self, inner: httpcore.NetworkStream, deadline: _Deadline) -> None:
-        self._inner = inner
-        self._deadline = deadline
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, self._deadline.bound(timeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, self._deadline.bound(timeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        inner = self._inner.start_tls(ssl_context, server_hostname, self._deadline.bound(timeout))
-        return _DeadlineStream(inner, self._deadline)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's sync backend with the deadline under every connect, read and write."""
-
-    def __init__(self, deadline: _Deadline) -> None:
-        self._inner = httpcore.SyncBackend()
-        self._deadline = deadline
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_tcp(
-            host, port, self._deadline.bound(timeout), local_address, socket_options
-        )
-        return _DeadlineStream(stream, self._deadline)
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_unix_socket(
-            path, self._deadline.bound(timeout), socket_options
-        )
-        return _DeadlineStream(stream, self._deadline)
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
 
 
 class DeadlineFetcher(FetcherInterface):
@@ -143,8 +60,8 @@ class DeadlineFetcher(FetcherInterface):
             "write": read_timeout_s,
             "pool": connect_timeout_s,
         }
-        self._deadline = _Deadline()
-        self._pool = _pool(proxy, _DeadlineBackend(self._deadline))
+        self._deadline = Deadline()
+        self._pool = connection_pool(proxy, DeadlineBackend(self._deadline))
 
     @contextlib.contextmanager
     def budget_for(self, length: int, *, min_rate_bytes_per_s: int = 256 * 1024) -> Iterator[None]:
@@ -253,24 +170,3 @@ class DeadlineFetcher(FetcherInterface):
                 self._deadline.bound(None)  # raises once the download's time is up
                 self.bytes_received += len(chunk)
                 yield chunk
-
-
-def _pool(proxy: str | None, backend: httpcore.NetworkBackend) -> httpcore.ConnectionPool:
-    """A connection pool, direct or through an HTTP or SOCKS5 proxy.
-
-    Credentials in the proxy URL (``http://user:pass@host:port``) are passed
-    as proxy authentication, never sent to the mirrors.
-    """
-    context = ssl.create_default_context(cafile=certifi.where())
-    if proxy is None:
-        return httpcore.ConnectionPool(ssl_context=context, network_backend=backend)
-    parts = urlsplit(proxy)
-    auth = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
-    bare = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
-    if parts.scheme in ("socks5", "socks5h"):
-        return httpcore.SOCKSProxy(
-            proxy_url=bare, proxy_auth=auth, ssl_context=context, network_backend=backend
-        )
-    return httpcore.HTTPProxy(
-        proxy_url=bare, proxy_auth=auth, ssl_context=context, network_backend=backend
-    )

@@ -8,7 +8,7 @@ import sys
 from mirror import sync
 from mirror.build import BuildResult, Unchanged
 from mirror.cli import config_file
-from mirror.cli.output import print_json
+from mirror.cli.output import print_json, shown
 from mirror.clock import publisher_now
 
 
@@ -55,16 +55,16 @@ def build(args: argparse.Namespace) -> int:
             f"Built edition {built.eid} (version {built.version}): {built.articles} articles, "
             f"{len(built.problems)} skipped, {built.archive.length:,} bytes"
         )
-        print(f"  archive:   {built.zip_path}")
-        print(f"  minisign:  {built.minisig_path}")
-        print(f"  publish:   {built.publish_dir} ({built.targets_written} new files)")
+        print(f"  archive:   {shown(built.zip_path)}")
+        print(f"  minisign:  {shown(built.minisig_path)}")
+        print(f"  publish:   {shown(built.publish_dir)} ({built.targets_written} new files)")
     return 0
 
 
 def print_skipped(built: BuildResult | Unchanged) -> None:
     """Each article the build left out, on stderr."""
     for problem in built.problems:
-        print(f"skipped {problem.source}: {problem.reason}", file=sys.stderr)
+        print(f"skipped {shown(problem.source)}: {shown(problem.reason)}", file=sys.stderr)
 
 
 def unchanged_line(unchanged: Unchanged) -> str:

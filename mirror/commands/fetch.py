@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mirror.cli.output import print_json
+from mirror.cli.output import print_json, shown
 from mirror.clock import reader_now
 from mirror.errors import MirrorError, TransportError, VerificationError
 from mirror.reader import pins, verdicts
@@ -28,7 +28,7 @@ def fetch(args: argparse.Namespace) -> int:
             timeout_s=args.timeout,
             deadline_s=args.deadline,
             use_signed_list=not args.only,
-            progress=None if quiet else (lambda text: print(text, file=sys.stderr)),
+            progress=None if quiet else (lambda text: print(shown(text), file=sys.stderr)),
         ).run(args.mirror or [])
     except MirrorError as error:  # before any mirror was asked: the pin, an address, --only
         raise localized(error, language) from error
@@ -57,22 +57,26 @@ def fetch(args: argparse.Namespace) -> int:
         )
         return 0
     print(
-        verdicts.say(
-            "verified",
-            language,
-            publisher=fetched.publisher,
-            eid=fetched.eid,
-            version=fetched.version,
-            date=fetched.created.strftime("%Y-%m-%d"),
-            mirror=fetched.mirror,
+        shown(
+            verdicts.say(
+                "verified",
+                language,
+                publisher=fetched.publisher,
+                eid=fetched.eid,
+                version=fetched.version,
+                date=fetched.created.strftime("%Y-%m-%d"),
+                mirror=fetched.mirror,
+            )
         )
     )
     if not fetched.updated:
         print(f"  {verdicts.say('already', language)}")
     for outcome in report.outcomes:
         if outcome.verdict != "ok":
-            print(verdicts.mirror_line(outcome.url, outcome.verdict, outcome.detail, language))
-    print(f"  {verdicts.say('open', language, url=fetched.edition.index.as_uri())}")
+            print(
+                shown(verdicts.mirror_line(outcome.url, outcome.verdict, outcome.detail, language))
+            )
+    print(shown(f"  {verdicts.say('open', language, url=fetched.edition.index.as_uri())}"))
     return 0
 
 
@@ -98,5 +102,7 @@ def _failure(
         )
     else:
         for outcome in report.outcomes:
-            print(verdicts.mirror_line(outcome.url, outcome.verdict, outcome.detail, language))
+            print(
+                shown(verdicts.mirror_line(outcome.url, outcome.verdict, outcome.detail, language))
+            )
     return error.reworded(sentence, hint, hint_label=HINT_LABEL[language])

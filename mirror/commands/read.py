@@ -10,7 +10,7 @@ from typing import Any
 
 from tuf.api.metadata import Metadata, Root
 
-from mirror.cli.output import print_json
+from mirror.cli.output import print_json, shown
 from mirror.clock import reader_now
 from mirror.errors import MirrorError, UsageError
 from mirror.reader import pins
@@ -54,11 +54,11 @@ def read(args: argparse.Namespace) -> int:
         else ""
     )
     print(
-        f"{summary.publisher}: edition {summary.eid} of {summary.created:%Y-%m-%d}, "
+        f"{shown(summary.publisher)}: edition {summary.eid} of {summary.created:%Y-%m-%d}, "
         f"{summary.articles} articles{expired}",
         file=sys.stderr,
     )
-    print(summary.index_url)
+    print(shown(summary.index_url))
     return 0
 
 
@@ -118,15 +118,18 @@ def _print_read_list(
         )
         return 0
     plural = "" if len(summaries) == 1 else "s"
-    print(f"{selected.publisher}: {len(summaries)} edition{plural} in {publisher.library_dir}")
+    print(
+        f"{shown(selected.publisher)}: {len(summaries)} edition{plural} "
+        f"in {shown(publisher.library_dir)}"
+    )
     print(f"  {'EDITION':<16} {'VERSION':>7}  {'DATE':<10}  {'ARTICLES':>8}")
     for s in summaries:
         mark = "*" if s.eid == selected.eid else " "
         print(f"{mark} {s.eid:<16} {s.version:>7}  {s.created:%Y-%m-%d}  {s.articles:>8}")
-    print(f"Articles in edition {selected.eid} ({selected.title}):")
+    print(f"Articles in edition {selected.eid} ({shown(selected.title)}):")
     print(f"  {'DATE':<10}  {'LANG':<5} {'FILE':<40} TITLE")
     for a in articles:
-        print(f"  {a.date[:10]:<10}  {a.language:<5} {a.file:<40} {a.title}")
+        print(shown(f"  {a.date[:10]:<10}  {a.language:<5} {a.file:<40} {a.title}"))
     return 0
 
 
@@ -134,7 +137,7 @@ def _serve_edition(summary: EditionSummary, *, port: int) -> int:
     server = EditionServer(summary.path, port=port)
     try:
         print(
-            f"{summary.publisher}: serving edition {summary.eid} read-only on {server.url} "
+            f"{shown(summary.publisher)}: serving edition {summary.eid} read-only on {server.url} "
             "(127.0.0.1 only); Ctrl-C stops",
             file=sys.stderr,
         )

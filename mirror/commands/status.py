@@ -15,6 +15,7 @@ from mirror.cli import config_file
 from mirror.cli.output import print_json, print_table
 from mirror.clock import reader_now
 from mirror.errors import QuorumError, UsageError
+from mirror.text import json_shown
 
 
 def status(args: argparse.Namespace) -> int:
@@ -81,7 +82,7 @@ def _print_status(checks: Sequence[monitor.MirrorCheck], *, as_json: bool, one_l
             "mirrors": [c.as_json() for c in checks],
         }
         if one_line:
-            print(json.dumps(document, ensure_ascii=False, default=str), flush=True)
+            print(json_shown(json.dumps(document, ensure_ascii=False, default=str)), flush=True)
         else:
             print_json(document)
         return

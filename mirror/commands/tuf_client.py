@@ -10,6 +10,7 @@ from mirror.errors import MirrorError, TufClientUsageError
 from mirror.reader.tufclient import download as tuf_download
 from mirror.reader.tufclient import init as tuf_init
 from mirror.reader.tufclient import refresh as tuf_refresh
+from mirror.text import shown
 
 
 def tuf_client(args: argparse.Namespace) -> int:
@@ -17,7 +18,7 @@ def tuf_client(args: argparse.Namespace) -> int:
     try:
         return _tuf_client(args)
     except MirrorError as error:
-        print(f"mirror tuf-client: {error.message}", file=sys.stderr)
+        print(f"mirror tuf-client: {shown(error.message)}", file=sys.stderr)
         return 1
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mirror.cli.output import print_json
+from mirror.cli.output import print_json, shown
 from mirror.clock import reader_now
 from mirror.errors import MirrorError
 from mirror.reader import pins
@@ -82,8 +82,8 @@ def _verify(args: argparse.Namespace, *, extract_to: Path | None) -> int:
         "days": fresh.age.days,
     }
     if fresh.expired:
-        print(sentence("expired-allowed", language, **values), file=sys.stderr)
-    print(sentence("verified", language, **values))
+        print(shown(sentence("expired-allowed", language, **values)), file=sys.stderr)
+    print(shown(sentence("verified", language, **values)))
     if verdict.superseded is not None:
         old = verdict.superseded
         line = sentence(
@@ -94,11 +94,11 @@ def _verify(args: argparse.Namespace, *, extract_to: Path | None) -> int:
         )
         print(f"  {line}")
     if args.verbose:
-        print(f"  title:        {verdict.title}")
+        print(f"  title:        {shown(verdict.title)}")
         print(f"  created:      {verdict.created.isoformat()}")
         print(f"  expires:      {verdict.expires.isoformat()}")
         print(f"  root version: {verdict.root_version}")
         print(f"  members:      {verdict.members} files, {verdict.content_bytes:,} bytes")
     if extract_to is not None:
-        print(f"  extracted to: {extract_to}")
+        print(f"  extracted to: {shown(extract_to)}")
     return 0

@@ -27,9 +27,14 @@ What is refused, and why:
   link points to (``/etc/passwd``, a private key).
 - Files larger than ``max_article_bytes``, non-regular files (FIFOs would
   block the run forever), and bytes that are not strict UTF-8.
-- Front matter goes through ``yaml.safe_load`` only (no object construction);
-  anything but a mapping, and values of the wrong type, are problems. Nested
-  values are never stringified, so an alias bomb stays a small object.
+- Front matter goes through PyYAML's safe loader only (no object
+  construction) under `mirror.yamlbounds` caps: at most
+  ``max_front_matter_bytes``, 16 levels deep, and a bounded number of values
+  and characters counted with aliases expanded, so an alias bomb is a
+  problem, not a stall. Anything but a mapping, values of the wrong type, more
+  than ``max_tags`` tags or ``max_names`` authors are problems.
+- The body (HTML, or Markdown once rendered) is checked against the element,
+  depth and attribute caps of `mirror.ingest.bounds` before it is sanitised.
 - Images and linked files must be relative paths that resolve (symlinks
   followed) inside the root, to a regular, non-hidden file of an allowed type
   within ``max_asset_bytes``: ``../../etc/passwd`` is a problem, not an asset.
@@ -37,10 +42,6 @@ What is refused, and why:
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
-import itertools
-import multiprocessing
 import os
 import stat
 from collections.abc import Iterator
@@ -52,7 +53,9 @@ from urllib.parse import unquote, urlsplit
 import yaml
 from markdown_it import MarkdownIt
 
+from mirror import yamlbounds
 from mirror.errors import ArticleError, SourceError
+from mirror.ingest.bounds import html_problem
 from mirror.ingest.model import (
     DEFAULT_LIMITS,
     Article,
@@ -73,7 +76,9 @@ from mirror.ingest.sanitize import (
     sanitize_html,
     strip_invalid_chars,
     summarize,
+    unique_tags,
 )
+from mirror.ingest.workers import InlineRunner, Runner
 
 ARTICLE_SUFFIXES = frozenset({".md", ".markdown", ".html", ".htm"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
@@ -89,8 +94,6 @@ LINKED_FILE_SUFFIXES = IMAGE_SUFFIXES | frozenset(
 FOLDER_HINT = "Check the article folder's path in the configuration."
 LANGUAGE_HINT = "Use a language tag such as 'ru', 'en' or 'ar'."
 _BOM = b"\xef\xbb\xbf"
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's safe loader when available (several times faster), else the pure-Python one."""
 _MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
 
@@ -126,16 +129,17 @@ def iter_directory(
     default_language: str,
     on_error: OnError,
     limits: IngestLimits = DEFAULT_LIMITS,
-    workers: int = 1,
+    runner: Runner | None = None,
     log: ProblemLog | None = None,
 ) -> Iterator[Article | IngestProblem]:
     """Yield each article (or the problem with it) in sorted file order, one at a time.
 
     Memory stays flat however many articles there are: nothing is kept but
-    the slugs seen. With ``workers`` > 1 articles are parsed in that many
-    processes, at most ``PARALLEL_WINDOW`` per worker ahead of the consumer,
-    and still yielded in file order, so output does not depend on timing.
-    Problems are yielded as `IngestProblem` (``skip``) or raised (``fail``).
+    the slugs seen. ``runner`` parses the files: a `WorkerPool` (worker
+    processes, each article under ``limits.article_cpu_s`` of CPU time) or,
+    by default, this process; either way articles come back in file order,
+    so output does not depend on timing. Problems are yielded as
+    `IngestProblem` (``skip``) or raised (``fail``).
     """
     problems = log or ProblemLog(on_error)
     language = normalize_language(default_language)
@@ -153,53 +157,23 @@ def iter_directory(
     if not resolved_root.is_dir():
         raise SourceError(f"article source {root} is not a folder", hint=FOLDER_HINT)
 
+    reported = len(problems.problems)
     files = _article_files(resolved_root, root, problems)
+    early = problems.problems[reported:]
     jobs = [
         (resolved_root / rel, str(root / rel), resolved_root, language, limits) for rel in files
     ]
-    reported = len(problems.problems)
-    slug_sources: dict[str, str] = {}
-    for source, outcome in _parse_all(jobs, workers):
-        yield from problems.problems[reported:]
-        reported = len(problems.problems)
-        if isinstance(outcome, str):
-            problems.add(source, outcome)
-        elif outcome.slug in slug_sources:
-            problems.add(
-                source,
-                f"duplicate slug {outcome.slug!r} (already used by {slug_sources[outcome.slug]})",
-            )
-        else:
-            slug_sources[outcome.slug] = source
-            yield outcome
-    yield from problems.problems[reported:]
 
+    def parsed() -> Iterator[Article | IngestProblem]:
+        yield from early
+        outcomes = (runner or InlineRunner()).map(_parse_job, jobs)
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            yield problems.outcome(job[1], outcome)
 
-PARALLEL_WINDOW = 8
-"""Articles parsed ahead per worker process: bounds memory while keeping workers busy."""
+    yield from problems.first_slug_wins(parsed())
+
 
 _Job = tuple[Path, str, Path, str, IngestLimits]
-
-
-def _parse_all(jobs: list[_Job], workers: int) -> Iterator[tuple[str, Article | str]]:
-    """(source, article or problem reason) for each job, in order."""
-    if workers <= 1 or len(jobs) < 2 * PARALLEL_WINDOW:
-        for job in jobs:
-            yield job[1], _parse_job(job)
-        return
-    context = multiprocessing.get_context("forkserver")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        pending: collections.deque[tuple[str, concurrent.futures.Future[Article | str]]] = (
-            collections.deque()
-        )
-        queue = iter(jobs)
-        for job in itertools.islice(queue, workers * PARALLEL_WINDOW):
-            pending.append((job[1], pool.submit(_parse_job, job)))
-        while pending:
-            source, future = pending.popleft()
-            for job in itertools.islice(queue, 1):
-                pending.append((job[1], pool.submit(_parse_job, job)))
-            yield source, future.result()
 
 
 def _parse_job(job: _Job) -> Article | str:
@@ -255,16 +229,19 @@ def _load_article(
     path: Path, source: str, root: Path, default_language: str, limits: IngestLimits
 ) -> Article:
     text = _read_text(path, source, limits.max_article_bytes)
-    metadata, body, body_line = _split_front_matter(text, source)
+    metadata, body, body_line = _split_front_matter(text, source, limits)
     title = _title(metadata.get("title"), source)
     published = _date(metadata.get("date"), source)
-    author = _author(metadata.get("author"), source)
+    author = _author(metadata.get("author"), source, limits)
     language = _language(metadata.get("language"), source, default_language)
     slug = _slug(metadata.get("slug"), path, source)
-    tags = _tags(metadata.get("tags"), source)
+    tags = _tags(metadata.get("tags"), source, limits)
     summary = _optional_text(metadata.get("summary"), "summary", source)
 
     raw_html = _MARKDOWN.render(body) if path.suffix.lower() in MARKDOWN_SUFFIXES else body
+    too_costly = html_problem(raw_html, limits)
+    if too_costly is not None:
+        raise ArticleError(source, f"body {too_costly}")
     assets = _AssetCollector(article_folder=path.parent, root=root, slug=slug, limits=limits)
     body_html = sanitize_html(
         raw_html, rewrite_image_src=assets.image, rewrite_link_href=assets.link
@@ -311,7 +288,18 @@ def _read_text(path: Path, source: str, max_bytes: int) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _split_front_matter(text: str, source: str) -> tuple[dict[str, object], str, int]:
+def _front_matter_limits(limits: IngestLimits) -> yamlbounds.YamlLimits:
+    """Metadata is a dozen values; lists of tags and authors are the longest part."""
+    return yamlbounds.YamlLimits(
+        max_depth=16,
+        max_values=4 * (limits.max_tags + limits.max_names) + 1000,
+        max_text_chars=2 * limits.max_front_matter_bytes,
+    )
+
+
+def _split_front_matter(
+    text: str, source: str, limits: IngestLimits
+) -> tuple[dict[str, object], str, int]:
     """(metadata, body, first line number of the body) from text that starts with ``---``."""
     lines = text.split("\n")
     if lines[0].rstrip() != "---":
@@ -325,20 +313,28 @@ def _split_front_matter(text: str, source: str) -> tuple[dict[str, object], str,
     else:
         raise ArticleError(source, "front matter is not closed by a '---' line")
     front = "\n".join(lines[1:end])
+    if len(front) > limits.max_front_matter_bytes:
+        raise ArticleError(
+            source,
+            f"front matter is larger than {limits.max_front_matter_bytes // 1024} KiB "
+            "(it holds metadata; the text goes after the closing '---')",
+        )
+
+    def fail(line: int, problem: str) -> ArticleError:
+        return ArticleError(source, f"front matter is not usable YAML (line {line + 1}: {problem})")
+
     try:
-        loaded = yaml.load(front, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
-    except (yaml.YAMLError, RecursionError):
-        # Parse again with the pure-Python loader, whose error positions are precise.
-        try:
-            loaded = yaml.safe_load(front)
-        except yaml.MarkedYAMLError as error:
-            mark = error.problem_mark or error.context_mark
-            where = f"line {mark.line + 2}: " if mark is not None else ""
-            raise ArticleError(
-                source, f"front matter is not valid YAML ({where}{error.problem or error.context})"
-            ) from error
-        except (yaml.YAMLError, RecursionError) as error:
-            raise ArticleError(source, "front matter is not valid YAML") from error
+        loaded = yamlbounds.load(front, limits=_front_matter_limits(limits), fail=fail)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"line {mark.line + 2}: " if mark is not None else ""
+        raise ArticleError(
+            source, f"front matter is not valid YAML ({where}{error.problem or error.context})"
+        ) from error
+    except (yaml.YAMLError, ValueError, OverflowError) as error:
+        # ValueError: a date or number PyYAML matched but cannot make (2024-13-45).
+        detail = f" ({error})" if isinstance(error, ValueError | OverflowError) else ""
+        raise ArticleError(source, f"front matter is not valid YAML{detail}") from error
     if loaded is None:
         loaded = {}
     if not isinstance(loaded, dict):
@@ -403,10 +399,14 @@ def _date(value: object, source: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _author(value: object, source: str) -> str:
+def _author(value: object, source: str, limits: IngestLimits) -> str:
     if value is None:
         return ""
     if isinstance(value, list):
+        if len(value) > limits.max_names:
+            raise ArticleError(
+                source, f"author lists {len(value):,} names (limit {limits.max_names})"
+            )
         names = [_scalar_text(item) for item in value]
         if any(name is None for name in names):
             raise ArticleError(source, "author must be text or a list of names")
@@ -445,19 +445,19 @@ def _slug(value: object, path: Path, source: str) -> str:
     return value
 
 
-def _tags(value: object, source: str) -> tuple[str, ...]:
+def _tags(value: object, source: str, limits: IngestLimits) -> tuple[str, ...]:
     if value is None:
         return ()
     items = value if isinstance(value, list) else [value]
-    tags: list[str] = []
+    if len(items) > limits.max_tags:
+        raise ArticleError(source, f"has {len(items):,} tags (limit {limits.max_tags})")
+    texts: list[str] = []
     for item in items:
         text = _scalar_text(item)
         if text is None:
             raise ArticleError(source, "tags must be a list of words")
-        tag = collapse_whitespace(text)
-        if tag and tag not in tags:
-            tags.append(tag)
-    return tuple(tags)
+        texts.append(text)
+    return unique_tags(texts)
 
 
 def _optional_text(value: object, key: str, source: str) -> str:

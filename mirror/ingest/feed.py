@@ -3,17 +3,17 @@
 The feed is someone else's data on someone else's server, so every step is
 bounded and every failure becomes our error:
 
-- Fetching streams the body and stops at ``max_feed_bytes`` *after* content
-  decoding (a gzip bomb stops at the cap too); an over-size
-  ``Content-Length`` is refused before reading. Each network operation has
-  ``feed_timeout_s``, and so does the whole download, so a server trickling
-  one byte a second cannot hold a run forever. Redirects are followed by hand,
-  at most `MAX_REDIRECTS`, and only to ``http``/``https``.
-- Network failures, timeouts, 5xx, 401/403/408/429 raise `TransportError`
-  (worth retrying); other HTTP errors, over-size bodies, redirect loops and
-  documents that are not feeds raise `SourceError`. No httpx exception escapes.
+- Fetching (`mirror.ingest.feedfetch`) runs under one wall-clock deadline
+  over the whole exchange, caps the body after content decoding, and
+  refuses redirects to non-public addresses unless the source opts in.
+  Network failures raise `TransportError`, everything else `SourceError`.
+- Before feedparser runs, `mirror.ingest.bounds` counts the document's
+  elements, depth, attributes and categories: a feed over the caps is
+  refused, an entry over them is cut out and reported. Parsing the
+  document, and making each entry's article, are jobs for the build's
+  worker processes, each under the per-article CPU deadline.
 - feedparser parses bytes (never a string, which it would treat as a URL or a
-  file name to open). Its own cleaning runs, then ours (`sanitize_html`).
+  file name to open). Its own sanitiser is off: ours (`sanitize_html`) runs once.
 - Feed content refers to the publisher's site, so every image is removed:
   readers are offline, and a remote load would tell the censor who reads
   what. Links are kept when absolute ``http``/``https``/``mailto``; relative
@@ -33,20 +33,22 @@ import hashlib
 import html
 import io
 import re
-import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import feedparser
-import httpx
 
-from mirror.errors import ArticleError, SourceError, TransportError
+from mirror.errors import ArticleError, SourceError
+from mirror.ingest import bounds
+from mirror.ingest.feedfetch import FEED_HINT, fetch_feed_bytes, shown_url
 from mirror.ingest.model import (
     DEFAULT_LIMITS,
     MAX_SLUG_CHARS,
     Article,
     IngestLimits,
+    IngestProblem,
     IngestResult,
     OnError,
     ProblemLog,
@@ -60,18 +62,12 @@ from mirror.ingest.sanitize import (
     html_to_text,
     sanitize_html,
     summarize,
+    unique_tags,
 )
+from mirror.ingest.workers import InlineRunner, Overrun, Runner
 
-MAX_REDIRECTS = 5
-USER_AGENT = "mirror-ingest/0.1 (+feed reader for offline editions)"
-_ACCEPT = "application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.1"
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-_USERINFO = re.compile(r"(?<=://)[^/?#@]*@")
-_RETRYABLE_STATUS = frozenset({401, 403, 407, 408, 425, 429})
 _HASH_CHARS = 8
-FEED_HINT = (
-    "Check the feed's address in the configuration; open it in a browser to see what it serves."
-)
 LANGUAGE_HINT = "Use a language tag such as 'ru', 'en' or 'ar'."
 _RSS_AUTHOR = re.compile(r"[^\s@()]+@[^\s()]+\s*\((.+)\)")
 
@@ -83,17 +79,51 @@ def load_feed(
     default_language: str,
     on_error: OnError,
     limits: IngestLimits = DEFAULT_LIMITS,
-    client: httpx.Client | None = None,
+    allow_private_addresses: bool = False,
 ) -> IngestResult:
     """Load the entries of the feed at `source`: an ``http(s)://`` URL or a path under `base_dir`.
 
-    `client`, if given, is used for the request (its proxies, certificates,
-    transport); the limits and the redirect cap here apply regardless. Raises
-    `TransportError` or `SourceError` when the feed as a whole cannot be had
-    (see the module docstring); a broken entry is a problem (``skip``) or an
-    `ArticleError` (``fail``).
+    Raises `TransportError` or `SourceError` when the feed as a whole cannot
+    be had (see the module docstring); a broken entry is a problem (``skip``)
+    or an `ArticleError` (``fail``).
     """
     log = ProblemLog(on_error)
+    articles = [
+        item
+        for item in iter_feed(
+            source,
+            base_dir=base_dir,
+            default_language=default_language,
+            on_error=on_error,
+            limits=limits,
+            allow_private_addresses=allow_private_addresses,
+            log=log,
+        )
+        if isinstance(item, Article)
+    ]
+    return log.result(articles)
+
+
+def iter_feed(
+    source: str,
+    *,
+    base_dir: Path,
+    default_language: str,
+    on_error: OnError,
+    limits: IngestLimits = DEFAULT_LIMITS,
+    allow_private_addresses: bool = False,
+    runner: Runner | None = None,
+    log: ProblemLog | None = None,
+) -> Iterator[Article | IngestProblem]:
+    """Yield each entry's article (or its problem), in feed order.
+
+    The feed is fetched here, under one deadline; parsing the document and
+    making each entry's article are jobs for ``runner`` (a `WorkerPool` puts
+    each under the CPU deadline, so one pathological entry is reported and
+    skipped). ``allow_private_addresses`` lets redirects lead to loopback,
+    link-local and private addresses (see `fetch_feed_bytes`).
+    """
+    problems = log or ProblemLog(on_error)
     language = normalize_language(default_language)
     if language is None:
         raise SourceError(
@@ -101,69 +131,99 @@ def load_feed(
             hint=LANGUAGE_HINT,
         )
     if _URL.match(source):
-        data = fetch_feed_bytes(source, limits=limits, client=client)
+        data = fetch_feed_bytes(
+            source, limits=limits, allow_private_addresses=allow_private_addresses
+        )
         base_url: str | None = source
     else:
         data = _read_feed_file(base_dir / source, limits.max_feed_bytes)
         base_url = None
-    parsed = _parse(data, source, base_url)
+    run = runner or InlineRunner()
+    (document,) = run.map(_parse_document, [(data, source, base_url, language, limits)])
+    del data
+    if isinstance(document, Overrun):
+        raise _source_error(f"{_shown(source)} {document.reason}")
+    if isinstance(document, str):
+        raise _source_error(document)
+    feed_language, entries, cut, numbers = document
+
+    def parsed() -> Iterator[Article | IngestProblem]:
+        for entry_number, reason in cut:
+            yield problems.report(f"{_shown(source)}#entry-{entry_number}", reason)
+        jobs = [
+            (entry, _entry_source(entry, source, number), feed_language, limits)
+            for number, entry in zip(numbers, entries, strict=True)
+        ]
+        for job, outcome in zip(jobs, run.map(_entry_job, jobs), strict=True):
+            yield problems.outcome(job[1], outcome)
+
+    yield from problems.first_slug_wins(parsed())
+
+
+_Document = tuple[str, list[Any], list[tuple[int, str]], list[int]]
+"""What parsing a feed gives: its language, its entries, entries cut (number, reason), and
+the original numbers of the entries kept."""
+
+
+def _parse_document(job: tuple[bytes, str, str | None, str, IngestLimits]) -> _Document | str:
+    """Parse one feed document (in a worker); a failure comes back as its sentence."""
+    data, source, base_url, language, limits = job
+    try:
+        bounded, cut, numbers = _bounded(data, source, limits)
+        parsed = _parse(bounded, source, base_url)
+    except SourceError as error:
+        return error.message
     feed_language = _entry_language(parsed.get("feed", {}).get("language"), language)
+    entries = list(parsed.get("entries", []))
+    if len(numbers) != len(entries):  # feedparser saw the entries otherwise: plain positions
+        numbers = list(range(1, len(entries) + 1))
+    return feed_language, entries, cut, numbers
 
-    articles: list[Article] = []
-    slug_sources: dict[str, str] = {}
-    for number, entry in enumerate(parsed.get("entries", []), start=1):
-        entry_source = _entry_source(entry, source, number)
-        try:
-            article = _article(entry, entry_source, feed_language, limits)
-        except ArticleError as problem:
-            log.add(entry_source, problem.reason)
-            continue
-        except Exception as error:  # the per-entry boundary: one bad entry never stops the run
-            log.add(entry_source, f"could not be processed ({type(error).__name__}: {error})")
-            continue
-        if article.slug in slug_sources:
-            log.add(
-                entry_source,
-                f"duplicate slug {article.slug!r} (already used by {slug_sources[article.slug]})",
+
+def _entry_job(job: tuple[Any, str, str, IngestLimits]) -> Article | str:
+    """One entry's article (in a worker), or the reason it has none."""
+    entry, source, feed_language, limits = job
+    try:
+        return _article(entry, source, feed_language, limits)
+    except ArticleError as problem:
+        return problem.reason
+    except Exception as error:  # the per-entry boundary: one bad entry never stops the run
+        return f"could not be processed ({type(error).__name__}: {error})"
+
+
+def _bounded(
+    data: bytes, source: str, limits: IngestLimits
+) -> tuple[bytes, list[tuple[int, str]], list[int]]:
+    """The document with over-cap entries cut out (see `mirror.ingest.bounds`).
+
+    Returns the bytes feedparser may parse, (entry number, reason) for each
+    entry cut, and the original numbers of the entries that remain.
+    """
+    text, codec = bounds.feed_text(data)
+    scan = bounds.scan_feed(text, limits)
+    if scan.problem is not None:
+        raise _source_error(f"{_shown(source)} {scan.problem}; it is not read")
+    if scan.cut and codec is not None:
+        reasons = "; ".join(sorted({entry.reason for entry in scan.cut}))
+        raise _source_error(f"{_shown(source)} cannot be read safely: {reasons}")
+    kept_numbers = sorted(set(range(1, scan.entries + 1)) - {e.number for e in scan.cut})
+    cut: list[tuple[int, str]] = []
+    for entry in scan.cut:
+        if entry.number <= limits.max_feed_entries:
+            cut.append((entry.number, entry.reason))
+    if scan.too_many_entries:
+        first = limits.max_feed_entries + 1
+        cut.append(
+            (
+                first,
+                f"the feed has {scan.entries:,} entries; only the first "
+                f"{limits.max_feed_entries:,} are read (entries {first:,} to {scan.entries:,} "
+                "are left out)",
             )
-            continue
-        slug_sources[article.slug] = entry_source
-        articles.append(article)
-    return log.result(articles)
-
-
-def fetch_feed_bytes(
-    url: str, *, limits: IngestLimits = DEFAULT_LIMITS, client: httpx.Client | None = None
-) -> bytes:
-    """Download `url` under the caps in `limits`; raises `TransportError` or `SourceError`."""
-    if client is not None:
-        return _download(client, url, limits)
-    with httpx.Client(headers={"User-Agent": USER_AGENT}) as own_client:
-        return _download(own_client, url, limits)
-
-
-def _download(client: httpx.Client, url: str, limits: IngestLimits) -> bytes:
-    deadline = time.monotonic() + limits.feed_timeout_s
-    current = url
-    for _ in range(MAX_REDIRECTS + 1):
-        try:
-            request = client.build_request(
-                "GET", current, headers={"Accept": _ACCEPT}, timeout=limits.feed_timeout_s
-            )
-            response = client.send(request, stream=True, follow_redirects=False)
-        except httpx.InvalidURL as error:
-            raise _source_error(f"feed URL {_shown(current)} is not valid: {error}") from error
-        except httpx.HTTPError as error:
-            raise _transport_error(error, current, limits) from error
-        try:
-            if response.is_redirect:
-                current = _redirect_target(response, current)
-                continue
-            _check_status(response, current)
-            return _read_capped(response, current, limits, deadline)
-        finally:
-            response.close()
-    raise _source_error(f"feed {_shown(url)} redirects more than {MAX_REDIRECTS} times")
+        )
+    if not scan.cut:
+        return data, cut, kept_numbers
+    return bounds.without_cut_entries(text, scan.cut).encode("latin-1"), cut, kept_numbers
 
 
 def _source_error(message: str) -> SourceError:
@@ -172,69 +232,7 @@ def _source_error(message: str) -> SourceError:
 
 def _shown(url: str) -> str:
     """`url` for messages: a ``user:password@`` part is removed, since errors end up in logs."""
-    return _USERINFO.sub("", url, count=1)
-
-
-def _redirect_target(response: httpx.Response, current: str) -> str:
-    location = response.headers.get("location", "")
-    try:
-        target = response.url.join(location)
-    except httpx.InvalidURL as error:
-        raise _source_error(f"feed {_shown(current)} redirects to an invalid URL") from error
-    if not location or target.scheme not in ("http", "https"):
-        raise _source_error(
-            f"feed {_shown(current)} redirects to an unsupported URL {_shown(location)!r}"
-        )
-    return str(target)
-
-
-def _check_status(response: httpx.Response, url: str) -> None:
-    status = response.status_code
-    if status < 400:
-        return
-    message = f"feed {_shown(url)} answered HTTP {status} {response.reason_phrase}".rstrip()
-    if status >= 500 or status in _RETRYABLE_STATUS:
-        raise TransportError(message)
-    raise _source_error(message)
-
-
-def _read_capped(
-    response: httpx.Response, url: str, limits: IngestLimits, deadline: float
-) -> bytes:
-    cap = limits.max_feed_bytes
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        raise _source_error(f"feed {_shown(url)} is {declared} bytes, over the limit of {cap}")
-    chunks: list[bytes] = []
-    received = 0
-    try:
-        for chunk in response.iter_bytes():
-            received += len(chunk)
-            if received > cap:
-                raise _source_error(f"feed {_shown(url)} is larger than the limit of {cap} bytes")
-            chunks.append(chunk)
-            if time.monotonic() > deadline:
-                raise TransportError(
-                    f"feed {_shown(url)} took longer than {limits.feed_timeout_s:g} s to download"
-                )
-    except httpx.DecodingError as error:
-        raise _source_error(f"feed {_shown(url)} sent a body that cannot be decoded") from error
-    except httpx.HTTPError as error:
-        raise _transport_error(error, url, limits) from error
-    return b"".join(chunks)
-
-
-def _transport_error(
-    error: httpx.HTTPError, url: str, limits: IngestLimits
-) -> TransportError | SourceError:
-    if isinstance(error, httpx.TimeoutException):
-        return TransportError(f"feed {_shown(url)} timed out after {limits.feed_timeout_s:g} s")
-    if isinstance(error, httpx.UnsupportedProtocol):
-        return _source_error(f"feed URL {_shown(url)} uses an unsupported protocol")
-    if isinstance(error, httpx.TooManyRedirects):
-        return _source_error(f"feed {_shown(url)} redirects too many times")
-    detail = str(error) or type(error).__name__
-    return TransportError(f"cannot fetch feed {_shown(url)}: {detail}")
+    return shown_url(url)
 
 
 def _read_feed_file(path: Path, max_bytes: int) -> bytes:
@@ -252,7 +250,8 @@ def _read_feed_file(path: Path, max_bytes: int) -> bytes:
 def _parse(data: bytes, source: str, base_url: str | None) -> Any:
     headers = {"content-location": base_url} if base_url else {}
     try:
-        parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
+        # feedparser's own sanitiser is off: nh3 sanitises every body once, under caps.
+        parsed = feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=False)
     except Exception as error:  # feedparser is foreign code parsing hostile bytes
         reason = type(error).__name__
         raise _source_error(f"{_shown(source)} cannot be parsed as a feed ({reason})") from error
@@ -289,6 +288,9 @@ def _article(entry: Any, source: str, feed_language: str, limits: IngestLimits) 
     if len(body_source.encode("utf-8", "replace")) > limits.max_article_bytes:
         raise ArticleError(source, f"entry too large (over {limits.max_article_bytes} bytes)")
     language = _entry_language(language_value, feed_language)
+    too_costly = bounds.html_problem(body_source, limits)
+    if too_costly is not None:
+        raise ArticleError(source, f"entry body {too_costly}")
     body_html = sanitize_html(
         body_source, rewrite_image_src=drop_all_urls, rewrite_link_href=drop_all_urls
     ).strip()
@@ -296,7 +298,9 @@ def _article(entry: Any, source: str, feed_language: str, limits: IngestLimits) 
     if not body_text:
         raise ArticleError(source, "empty body after sanitising")
     summary = ""
-    if entry.get("content") and entry.get("summary"):
+    # feedparser copies the content into "summary" (with no summary_detail) when an
+    # entry has none: only a summary the feed really gave is used as one.
+    if entry.get("content") and isinstance(entry.get("summary_detail"), dict):
         summary = summarize(_detail_text(entry.get("summary_detail"), entry.get("summary")), 400)
     key = entry.get("id") or entry.get("link") or f"{title}\n{published.isoformat()}"
     return Article(
@@ -306,7 +310,7 @@ def _article(entry: Any, source: str, feed_language: str, limits: IngestLimits) 
         author=_author(entry),
         language=language,
         direction=text_direction(language),
-        tags=_tags(entry),
+        tags=_tags(entry, source, limits),
         summary=summary or summarize(body_text),
         body_html=body_html,
         assets=(),
@@ -369,15 +373,12 @@ def _author(entry: Any) -> str:
     return collapse_whitespace(author) if isinstance(author, str) else ""
 
 
-def _tags(entry: Any) -> tuple[str, ...]:
-    tags: list[str] = []
-    for tag in entry.get("tags") or []:
-        term = tag.get("term") if isinstance(tag, dict) else None
-        if isinstance(term, str):
-            text = collapse_whitespace(term)
-            if text and text not in tags:
-                tags.append(text)
-    return tuple(tags)
+def _tags(entry: Any, source: str, limits: IngestLimits) -> tuple[str, ...]:
+    raw = entry.get("tags") or []
+    if len(raw) > limits.max_tags:  # the pre-parse scan cuts such entries; this is the rule
+        raise ArticleError(source, f"entry has {len(raw):,} categories (limit {limits.max_tags})")
+    terms = [tag.get("term") for tag in raw if isinstance(tag, dict)]
+    return unique_tags(term for term in terms if isinstance(term, str))
 
 
 def _slug(title: str, key: str) -> str:

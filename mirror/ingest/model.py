@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from mirror.errors import ArticleError
+from mirror.ingest.workers import Overrun
 
 OnError = Literal["skip", "fail"]
 """What a source does with a broken article: record a problem and go on, or raise."""
@@ -172,7 +173,12 @@ class IngestProblem:
 
 @dataclass(frozen=True)
 class IngestLimits:
-    """Caps on everything ingest reads; each stops a source from exhausting memory or time."""
+    """Caps on everything ingest reads; each stops a source from exhausting memory or time.
+
+    The byte caps bound memory; the counts bound work, since the parsers are
+    fast on what people write and super-linear on what attackers write (see
+    `mirror.ingest.bounds`); ``article_cpu_s`` bounds what no cap foresaw.
+    """
 
     max_article_bytes: int = 4 * 1024**2
     """Largest article file (or feed entry body) read into memory."""
@@ -181,7 +187,27 @@ class IngestLimits:
     max_feed_bytes: int = 32 * 1024**2
     """Largest feed document, counted after content decoding (so gzip bombs stop too)."""
     feed_timeout_s: float = 30.0
-    """Per network operation, and also the total time allowed to download one feed."""
+    """Wall-clock limit on the whole exchange with a feed server: every connect, status
+    line, header, informational (1xx) answer, redirect and body byte."""
+    max_front_matter_bytes: int = 256 * 1024
+    """Largest front matter block (metadata, not the article)."""
+    max_elements: int = 100_000
+    """HTML elements in one article body (and XML plus HTML elements in one feed entry)."""
+    max_depth: int = 10_000
+    """Nesting of HTML or XML elements; html5ever's work grows with its square (10,000
+    levels cost 0.15 s to sanitise, 80,000 cost 24 s)."""
+    max_attributes: int = 64
+    """Attributes on one element; feedparser's work grows with their square."""
+    max_tags: int = 200
+    """Tags of one article (front matter ``tags``, feed categories and keywords)."""
+    max_names: int = 100
+    """Names in one article's author list."""
+    max_feed_elements: int = 200_000
+    """XML elements in one feed document."""
+    max_feed_entries: int = 2_000
+    """Entries read from one feed; later ones are reported and left out."""
+    article_cpu_s: float = 20.0
+    """CPU time one article may take in a worker process before it is stopped and skipped."""
 
 
 @dataclass(frozen=True)
@@ -222,9 +248,21 @@ class ProblemLog:
 
     def add(self, source: str, reason: str) -> None:
         """Record a problem, or raise `ArticleError` for it in ``fail`` mode."""
+        self.report(source, reason)
+
+    def report(self, source: str, reason: str) -> IngestProblem:
+        """Record a problem and return it (to yield), or raise `ArticleError` in ``fail`` mode."""
         if self.on_error == "fail":
             raise ArticleError(source, reason, hint=ARTICLE_HINT)
-        self.problems.append(IngestProblem(source, reason))
+        problem = IngestProblem(source, reason)
+        self.problems.append(problem)
+        return problem
+
+    def outcome(self, source: str, outcome: Article | str | Overrun) -> Article | IngestProblem:
+        """What one parse job gave: its article, or its problem (reason or overrun) reported."""
+        if isinstance(outcome, Article):
+            return outcome
+        return self.report(source, outcome.reason if isinstance(outcome, Overrun) else outcome)
 
     def first_slug_wins(
         self, items: Iterable[Article | IngestProblem]
@@ -240,8 +278,7 @@ class ProblemLog:
         for item in items:
             if isinstance(item, Article) and item.slug in taken:
                 reason = f"duplicate slug {item.slug!r} (already used by {taken[item.slug]})"
-                self.add(item.source, reason)
-                yield IngestProblem(item.source, reason)
+                yield self.report(item.source, reason)
             else:
                 if isinstance(item, Article):
                     taken[item.slug] = item.source

@@ -4,9 +4,11 @@ Articles are written by people we trust, but their HTML is not: it comes from
 CMS exports, pasted embeds and third-party feeds, and an edition is opened by
 readers whom a censor would like to identify. The policy is an allowlist run
 by nh3 (ammonia, an html5ever-based sanitiser), so anything not named here is
-removed, and it is applied in two places: at ingest, where it also rewrites
-local images to edition assets, and again at render, so a page is safe even
-if an `Article` was built by other code.
+removed. It runs once per body, at ingest, where it also rewrites local images
+to edition assets, and returns a `SanitizedHtml`: render passes every body
+through `sanitize_html` again, which returns a `SanitizedHtml` as it is (the
+policy is idempotent, so the result would be the same string) and sanitises
+anything else, so a page is safe even if an `Article` was built by other code.
 
 What each choice stops:
 
@@ -50,7 +52,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from html.parser import HTMLParser
 
 import nh3
@@ -131,6 +133,21 @@ def drop_all_urls(url: str) -> str | None:
 
 
 _STATELESS_REWRITES: frozenset[UrlRewrite] = frozenset({keep_edition_reference, drop_all_urls})
+
+
+class SanitizedHtml(str):
+    """HTML that `sanitize_html` produced: sanitising it again would change nothing.
+
+    Only `sanitize_html` makes one. It survives pickling (articles come back
+    from worker processes) and `strip`; any other string operation gives a
+    plain `str`, which is sanitised again wherever it is used.
+    """
+
+    __slots__ = ()
+
+    def strip(self, chars: str | None = None) -> SanitizedHtml:
+        """Surrounding whitespace removed; still sanitised."""
+        return SanitizedHtml(str.strip(self, chars))
 
 
 def is_local_reference(url: str) -> bool:
@@ -223,7 +240,7 @@ def sanitize_html(
     *,
     rewrite_image_src: UrlRewrite = keep_edition_reference,
     rewrite_link_href: UrlRewrite = keep_edition_reference,
-) -> str:
+) -> SanitizedHtml:
     """Return `html` reduced to the allowlist described in this module's docstring.
 
     `rewrite_image_src` receives every relative ``img src`` and
@@ -232,15 +249,20 @@ def sanitize_html(
     or None to drop it. Anything they return that is not such a URL is
     dropped as well, so a buggy callback cannot open a hole. The defaults keep
     only references that already point into ``../assets/``, which makes the
-    function idempotent on its own output.
+    function idempotent on its own output: given its own output (a
+    `SanitizedHtml`) and the defaults, it returns it without parsing again.
     """
+    if isinstance(html, SanitizedHtml) and (
+        rewrite_image_src is keep_edition_reference and rewrite_link_href is keep_edition_reference
+    ):
+        return html
     if rewrite_image_src in _STATELESS_REWRITES and rewrite_link_href in _STATELESS_REWRITES:
         cleaner = _shared_cleaner(rewrite_image_src, rewrite_link_href)
     else:
         cleaner = _cleaner(rewrite_image_src, rewrite_link_href)
     cleaned = cleaner.clean(strip_invalid_chars(html))
     cleaned = _remove_sourceless_images(cleaned)
-    return _H1_TAG.sub(r"<\1h2", cleaned)
+    return SanitizedHtml(_H1_TAG.sub(r"<\1h2", cleaned))
 
 
 _BLOCK_TAGS = frozenset(
@@ -285,6 +307,22 @@ def html_to_text(html: str) -> str:
 def collapse_whitespace(text: str) -> str:
     """`text` with invalid characters removed and every run of whitespace turned into one space."""
     return " ".join(strip_invalid_chars(text).split())
+
+
+def unique_tags(texts: Iterable[str]) -> tuple[str, ...]:
+    """Tags with whitespace collapsed, empty ones dropped, each kept once, in first-seen order.
+
+    A set remembers what was seen: the list scan it replaces made 100,000
+    tags cost 5 * 10^9 comparisons.
+    """
+    seen: set[str] = set()
+    tags: list[str] = []
+    for text in texts:
+        tag = collapse_whitespace(text)
+        if tag and tag not in seen:
+            seen.add(tag)
+            tags.append(tag)
+    return tuple(tags)
 
 
 def summarize(text: str, max_chars: int = 200) -> str:
