@@ -16,12 +16,12 @@ from tuf.api.metadata import Metadata, Root
 
 from mirror import caps, fsutil
 from mirror.edition import ArchiveLimits, EditionArchive
-from mirror.errors import UsageError
+from mirror.errors import ForeignEditionError, UsageError
 from mirror.reader.store import PublisherStore, ReaderStore
 from mirror.reader.verify_file import load_pinned_root
 from mirror.trust import layout
 from mirror.trust.metadata import parse_metadata
-from mirror.trust.publisher import Publisher, publisher_of
+from mirror.trust.publisher import Publisher, publisher_of, told_apart
 
 PIN_HINT = "Pin the publisher once with `mirror trust add ROOT.json`, or pass --root ROOT.json."
 
@@ -92,12 +92,21 @@ def root_for_edition(store: ReaderStore, edition: Path, *, root: str | None) -> 
         return load_pinned_root(Path(root))
     claimed = edition_publisher(edition)
     pinned = pinned_root(store.publisher(claimed.publisher_id))
-    if pinned is None:
+    if pinned is not None:
+        return pinned
+    others = pinned_publishers(store)
+    if not others:
         raise UsageError(
-            f"{edition} says it is from {claimed.name}, whom you have not pinned",
-            hint=f"If you trust {claimed.name}, {PIN_HINT[0].lower()}{PIN_HINT[1:]}",
+            f"no publisher is pinned yet, and no --root was given to check {edition} with",
+            hint=PIN_HINT,
         )
-    return pinned
+    theirs, _ = told_apart(claimed, others[0][0]) if len(others) == 1 else (claimed.name, "")
+    raise ForeignEditionError(
+        f"{edition} says it is from {theirs}, whom you have not pinned "
+        f"(you pinned {', '.join(p.name for p, _ in others)})",
+        hint=f"If you trust {claimed.name}, pin the root.json they gave you "
+        "with `mirror trust add ROOT.json`, then verify again.",
+    )
 
 
 def edition_publisher(path: Path) -> Publisher:
