@@ -1,12 +1,17 @@
 /* verify.js: `mirror verify FILE` in the page (mirror/reader/verify_file.py, verify_edition).
  *
  * The order is the point, and it is the CLI's: the archive's structure is
- * proven sane first (EditionArchive.open), then the embedded signed metadata
- * is verified from the reader's trusted root (the one embedded in this page,
- * walked forward through roots this browser accepted before), then every
- * member is matched one to one against the signed list and streamed through
- * SHA-256 with the signed length as a hard cap, and only then are times and
- * versions judged. Nothing of the edition is shown before all of that passed.
+ * proven sane first (EditionArchive.open), then the archive's root 1 must name
+ * the pinned publisher (else it is another publisher's edition) and every
+ * embedded root this browser already trusts must be exactly that root, then
+ * the embedded signed metadata is verified from the reader's trusted root
+ * (the one embedded in this page, walked forward through roots this browser
+ * accepted before; or, for an edition signed before a key rotation, the root
+ * it was signed under, judged by the newest root's record of retired keys),
+ * then every member is matched one to one against the signed list and
+ * streamed through SHA-256 with the signed length as a hard cap, and only
+ * then are times and versions judged. Nothing of the edition is shown before
+ * all of that passed.
  */
 "use strict";
 

@@ -2,7 +2,9 @@
  *
  * The same eight rules, in the same order, with the same sentences (see the
  * module docstring of mirror/edition.py for the attack each rule stops):
- * 1 end record exactly at the end, no comment, ZIP64 only when needed;
+ * 1 end record exactly at the end, no comment, ZIP64 only when needed (a
+ * file with no end record at all is "incomplete", not hostile: empty, cut
+ * short, a web page saved instead, or no ZIP archive at all);
  * 2 members tile the file from byte 0 to the central directory, no gaps, no
  * overlaps; 3 local headers agree with central entries, ZIP64 the only extra
  * field; 4 only STORED/DEFLATE, no encryption, no data descriptor, no unknown
@@ -556,7 +558,10 @@
       this.byName = new Map(members.map((member) => [member.name, member]));
     }
 
-    /** Validate the whole structure of `blob` (rules 1-8); throws "unsafe-archive". */
+    /**
+     * Validate the whole structure of `blob` (rules 1-8); throws "unsafe-archive", or
+     * "incomplete" for a file with no end record at all (empty, cut short, a web page).
+     */
     static async open(blob, limits, folding) {
       const reader = new BlobReader(blob);
       const directory = await findDirectory(reader, limits);
