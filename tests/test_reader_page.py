@@ -398,6 +398,11 @@ def corpus(
         )
         expected = None if outcome is None else [outcome]
         corpus.add(f"the pinned root's embedded copy: {label}", root, path, expected=expected)
+    role = next(k for k in valid if k.startswith(".mirror/edition-"))
+    undelegated = {k: v for k, v in valid.items() if k != role}
+    undelegated[".mirror/edition-1999-01-01-v9.json"] = valid[role]
+    path = write_zip(out / "undelegated.zip", undelegated)
+    corpus.add("an edition role the manifests do not delegate", root, path, expected=[TAMPERED])
     no_root = {k: v for k, v in valid.items() if k != ".mirror/root/1.root.json"}
     path = write_zip(out / "no-root-1.zip", no_root)
     corpus.add("the archive lacks its root version 1", root, path, expected=[TAMPERED])

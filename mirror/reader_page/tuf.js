@@ -382,6 +382,7 @@
 
   /** require_threshold: "tampered" unless `metadata` meets `delegator`'s threshold for `role`. */
   async function requireThreshold(delegator, role, metadata, what) {
+    if (delegatedRole(delegator, role) === null) throw R.tampered(`${what}: nothing delegates the role ${role}`);
     const { count, threshold } = await distinctSigners(delegator, role, metadata);
     if (BigInt(count) < asBig(threshold)) {
       throw R.tampered(`${what} is signed by ${count} of the ${threshold} required publisher keys`);
