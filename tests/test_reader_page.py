@@ -2,11 +2,16 @@
 
 The judge of parity is the CLI itself: every file of the attack corpus
 (tests/test_attacks.py's member, metadata and root-rotation attacks, every
-hostile structure of tests/hostile_zip.py, expired, not yet valid, rollback,
-mix-and-match, another publisher's edition, a genuine key rotation) is given
-to `mirror verify` and, through the page's own file input, to `reader.html`
-loaded from ``file://`` in headless Chromium, one browser session for the
-whole corpus. Each file must get the same verdict class (exit code) in both.
+hostile structure of tests/hostile_zip.py, files that are no whole edition
+(empty, cut short at many offsets, web pages, a PDF), one-bit flips inside
+members, expired, not yet valid, rollback, mix-and-match, another
+publisher's edition, changed copies of trusted roots, and key rotations:
+superseded, retired and compromised keys) is given to `mirror verify` and,
+through the page's own file input, to `reader.html` loaded from ``file://``
+in headless Chromium, one browser session for the whole corpus. Each file
+must get the same verdict in both: the same exit code, the same hint (each
+refusal class has its own), "superseded" in both or neither, and a reading
+button exactly when the CLI exits 0.
 A recording proxy on loopback sees every request Chromium makes; the page
 makes none. No browser is downloaded: Debian's chromium is driven over the
 DevTools pipe (tests/chromium.py).
@@ -44,12 +49,17 @@ from mirror.reader import page_verdicts
 from mirror.reader.export_page import SCRIPTS, build_reader_page, export_reader_page
 from mirror.secrets import Secret
 from mirror.trust.metadata import serializer
+from mirror.trust.retired import RETIRED_FIELD
 from tests import hostile_zip
 from tests.chromium import CHROMIUM, Chromium, Page
 from tests.conftest import BUILD_TIME, Publisher, make_config, make_keys, write_articles
 from tests.test_attacks import (
+    INCOMPLETE,
+    INCOMPLETE_VARIANTS,
     MEMBER_ATTACKS,
+    OTHER_PUBLISHER,
     ROOT_ATTACKS,
+    UNSIGNED_STREAM_VARIANTS,
     _next_root,
     _sign,
     _with_root,
@@ -57,6 +67,7 @@ from tests.test_attacks import (
     write_zip,
 )
 from tests.test_read import RUSSIAN_BODY, TITLES, RecordingProxy
+from tests.test_rotation import thief_of
 
 needs_chromium = pytest.mark.skipif(
     not os.path.exists(CHROMIUM), reason="chromium is installed by .ci/run"
@@ -64,6 +75,8 @@ needs_chromium = pytest.mark.skipif(
 
 
 # --- the corpus ---------------------------------------------------------------------------------
+
+TAMPERED, EXPIRED, NOT_YET_VALID, ROLLBACK, UNSAFE = 10, 11, 12, 13, 14
 
 
 @dataclass(frozen=True)
@@ -83,14 +96,23 @@ class Case:
     steps: list[Step]
     expected: list[int] | None = None
     """Exit codes the CLI must give (a check that the corpus is what it claims to be)."""
+    verdicts: list[str] | None = None
+    """Verdicts the page must show (where the exit code alone does not tell them apart)."""
 
 
 @dataclass
 class Corpus:
     cases: list[Case] = field(default_factory=list)
 
-    def add(self, label: str, root: Path, *paths: Path, expected: list[int] | None = None) -> None:
-        self.cases.append(Case(label, root, [Step(p) for p in paths], expected))
+    def add(
+        self,
+        label: str,
+        root: Path,
+        *paths: Path,
+        expected: list[int] | None = None,
+        verdicts: list[str] | None = None,
+    ) -> None:
+        self.cases.append(Case(label, root, [Step(p) for p in paths], expected, verdicts))
 
 
 def _publisher(factory: pytest.TempPathFactory, articles: int = 3) -> Publisher:
@@ -101,14 +123,118 @@ def _publisher(factory: pytest.TempPathFactory, articles: int = 3) -> Publisher:
     return Publisher(home, config)
 
 
-def _raw_bit_flip(zip_path: Path, out: Path) -> Path:
+def _raw_bit_flip(zip_path: Path, out: Path, name: str = "index.html") -> Path:
+    """One bit of member ``name``'s stored (usually compressed) data flipped, headers intact."""
     data = bytearray(zip_path.read_bytes())
     with EditionArchive.open(zip_path) as archive:
-        member = archive.find("index.html")
+        member = archive.find(name)
         assert member is not None
         data[member.data_offset + member.compressed_size // 2] ^= 0x10
     out.write_bytes(bytes(data))
     return out
+
+
+NOT_AN_EDITION: dict[str, bytes] = {
+    "a web page (a block page)": b"<!DOCTYPE html><html><head><title>Access denied</title></head>"
+    b"<body><h1>This site is blocked</h1><p>By order of the regulator.</p></body></html>\n" * 20,
+    "a web page after white space": b"  \r\n\t\x0b\x0c<html><head><title>Login</title>",
+    "an XML error page": b'<?xml version="1.0"?><Error><Code>AccessDenied</Code></Error>',
+    "a lone '<'": b"<",
+    "a web page behind a byte order mark": b"\xef\xbb\xbf<!doctype html><p>blocked</p>" * 3,
+    "a PDF": b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n" * 30,
+    "a short PDF": b"%PDF",
+    "only white space": b" \n" * 40,
+    "a local header and zeros": b"PK\x03\x04" + bytes(100),
+    "a central directory signature": b"PK\x01\x02" + bytes(60),
+    "'PK' alone": b"PK",
+    "'P' alone": b"P",
+}
+"""Files with no ZIP end record at all, as a censor's block page or a broken save leaves them."""
+
+
+def _cuts(valid: bytes) -> dict[str, bytes]:
+    """The edition cut short at several offsets, as an interrupted download leaves it."""
+    size = len(valid)
+    offsets = {
+        "after 3 bytes": 3,
+        "inside the first local header": 20,
+        "after 1,000 bytes": 1000,
+        "at half": size // 2,
+        "inside the central directory": size - 200,
+        "just before the end record": size - 22,
+        "inside the end record": size - 9,
+        "one byte short": size - 1,
+    }
+    return {label: valid[:offset] for label, offset in offsets.items()}
+
+
+def _edit_root_document(
+    m: dict[str, bytes], version: int, edit: Callable[[dict[str, Any]], None]
+) -> dict[str, bytes]:
+    """The edition with its embedded copy of root ``version`` edited as JSON (signatures kept)."""
+    name = f".mirror/root/{version}.root.json"
+    document = json.loads(m[name])
+    edit(document)
+    return {**m, name: json.dumps(document, indent=1).encode()}
+
+
+ROOT_COPY_EDITS: dict[str, tuple[Callable[[dict[str, Any]], None], int | None]] = {
+    "a field added to its signed part": (
+        lambda d: d["signed"].__setitem__("x-added", "by the censor"),
+        TAMPERED,
+    ),
+    "a field added outside its signed part (signatures still valid)": (
+        lambda d: d.__setitem__("x-note", "unsigned"),
+        TAMPERED,
+    ),
+    "a field added to one signature": (
+        lambda d: d["signatures"][0].__setitem__("x-note", "unsigned"),
+        TAMPERED,
+    ),
+    "its signatures in another order": (lambda d: d["signatures"].reverse(), TAMPERED),
+    "one signature dropped": (
+        lambda d: d["signatures"].pop(),
+        TAMPERED,
+    ),
+    "its keys reordered and re-indented (the same document)": (
+        lambda d: d["signed"].__setitem__("keys", dict(reversed(d["signed"]["keys"].items()))),
+        0,
+    ),
+    "its version written as true (Python: True == 1)": (
+        lambda d: d["signed"].__setitem__("version", True),
+        None,
+    ),
+}
+"""An embedded copy of the root the reader pinned, changed: only the same document passes."""
+
+
+def _resigned_root(
+    publisher: Publisher, base: Path, out: Path, edit: Callable[[dict[str, Any]], None]
+) -> Path:
+    """Root ``base`` with its signed part edited, signed again by the publisher's root keys."""
+    signed = json.loads(base.read_bytes())["signed"]
+    edit(signed)
+    root = Metadata(Root.from_dict(signed))
+    _sign(root, load_root_signers(publisher.config.keys.dir, publisher.config.passphrase()))
+    out.write_bytes(root.to_bytes(serializer()))
+    return out
+
+
+def _retired(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    """An edit of every retirement record of a root's signed part."""
+
+    def apply(signed: dict[str, Any]) -> None:
+        for entry in signed[RETIRED_FIELD].values():
+            edit(entry)
+
+    return apply
+
+
+def _loosely(moment: datetime) -> str:
+    """A time as strptime reads it but nobody writes it: ``2026-1-5T0:0:0Z``."""
+    return (
+        f"{moment.year}-{moment.month}-{moment.day}T{moment.hour}:{moment.minute}:{moment.second}Z"
+    )
 
 
 def _threshold_alias(publisher: Publisher, m: dict[str, bytes]) -> dict[str, bytes]:
@@ -185,17 +311,6 @@ def _signed_member_deflate(valid: bytes, damage: str) -> bytes:
     return hostile_zip.build(raw)
 
 
-TAMPERED, EXPIRED, NOT_YET_VALID, ROLLBACK, UNSAFE = 10, 11, 12, 13, 14
-UNSIGNED_STREAM_VARIANTS = {
-    "corrupt_deflate",
-    "crc_mismatch",
-    "data_after_deflate_stream",
-    "inflates_past_declared_size",
-    "inflates_short_of_declared_size",
-    "too_many_members",
-}
-
-
 @pytest.fixture(scope="module")
 def corpus(
     built: tuple[Publisher, BuildResult], tmp_path_factory: pytest.TempPathFactory
@@ -209,21 +324,42 @@ def corpus(
     corpus.add("valid edition", root, result.zip_path, expected=[0])
     empty = out / "empty.zip"
     empty.write_bytes(b"")
-    corpus.add("not an edition: an empty file", root, empty, expected=[UNSAFE])
+    corpus.add("not an edition: an empty file", root, empty, expected=[INCOMPLETE])
     text = out / "letter.zip"
     text.write_text("Привет! This is a letter, not an archive.\n" * 40, encoding="utf-8")
-    corpus.add("not an edition: a text file", root, text, expected=[UNSAFE])
+    corpus.add("not an edition: a text file", root, text, expected=[INCOMPLETE])
+    for label, content in NOT_AN_EDITION.items():
+        path = out / f"not-an-edition-{len(corpus.cases)}.zip"
+        path.write_bytes(content)
+        corpus.add(f"not an edition: {label}", root, path, expected=[INCOMPLETE])
+    for label, content in _cuts(result.zip_path.read_bytes()).items():
+        path = out / f"cut-{len(corpus.cases)}.zip"
+        path.write_bytes(content)
+        corpus.add(f"cut short: {label}", root, path, expected=[INCOMPLETE])
     plain = write_zip(out / "plain.zip", {"index.html": b"<p>hello</p>", "a.txt": b"a"})
     corpus.add("not an edition: a ZIP without signed metadata", root, plain, expected=[TAMPERED])
+    nothing = out / "nothing.zip"
+    nothing.write_bytes(hostile_zip.build([]))
+    corpus.add("not an edition: a ZIP with no members", root, nothing, expected=[TAMPERED])
     for name, attack in sorted(MEMBER_ATTACKS.items()):
         path = write_zip(out / f"member-{len(corpus.cases)}.zip", attack(valid))
         corpus.add(f"member attack: {name}", root, path, expected=[TAMPERED])
-    flipped = _raw_bit_flip(result.zip_path, out / "flipped.zip")
-    corpus.add("raw bit flip in compressed data", root, flipped)
+    for name in ("index.html", "articles/article-001.html", "edition.json"):
+        flipped = _raw_bit_flip(result.zip_path, out / f"flipped-{len(corpus.cases)}.zip", name)
+        corpus.add(f"one bit flipped in the data of {name}", root, flipped, expected=[TAMPERED])
+    # Embedded metadata is read before any member is hashed: the CLI calls this unsafe.
+    flipped = _raw_bit_flip(result.zip_path, out / "flipped-meta.zip", ".mirror/targets.json")
+    corpus.add("one bit flipped in the data of the embedded targets metadata", root, flipped)
     for name, make in sorted(hostile_zip.HOSTILE_VARIANTS.items()):
         path = out / f"hostile-{name}.zip"
         path.write_bytes(make(result.zip_path.read_bytes()))
-        code = TAMPERED if name in UNSIGNED_STREAM_VARIANTS else UNSAFE
+        code = (
+            TAMPERED
+            if name in UNSIGNED_STREAM_VARIANTS
+            else INCOMPLETE
+            if name in INCOMPLETE_VARIANTS
+            else UNSAFE
+        )
         corpus.add(f"hostile structure: {name}", root, path, expected=[code])
     path = out / "casefold.zip"
     path.write_bytes(_casefold_collision(result.zip_path.read_bytes()))
@@ -235,7 +371,7 @@ def corpus(
     ):
         path = out / f"deflate-{len(corpus.cases)}.zip"
         path.write_bytes(_signed_member_deflate(result.zip_path.read_bytes(), damage))
-        corpus.add(f"signed member: {damage}", root, path, expected=[UNSAFE])
+        corpus.add(f"signed member: {damage}", root, path, expected=[TAMPERED])
     for name, signers in sorted(ROOT_ATTACKS.items()):
         next_root, old, new = _next_root(publisher)
         _sign(next_root, signers(old, new))  # type: ignore[no-untyped-call]
@@ -256,6 +392,20 @@ def corpus(
             out / f"json-{len(corpus.cases)}.zip", _edit_json(valid, ".mirror/targets.json", edit)
         )
         corpus.add(f"lenient parsing: {label}", root, path, expected=[code])
+    for label, (change, outcome) in ROOT_COPY_EDITS.items():
+        path = write_zip(
+            out / f"root-copy-{len(corpus.cases)}.zip", _edit_root_document(valid, 1, change)
+        )
+        expected = None if outcome is None else [outcome]
+        corpus.add(f"the pinned root's embedded copy: {label}", root, path, expected=expected)
+    role = next(k for k in valid if k.startswith(".mirror/edition-"))
+    undelegated = {k: v for k, v in valid.items() if k != role}
+    undelegated[".mirror/edition-1999-01-01-v9.json"] = valid[role]
+    path = write_zip(out / "undelegated.zip", undelegated)
+    corpus.add("an edition role the manifests do not delegate", root, path, expected=[TAMPERED])
+    no_root = {k: v for k, v in valid.items() if k != ".mirror/root/1.root.json"}
+    path = write_zip(out / "no-root-1.zip", no_root)
+    corpus.add("the archive lacks its root version 1", root, path, expected=[TAMPERED])
 
     # Freshness, rollback, mix-and-match: a second publisher with its own page.
     second = _publisher(tmp_path_factory)
@@ -287,30 +437,227 @@ def corpus(
     corpus.add(
         "mix-and-match metadata of two editions", other_root, mixed_path, expected=[TAMPERED]
     )
-    corpus.add("another publisher's edition", root, first.zip_path, expected=[TAMPERED])
+    corpus.add(
+        "another publisher's edition",
+        root,
+        first.zip_path,
+        expected=[OTHER_PUBLISHER],
+        verdicts=["other-publisher"],
+    )
+    corpus.add(
+        "the first publisher's edition, to the second publisher's page",
+        other_root,
+        result.zip_path,
+        expected=[OTHER_PUBLISHER],
+    )
+    # Checked before any signature: our edition with another publisher's root 1 in it.
+    foreign = {**valid, ".mirror/root/1.root.json": other_root.read_bytes()}
+    path = write_zip(out / "foreign-root.zip", foreign)
+    corpus.add(
+        "an edition carrying another publisher's root 1", root, path, expected=[OTHER_PUBLISHER]
+    )
 
-    # A genuine rotation of the targets key: the old page walks to root 2.
-    third = _publisher(tmp_path_factory)
+    _rotations(corpus, tmp_path_factory, out)
+    return corpus
+
+
+def _rotations(corpus: Corpus, factory: pytest.TempPathFactory, out: Path) -> None:
+    """Key rotation keeps the past: superseded, retired and compromised keys (test_rotation)."""
+    # A routine rotation of the targets key. Pages: root 1 (old readers), root 2 (new readers).
+    third = _publisher(factory)
     before = third.build()
     old_root = out / "root-v1.json"
     old_root.write_bytes(third.root_json.read_bytes())
-    rotate_role(third.config.keys.dir, third.config.passphrase(), "targets", now=BUILD_TIME)
-    after = third.build(when=BUILD_TIME + timedelta(minutes=5))
+    thief = thief_of(third, factory.mktemp("thief"))  # keeps the old key after the rotation
+    retired_at = BUILD_TIME + timedelta(minutes=10)
+    rotate_role(third.config.keys.dir, third.config.passphrase(), "targets", now=retired_at)
+    new_root = out / "root-v2.json"
+    new_root.write_bytes(third.root_json.read_bytes())
+    after = third.build(when=BUILD_TIME + timedelta(minutes=15))
+    late = thief.build(when=BUILD_TIME + timedelta(minutes=30))
     corpus.add("after a targets key rotation", old_root, after.zip_path, expected=[0])
     corpus.add(
         "an edition signed by the retired targets key, after the walk to root 2",
         old_root,
         after.zip_path,
         before.zip_path,
+        expected=[0, ROLLBACK],
+    )
+    corpus.add(
+        "an edition signed before a rotation, to a reader who never saw it",
+        old_root,
+        before.zip_path,
+        expected=[0],
+        verdicts=["verified"],
+    )
+    corpus.add(
+        "an edition signed before a routine rotation, to a page embedding root 2",
+        new_root,
+        before.zip_path,
+        expected=[0],
+        verdicts=["superseded"],
+    )
+    corpus.add(
+        "superseded, then the newer edition",
+        new_root,
+        before.zip_path,
+        after.zip_path,
+        expected=[0, 0],
+        verdicts=["superseded", "verified"],
+    )
+    corpus.add(
+        "the newer edition, then the superseded one",
+        new_root,
+        after.zip_path,
+        before.zip_path,
+        expected=[0, ROLLBACK],
+    )
+    corpus.add(
+        "an edition created after its key's routine retirement",
+        new_root,
+        late.zip_path,
+        expected=[TAMPERED],
+        verdicts=["tampered"],
+    )
+    corpus.add(
+        "an edition created after its key's retirement, to a reader who never saw it",
+        old_root,
+        late.zip_path,
+        expected=[0],
+    )
+    corpus.add(
+        "an edition created after its key's retirement, after the walk to root 2",
+        old_root,
+        after.zip_path,
+        late.zip_path,
         expected=[0, TAMPERED],
     )
-    return corpus
+    # The reader's stored root 2 is the one an edition's copy must equal.
+    copy = _edit_root_document(members(after.zip_path), 2, lambda d: d.__setitem__("x", 1))
+    changed = write_zip(out / "root-2-copy.zip", copy)
+    corpus.add("root 2 with an unsigned field, first seen", old_root, changed, expected=[0])
+    corpus.add(
+        "root 2 with an unsigned field, after the real root 2",
+        old_root,
+        after.zip_path,
+        changed,
+        expected=[0, TAMPERED],
+    )
+
+    # What the newest root says about the retired key is parsed strictly, and its expiry counts.
+    signed_root_2: dict[str, tuple[Callable[[dict[str, Any]], None], int]] = {
+        "not an object": (lambda s: s.__setitem__(RETIRED_FIELD, []), TAMPERED),
+        "a record without a role": (_retired(lambda e: e.pop("role")), TAMPERED),
+        "a retirement without a time": (_retired(lambda e: e.pop("retired")), TAMPERED),
+        "a retirement time that is no time": (
+            _retired(lambda e: e.__setitem__("retired", "2026")),
+            TAMPERED,
+        ),
+        "a retirement time written loosely": (
+            _retired(lambda e: e.__setitem__("retired", _loosely(retired_at))),
+            0,
+        ),
+        "compromised since null": (
+            _retired(lambda e: e.__setitem__("compromised_since", None)),
+            0,
+        ),
+        "compromised since a number": (
+            _retired(lambda e: e.__setitem__("compromised_since", 5)),
+            TAMPERED,
+        ),
+        "the newest root expired": (
+            lambda s: s.__setitem__(
+                "expires", (BUILD_TIME - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            ),
+            EXPIRED,
+        ),
+    }
+    for label, (edit, code) in signed_root_2.items():
+        page_root = _resigned_root(third, new_root, out / f"root-v2-{len(corpus.cases)}.json", edit)
+        corpus.add(f"superseded, root 2: {label}", page_root, before.zip_path, expected=[code])
+        if label == "the newest root expired":
+            corpus.cases.append(
+                Case(f"superseded, {label}, allowed", page_root, [Step(before.zip_path, True)], [0])
+            )
+
+    # Two rotations: a page at root 3 has never seen root 2, which root 1's edition lacks.
+    rotate_role(
+        third.config.keys.dir,
+        third.config.passphrase(),
+        "snapshot",
+        now=BUILD_TIME + timedelta(minutes=20),
+    )
+    corpus.add(
+        "an edition two rotations old, to a page embedding root 3",
+        third.root_json,
+        after.zip_path,
+        before.zip_path,
+    )
+
+    # A compromised key: what it signed from the stated time on is refused, not what came before.
+    fourth = _publisher(factory)
+    before_leak = fourth.build()
+    leak_root = out / "leak-root-v1.json"
+    leak_root.write_bytes(fourth.root_json.read_bytes())
+    leaked = thief_of(fourth, factory.mktemp("leak"))
+    leaked_at = BUILD_TIME + timedelta(minutes=20)
+    at_leak = leaked.build(when=leaked_at)
+    after_leak = leaked.build(when=BUILD_TIME + timedelta(minutes=40))
+    after_rotation = leaked.build(when=BUILD_TIME + timedelta(minutes=55))
+    rotate_role(
+        fourth.config.keys.dir,
+        fourth.config.passphrase(),
+        "targets",
+        now=BUILD_TIME + timedelta(minutes=50),
+        compromised_since=leaked_at,
+    )
+    for label, path in (
+        ("created after the leak", after_leak.zip_path),
+        ("created at the very time of the leak", at_leak.zip_path),
+        ("created after the rotation too", after_rotation.zip_path),
+    ):
+        corpus.add(
+            f"compromised key: an edition {label}",
+            fourth.root_json,
+            path,
+            expected=[TAMPERED],
+            verdicts=["compromised-key"],
+        )
+    corpus.add(
+        "compromised key: an edition created before the leak",
+        fourth.root_json,
+        before_leak.zip_path,
+        expected=[0],
+        verdicts=["superseded"],
+    )
+    corpus.add(
+        "compromised key: the thief's edition, to a reader who never saw the rotation",
+        leak_root,
+        after_leak.zip_path,
+        expected=[0],
+    )
 
 
 # --- the two readers ----------------------------------------------------------------------------
 
 
-def cli_verify(step: Step, root: Path, state: Path) -> tuple[int, str]:
+@dataclass(frozen=True)
+class CliVerdict:
+    """What `mirror verify` printed: exit code, sentence, and the lines that name the verdict."""
+
+    code: int
+    sentence: str
+    hint: str
+    """The hint line of a refusal (each verdict class has its own), else empty."""
+    superseded: str
+    """The "genuine, but superseded" line of a verified edition, else empty."""
+
+
+def _line(text: str, prefix: str) -> str:
+    return next((line for line in text.splitlines() if line.startswith(prefix)), "")
+
+
+def cli_verify(step: Step, root: Path, state: Path) -> CliVerdict:
     """`mirror verify` as a reader runs it: exit code and the sentence it printed."""
     argv = ["verify", str(step.path), "--root", str(root), "--state", str(state)]
     if step.allow_expired:
@@ -322,7 +669,12 @@ def cli_verify(step: Step, root: Path, state: Path) -> tuple[int, str]:
     line = next(
         (line for line in text.splitlines() if line.startswith(("mirror: ", "verified: "))), ""
     )
-    return code, line.removeprefix("mirror: ")
+    return CliVerdict(
+        code=code,
+        sentence=line.removeprefix("mirror: "),
+        hint="" if code == 0 else _line(err.getvalue(), "hint: ").removeprefix("hint: "),
+        superseded=_line(out.getvalue(), "  genuine, but superseded").strip(),
+    )
 
 
 class ReaderPage:
@@ -335,7 +687,7 @@ class ReaderPage:
         """A browser that never saw this publisher (and English, whatever the last case chose)."""
         self.page.evaluate("localStorage.clear(), true")
 
-    def hand(self, step: Step, *, drop: bool = False) -> dict[str, str]:
+    def hand(self, step: Step, *, drop: bool = False) -> dict[str, Any]:
         """Pick the file in the page's file input (or drag and drop it on the page)."""
         runs = self.page.evaluate("document.body.dataset.runs")
         self.page.evaluate(
@@ -348,12 +700,15 @@ class ReaderPage:
         else:
             self.page.set_files("#file", [step.path])
         self.page.wait_for(f"document.body.dataset.runs !== {json.dumps(runs)}")
-        verdict: dict[str, str] = self.page.evaluate(
+        verdict: dict[str, Any] = self.page.evaluate(
             "(() => { const v = document.getElementById('verdict');"
             " return {verdict: v.dataset.verdict, code: v.dataset.exitCode, ms: v.dataset.ms,"
             " title: document.getElementById('verdict-title').textContent,"
             " sentence: document.getElementById('verdict-sentence').textContent,"
             " hint: document.getElementById('verdict-hint').textContent,"
+            " note: document.getElementById('verdict-note').hidden ? ''"
+            " : document.getElementById('verdict-note').textContent,"
+            " readable: !document.getElementById('open').hidden,"
             " memory: document.getElementById('verdict-memory').textContent}; })()"
         )
         return verdict
@@ -414,23 +769,35 @@ def test_the_page_gives_the_cli_verdict_for_every_file_of_the_attack_corpus(
         reader.forget()
         state = tmp_path / f"state-{index}"
         for number, step in enumerate(case.steps):
-            code, sentence = cli_verify(step, case.root, state)
+            cli = cli_verify(step, case.root, state)
             if case.expected is not None:
-                assert code == case.expected[number], (case.label, sentence)
+                assert cli.code == case.expected[number], (case.label, cli.sentence)
             shown = reader.hand(step)
             steps += 1
             where = f"{case.label} (file {number + 1})"
-            if shown["code"] != str(code):
-                mismatches.append(f"{where}: CLI {code} {sentence!r}, page {shown}")
-            same_sentence += shown["sentence"] == sentence
-            if shown["sentence"] != sentence and os.environ.get("MIRROR_SHOW_SENTENCES"):
+            if shown["code"] != str(cli.code):
+                mismatches.append(f"{where}: CLI {cli.code} {cli.sentence!r}, page {shown}")
+            # The verdict within an exit code: every refusal's hint is its class's own, and a
+            # superseded edition says so in both.
+            if cli.code != 0 and shown["hint"] != cli.hint:
+                mismatches.append(f"{where}: CLI hint {cli.hint!r}, page {shown}")
+            if bool(cli.superseded) != bool(shown["note"]):
+                mismatches.append(f"{where}: CLI {cli.superseded!r}, page {shown}")
+            if shown["readable"] != (cli.code == 0):  # superseded editions can be read too
+                mismatches.append(f"{where}: CLI {cli.code}, page {shown}")
+            if case.verdicts is not None and shown["verdict"] != case.verdicts[number]:
+                mismatches.append(f"{where}: expected {case.verdicts[number]}, page {shown}")
+            same = shown["sentence"] == cli.sentence and shown["note"] == cli.superseded
+            same_sentence += same
+            if not same and os.environ.get("MIRROR_SHOW_SENTENCES"):
                 print(
-                    f"DIFF {where}\n  CLI:  {sentence}\n  page: {shown['sentence']}",
+                    f"DIFF {where}\n  CLI:  {cli.sentence} {cli.superseded}\n"
+                    f"  page: {shown['sentence']} {shown['note']}",
                     file=sys.__stderr__,
                 )
     capsys.readouterr()
     assert mismatches == []
-    assert steps >= 95
+    assert steps >= 160
     assert proxy.page_hosts() == set(), proxy.seen
     # The detail sentence is the CLI's own for every file today. Parity is judged by verdict
     # class (the CLI's wording is being improved elsewhere); a changed sentence only warns.
@@ -489,7 +856,7 @@ def test_a_verified_edition_opens_in_the_page_and_its_articles_render_offline(
         assert shown["code"] == "0", shown
         assert (
             shown["sentence"]
-            == cli_verify(Step(result.zip_path), publisher.root_json, tmp_path / "s")[1]
+            == cli_verify(Step(result.zip_path), publisher.root_json, tmp_path / "s").sentence
         )
         assert "had not checked an edition of this publisher before" in shown["memory"]
         assert tab.evaluate("document.documentElement.scrollWidth") <= 390

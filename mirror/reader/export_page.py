@@ -8,7 +8,8 @@ readers cannot drift apart:
 - the archive caps (`mirror.edition.ArchiveLimits`), the caps on signed files
   (`mirror.caps`), strict JSON's limits (`mirror.trust.strictjson`), the root
   chain bound and clock skew (`mirror.trust.verify`), the layout names
-  (`mirror.trust.layout`, `mirror.trust.publisher`);
+  (`mirror.trust.layout`, `mirror.trust.publisher`), the field that records
+  retired keys (`mirror.trust.retired`);
 - Python's own case folding (``str.casefold`` differs from JavaScript's
   ``toLowerCase``: "ß", "ﬁ", final sigma), which decides name collisions;
 - the key types python-tuf accepts, and the verdict table
@@ -45,6 +46,7 @@ from mirror.reader.verify_file import load_pinned_root
 from mirror.trust import layout, strictjson, verify
 from mirror.trust.metadata import parse_metadata
 from mirror.trust.publisher import PUBLISHER_FIELD, Publisher, publisher_of
+from mirror.trust.retired import RETIRED_FIELD
 
 SOURCES = "reader_page"
 """Folder of the page's sources inside the `mirror` package."""
@@ -124,6 +126,7 @@ def page_data(root_bytes: bytes) -> dict[str, Any]:
             "edition_info_member": layout.EDITION_INFO_MEMBER,
             "edition_id_re": layout.EDITION_ID_RE.pattern,
             "publisher_field": PUBLISHER_FIELD,
+            "retired_keys_field": RETIRED_FIELD,
             "index_member": INDEX_MEMBER,
         },
         "key_types": sorted([list(pair) for pair in KEY_FOR_TYPE_AND_SCHEME]),

@@ -48,9 +48,11 @@ PAGE_TEXTS: dict[str, dict[str, dict[Language, str]]] = {
         },
         "sentence": {
             "en": "genuine, but superseded: signed under root version {root_version} with a key "
-            "the publisher retired on {retired}; newer editions are signed with newer keys",
+            "the publisher retired on {retired} (your root is version {newest_root_version}); "
+            "newer editions are signed with newer keys",
             "ru": "подлинный, но устаревший: подписан при корне версии {root_version} ключом, "
-            "который издатель заменил {retired}; новые выпуски подписаны новыми ключами",
+            "который издатель заменил {retired} (ваш корень — версия {newest_root_version}); "
+            "новые выпуски подписаны новыми ключами",
         },
         "hint": {
             "en": "It is the publisher's: you can read it. Look for a newer edition too.",

@@ -2,10 +2,11 @@
  *
  * Every check in this page fails by throwing a `Verdict`: a verdict name
  * from the table mirror exported into the page (mirror/errors.py is the
- * source: "tampered", "expired", "not-yet-valid", "rollback",
- * "unsafe-archive", "io", ...) and the sentence `mirror verify` prints for
- * the same file. Nothing else is thrown on purpose; anything else is a bug
- * and is reported as "error" (exit code 1), as the CLI does.
+ * source: "tampered", "compromised-key", "expired", "not-yet-valid",
+ * "rollback", "unsafe-archive", "other-publisher", "incomplete", "io", ...)
+ * and the sentence `mirror verify` prints for the same file. Nothing else
+ * is thrown on purpose; anything else is a bug and is reported as "error"
+ * (exit code 1), as the CLI does.
  */
 "use strict";
 

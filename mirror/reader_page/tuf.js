@@ -251,7 +251,9 @@
       const sig = pop(dict, "sig");
       const key = hashKey(keyid);
       if (signatures.has(key)) throw new Invalid(`Multiple signatures found for keyid ${keyid}`);
-      signatures.set(key, { keyid, sig });
+      const toDict = new Map([["keyid", keyid], ["sig", sig]]);
+      for (const [k, v] of dict) toDict.set(k, v);
+      signatures.set(key, { keyid, sig, toDict });
     }
     return signatures;
   }
@@ -278,6 +280,12 @@
       else if (type === "targets") parsed = parseTargets(signed, ctx);
       else parsed = { ...parseCommon(signed, type), toDict: null }; // never trusted here
       metadata = { signed: parsed, signatures, signedBytes: parsed.toDict && R.strictjson.canonical(parsed.toDict) };
+      // Metadata.to_dict(): what two copies of one document are compared by.
+      metadata.toDict = new Map([
+        ["signatures", Array.from(signatures.values(), (signature) => signature.toDict)],
+        ["signed", parsed.toDict],
+        ...document,
+      ]);
     } catch (error) {
       if (error instanceof Invalid) throw R.tampered(`${what} is not valid TUF metadata (${error.message})`);
       throw error;
@@ -285,6 +293,24 @@
     if (type !== kind) throw R.tampered(`${what} is ${type} metadata, expected ${kind}`);
     return metadata;
   }
+
+  /** Python's == on parsed JSON: dicts ignore key order, lists do not, True == 1. */
+  function pyEqual(a, b) {
+    if (isMap(a) || isMap(b)) {
+      if (!isMap(a) || !isMap(b) || a.size !== b.size) return false;
+      for (const [key, value] of a) if (!b.has(key) || !pyEqual(value, b.get(key))) return false;
+      return true;
+    }
+    if (Array.isArray(a) || Array.isArray(b)) {
+      if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+      return a.every((value, i) => pyEqual(value, b[i]));
+    }
+    if (isIntLike(a) && isIntLike(b)) return asBig(a) === asBig(b);
+    return a === b;
+  }
+
+  /** a.to_dict() == b.to_dict() for two parsed metadata documents (signatures included). */
+  const sameDocument = (a, b) => pyEqual(a.toDict, b.toDict);
 
   // --- signatures and thresholds -----------------------------------------------------------
 
@@ -326,24 +352,37 @@
     return (keys && typeof keyid === "string" && keys.get(keyid)) || null;
   }
 
-  /** Count distinct public keys with a valid signature; duplicated keys count once. */
-  async function distinctSigners(delegator, role, metadata) {
+  /** get_verification_result(...).signed: the role's keys whose signature on `metadata` is valid. */
+  async function validSigners(delegator, role, metadata) {
     const delegated = delegatedRole(delegator, role);
     if (delegated === null) throw R.tampered(`no delegation for the ${role} role (Delegated role ${role} not found)`);
-    const signers = new Set();
+    const signed = new Map();
     for (const keyid of delegated.keyids) {
       const key = delegatorKey(delegator, keyid);
       if (key === null) continue;
       const signature = metadata.signatures.get(hashKey(keyid));
       if (signature === undefined) continue;
       if (key.keytype !== "ed25519" || key.scheme !== "ed25519") continue; // the only scheme mirror signs with
-      if (await ed25519Verifies(key.public, signature.sig, metadata.signedBytes)) signers.add(String(key.public));
+      if (await ed25519Verifies(key.public, signature.sig, metadata.signedBytes)) signed.set(keyid, key);
     }
-    return { count: signers.size, threshold: delegated.threshold };
+    return { delegated, signed };
+  }
+
+  /** Count distinct public keys with a valid signature; duplicated keys count once. */
+  async function distinctSigners(delegator, role, metadata) {
+    const { delegated, signed } = await validSigners(delegator, role, metadata);
+    const publics = new Set(Array.from(signed.values(), (key) => String(key.public)));
+    return { count: publics.size, threshold: delegated.threshold };
+  }
+
+  /** signing_keys: ids of the keys `delegator` names for `role` that signed `metadata`. */
+  async function signingKeys(delegator, role, metadata) {
+    return new Set((await validSigners(delegator, role, metadata)).signed.keys());
   }
 
   /** require_threshold: "tampered" unless `metadata` meets `delegator`'s threshold for `role`. */
   async function requireThreshold(delegator, role, metadata, what) {
+    if (delegatedRole(delegator, role) === null) throw R.tampered(`${what}: nothing delegates the role ${role}`);
     const { count, threshold } = await distinctSigners(delegator, role, metadata);
     if (BigInt(count) < asBig(threshold)) {
       throw R.tampered(`${what} is signed by ${count} of the ${threshold} required publisher keys`);
@@ -373,7 +412,8 @@
       const expected = asBig(current.signed.version) + 1n;
       if (BigInt(version) !== expected) throw R.tampered(`the root chain skips from version ${expected - 1n} to ${version}`);
       const what = `root version ${version}`;
-      const candidate = parseMetadata(candidates.get(version), "root", what, ctx);
+      const given = candidates.get(version);
+      const candidate = given instanceof Uint8Array ? parseMetadata(given, "root", what, ctx) : given; // or trusted, parsed
       if (asBig(candidate.signed.version) !== BigInt(version)) {
         throw R.tampered(`${what} says it is version ${candidate.signed.version}`);
       }
@@ -386,6 +426,42 @@
       accepted.push(candidates.get(version));
     }
     return { root: current, accepted };
+  }
+
+  // --- retired keys (mirror/trust/retired.py) ---------------------------------------------
+
+  function retirementTime(value, root) {
+    if (typeof value !== "string") throw R.tampered(`root version ${root.version} records a retirement without a time`);
+    try {
+      return parseExpires(value); // the same strptime format as expires
+    } catch (error) {
+      if (error instanceof Invalid) throw R.tampered(`root version ${root.version} records the time ${R.pyRepr(value)}`);
+      throw error;
+    }
+  }
+
+  /**
+   * retired_keys: every key `root` records as retired, by key id, strictly parsed:
+   * {keyid, role, retired, compromisedSince} with times in ms (compromisedSince may be null).
+   */
+  function retiredKeys(root, ctx) {
+    const name = ctx.layout.retired_keys_field;
+    const field = root.unrecognized.has(name) ? root.unrecognized.get(name) : new Map();
+    if (!isMap(field)) throw R.tampered(`root version ${root.version} has a malformed ${name}`);
+    const keys = new Map();
+    for (const [keyid, entry] of field) {
+      if (!isMap(entry) || typeof entry.get("role") !== "string") {
+        throw R.tampered(`root version ${root.version} records key ${keyid} malformed`);
+      }
+      const since = entry.get("compromised_since");
+      keys.set(keyid, {
+        keyid,
+        role: entry.get("role"),
+        retired: retirementTime(entry.get("retired"), root),
+        compromisedSince: since === undefined || since === null ? null : retirementTime(since, root),
+      });
+    }
+    return keys;
   }
 
   // --- delegation paths ---------------------------------------------------------------------
@@ -496,22 +572,29 @@
 
   const ISO = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[T ]([0-9]{2})(?::?([0-9]{2})(?::?([0-9]{2})(?:[.,]([0-9]+))?)?)?)?(?:([+-])([0-9]{2})(?::?([0-9]{2})(?::?([0-9]{2}))?)?)?$/;
 
-  /** datetime.fromisoformat(text.replace("Z", "+00:00")), aware times only; ms since 1970. */
+  /**
+   * datetime.fromisoformat(text.replace("Z", "+00:00")), aware times only: `ms` since 1970
+   * (whole milliseconds), `sub` the microseconds below that (0-999), and `wall` the time of
+   * day as written, in its own offset, which Python's strftime shows.
+   */
   function parseTime(text) {
     const iso = text.replace(/Z/g, "+00:00");
     const m = ISO.exec(iso);
     if (m === null) throw new Invalid(`Invalid isoformat string: ${R.pyRepr(iso)}`);
     const [y, mo, d, h = 0, mi = 0, s = 0] = m.slice(1, 7).map((v) => (v === undefined ? undefined : parseInt(v, 10)));
-    const fraction = m[7] ? Math.floor(parseInt(m[7].slice(0, 3).padEnd(3, "0"), 10)) : 0;
-    const local = Date.UTC(y, mo - 1, d, h, mi, s, fraction);
+    const micros = m[7] ? parseInt(m[7].slice(0, 6).padEnd(6, "0"), 10) : 0;
+    const local = Date.UTC(y, mo - 1, d, h, mi, s, Math.floor(micros / 1000));
     const back = new Date(local);
     if (back.getUTCDate() !== d || back.getUTCMonth() !== mo - 1 || h > 23 || mi > 59 || s > 59) {
       throw new Invalid(`Invalid isoformat string: ${R.pyRepr(iso)}`);
     }
     if (m[8] === undefined) throw new Invalid(`time ${text} has no time zone`);
     const offset = (parseInt(m[9], 10) * 3600 + parseInt(m[10] || "0", 10) * 60 + parseInt(m[11] || "0", 10)) * 1000;
-    return local - (m[8] === "-" ? -offset : offset);
+    return { ms: local - (m[8] === "-" ? -offset : offset), sub: micros % 1000, wall: local };
   }
+
+  /** Python's a < b for two parsed times. */
+  const earlier = (a, b) => a.ms < b.ms || (a.ms === b.ms && a.sub < b.sub);
 
   function field(document, name, kind) {
     const value = document.get(name);
@@ -524,11 +607,16 @@
   function parseEditionInfo(bytes, ctx) {
     const document = R.strictjson.loads(bytes, "edition.json", ctx.json);
     try {
+      const eid = field(document, "edition", "str");
+      const version = field(document, "version", "int");
+      const created = parseTime(field(document, "created", "str"));
+      const expires = parseTime(field(document, "expires", "str"));
       return {
-        eid: field(document, "edition", "str"),
-        version: field(document, "version", "int"),
-        created: parseTime(field(document, "created", "str")),
-        expires: parseTime(field(document, "expires", "str")),
+        eid,
+        version,
+        created: created.ms,
+        expires: expires.ms,
+        times: { created, expires },
         publisher: field(document, "publisher", "str"),
         title: field(document, "title", "str"),
       };
@@ -552,7 +640,7 @@
       throw R.tampered(`edition.json says ${info.eid} but the signed member list is for ${manifest.eid}`);
     }
     if (!manifest.eid.endsWith(`-v${info.version}`)) throw R.tampered(`edition ${manifest.eid} does not carry version ${info.version}`);
-    if (info.expires < info.created) throw R.tampered("the edition expires before it was created");
+    if (earlier(info.times.expires, info.times.created)) throw R.tampered("the edition expires before it was created");
     if (highestSeen !== null) {
       const [seenVersion, seenEid] = highestSeen;
       if (BigInt(info.version) < BigInt(seenVersion)) {
@@ -568,21 +656,49 @@
     if (info.created > now + ctx.clockSkewMs) {
       throw new R.Verdict(
         "not-yet-valid",
-        `the edition says it was created at ${showTime(info.created)}, after your clock's time ${showTime(now)}`,
+        `the edition says it was created at ${showTime(info.times.created.wall)}, after your clock's time ${showTime(now)}`,
       );
     }
     let expiredRoles = Array.from(manifest.expiries).filter(([, when]) => when <= now).map(([role]) => role).sort();
     if (info.expires <= now) expiredRoles = ["edition", ...expiredRoles];
     if (expiredRoles.length && !allowExpired) {
-      const first = Math.min(info.expires, ...manifest.expiries.values());
+      // min(info.expires, *expiries): the edition's own expiry wins ties, shown as written.
+      const roles = Math.min(...manifest.expiries.values());
+      const own = info.times.expires;
+      const first = own.ms < roles || (own.ms === roles && own.sub === 0) ? own.wall : roles;
       throw new R.Verdict("expired", `the edition expired at ${showTime(first)}; your clock says ${showTime(now)}`);
     }
     return { expired: expiredRoles.length > 0, expiredRoles, ageMs: now - info.created };
   }
 
+  /**
+   * _judge_retired_key: a retired key vouches only for what it signed while it was the
+   * publisher's own (`key` from retiredKeys, `info` from parseEditionInfo).
+   */
+  function judgeRetiredKey(key, info) {
+    const created = info.times.created;
+    if (key.compromisedSince !== null && created.ms >= key.compromisedSince) {
+      throw new R.Verdict(
+        "compromised-key",
+        `this edition says it was created on ${showTime(created.wall)}, and the key that signed it is ` +
+          `compromised since ${showTime(key.compromisedSince)}, as the publisher declared in a newer root`,
+      );
+    }
+    if (created.ms > key.retired || (created.ms === key.retired && created.sub > 0)) {
+      throw R.tampered(
+        `this edition says it was created on ${showTime(created.wall)}, after the key that signed it ` +
+          `was retired on ${showTime(key.retired)}`,
+      );
+    }
+  }
+
   R.tuf = {
     parseMetadata,
     requireThreshold,
+    signingKeys,
+    sameDocument,
+    retiredKeys,
+    judgeRetiredKey,
     walkRootChain,
     verifyManifest,
     checkMembers,

@@ -1,12 +1,17 @@
 /* verify.js: `mirror verify FILE` in the page (mirror/reader/verify_file.py, verify_edition).
  *
  * The order is the point, and it is the CLI's: the archive's structure is
- * proven sane first (EditionArchive.open), then the embedded signed metadata
- * is verified from the reader's trusted root (the one embedded in this page,
- * walked forward through roots this browser accepted before), then every
- * member is matched one to one against the signed list and streamed through
- * SHA-256 with the signed length as a hard cap, and only then are times and
- * versions judged. Nothing of the edition is shown before all of that passed.
+ * proven sane first (EditionArchive.open), then the archive's root 1 must name
+ * the pinned publisher (else it is another publisher's edition) and every
+ * embedded root this browser already trusts must be exactly that root, then
+ * the embedded signed metadata is verified from the reader's trusted root
+ * (the one embedded in this page, walked forward through roots this browser
+ * accepted before; or, for an edition signed before a key rotation, the root
+ * it was signed under, judged by the newest root's record of retired keys),
+ * then every member is matched one to one against the signed list and
+ * streamed through SHA-256 with the signed length as a hard cap, and only
+ * then are times and versions judged. Nothing of the edition is shown before
+ * all of that passed.
  */
 "use strict";
 
@@ -62,7 +67,13 @@
     return roles[0];
   }
 
-  /** Stream one member through SHA-256, never past its signed length; return its bytes if asked. */
+  /**
+   * Stream one member through SHA-256, never past its signed length; return its bytes if asked.
+   *
+   * The archive's structure was proven sane when it was opened, so a member whose stream then
+   * fails (its CRC-32, its deflate data, its length) holds bytes that are not the ones signed:
+   * tampered, like a wrong hash.
+   */
   async function checkMember(archive, member, signed, ctx, keep = false) {
     const length = Number(signed.length);
     if (member.size !== length) {
@@ -70,16 +81,126 @@
     }
     let digest;
     let bytes = null;
-    if (length > ctx.streamHashBytes && !keep) {
-      const hash = new R.Sha256();
-      await archive.stream(member, length, (chunk) => hash.update(chunk));
-      digest = hash.hex();
-    } else {
-      bytes = await archive.read(member, length);
-      digest = await R.sha256Hex(bytes);
+    try {
+      if (length > ctx.streamHashBytes && !keep) {
+        const hash = new R.Sha256();
+        await archive.stream(member, length, (chunk) => hash.update(chunk));
+        digest = hash.hex();
+      } else {
+        bytes = await archive.read(member, length);
+        digest = await R.sha256Hex(bytes);
+      }
+    } catch (error) {
+      if (!(error instanceof R.Verdict) || error.verdict !== "unsafe-archive") throw error;
+      throw R.tampered(`${member.name} is not the data the publisher signed (${error.message.replace(/\.+$/, "")})`);
     }
     if (digest !== signed.sha256) throw R.tampered(`${member.name} does not match the publisher's signed hash`);
     return bytes;
+  }
+
+  const isTampered = (error) => error instanceof R.Verdict && error.verdict === "tampered";
+
+  /**
+   * _require_publisher: the archive's own first root must name the pinned publisher, else it is
+   * someone else's edition; checked before any signature, so the reader hears that, not "forged".
+   */
+  function requirePublisher(pinned, roots, ctx) {
+    const first = roots.get(1);
+    if (first === undefined) throw R.tampered("the archive lacks its root metadata version 1");
+    const theirs = R.tuf.publisherOf(R.tuf.parseMetadata(first, "root", "the archive's root version 1", ctx).signed, ctx);
+    const ours = R.tuf.publisherOf(pinned.signed, ctx);
+    if (theirs.id !== ours.id) {
+      throw new R.Verdict(
+        "other-publisher",
+        `this edition is from ${theirs.name}, not from ${ours.name}, whose root you pinned`,
+      );
+    }
+  }
+
+  /** _known_root: root `version` as this browser trusts it (pinned, or accepted before), or null. */
+  function knownRoot(version, pinned, trust, ctx) {
+    const known = trust.roots.get(version);
+    if (known !== undefined) return R.tuf.parseMetadata(known, "root", `your stored root version ${version}`, ctx);
+    return BigInt(version) === BigInt(pinned.signed.version) ? pinned : null;
+  }
+
+  /** _require_trusted_copies: every embedded root version this browser trusts is exactly that root. */
+  function requireTrustedCopies(pinned, trust, roots, ctx) {
+    for (const [version, data] of roots) {
+      const embedded = R.tuf.parseMetadata(data, "root", `the archive's root version ${version}`, ctx);
+      const trusted = knownRoot(version, pinned, trust, ctx);
+      if (trusted !== null && !R.tuf.sameDocument(embedded, trusted)) {
+        throw R.tampered(`the archive's copy of root version ${version} is not the root you trust`);
+      }
+    }
+  }
+
+  /**
+   * _predecessor: an embedded older root, if the chain from it through trusted versions reaches
+   * exactly the newest trusted root (a forged old root could not have signed the real next one).
+   */
+  async function predecessor(data, newest, pinned, trust, ctx) {
+    const old = R.tuf.parseMetadata(data, "root", "the archive's newest root", ctx);
+    const later = new Map();
+    for (let version = BigInt(old.signed.version) + 1n; version <= BigInt(newest.signed.version); version++) {
+      const known = knownRoot(Number(version), pinned, trust, ctx);
+      if (known === null) return null;
+      later.set(Number(version), known);
+    }
+    let reached;
+    try {
+      reached = (await R.tuf.walkRootChain(old, later, ctx)).root;
+    } catch (error) {
+      if (isTampered(error)) return null;
+      throw error;
+    }
+    return R.tuf.sameDocument(reached, newest) ? old : null;
+  }
+
+  /**
+   * _verify_signed: the member list, verified under the newest trusted root, or, for an edition
+   * signed before a key rotation, under the root it was signed under: only when the archive's
+   * newest root is one this browser trusts (or proven by the chain to the newest) and a key that
+   * signed its targets is recorded as retired in the newest root. Returns
+   * {manifest, superseded, retiredBy}; otherwise the error under the newest root stands.
+   */
+  async function verifySigned(newest, proofs, roots, pinned, trust, ctx) {
+    try {
+      return { manifest: await R.tuf.verifyManifest(newest, proofs, ctx), superseded: null, retiredBy: null };
+    } catch (underNewest) {
+      if (!isTampered(underNewest)) throw underNewest;
+      const signedUnder = roots.size ? Math.max(...roots.keys()) : 0;
+      if (!(signedUnder > 0 && BigInt(signedUnder) < BigInt(newest.signed.version))) throw underNewest;
+      const old =
+        knownRoot(signedUnder, pinned, trust, ctx) || (await predecessor(roots.get(signedUnder), newest, pinned, trust, ctx));
+      if (old === null) throw underNewest;
+      let manifest;
+      try {
+        manifest = await R.tuf.verifyManifest(old, proofs, ctx);
+      } catch (error) {
+        if (isTampered(error)) throw underNewest;
+        throw error;
+      }
+      const targets = R.tuf.parseMetadata(proofs.targetsBytes, "targets", "the embedded targets metadata", ctx);
+      const keys = await R.tuf.signingKeys(old.signed, "targets", targets);
+      const retired = R.tuf.retiredKeys(newest.signed, ctx);
+      const used = Array.from(keys).sort(R.comparePython).filter((k) => retired.has(k)).map((k) => retired.get(k));
+      if (!used.length) throw underNewest;
+      // max(used, key=(compromised?, retired)): the first of the greatest.
+      const rank = (k) => [k.compromisedSince !== null ? 1 : 0, k.retired];
+      let key = used[0];
+      for (const other of used.slice(1)) {
+        const [a, b] = [rank(other), rank(key)];
+        if (a[0] > b[0] || (a[0] === b[0] && a[1] > b[1])) key = other;
+      }
+      manifest.expiries.set("root", newest.signed.expires); // the newest root's expiry is judged
+      const superseded = {
+        rootVersion: signedUnder,
+        newestRootVersion: newest.signed.version,
+        retired: key.retired,
+      };
+      return { manifest, superseded, retiredBy: key };
+    }
   }
 
   /**
@@ -92,16 +213,18 @@
     const start = (await R.tuf.walkRootChain(pinned, trust.roots, ctx)).root;
     const archive = await R.EditionArchive.open(file, ctx.limits, ctx.folding);
     const { embedded, content } = splitMembers(archive, ctx);
-    const chain = await R.tuf.walkRootChain(start, await embeddedRoots(archive, embedded, ctx), ctx);
+    const embeddedVersions = await embeddedRoots(archive, embedded, ctx);
+    requirePublisher(pinned, embeddedVersions, ctx);
+    requireTrustedCopies(pinned, trust, embeddedVersions, ctx);
+    const chain = await R.tuf.walkRootChain(start, embeddedVersions, ctx);
     const editionRole = singleEditionRole(embedded, ctx);
     const cap = ctx.caps.targets_max_bytes;
     const targetsBytes = await readMetadata(archive, embedded, roleMember("targets", ctx), cap);
     const manifestsBytes = await readMetadata(archive, embedded, roleMember(ctx.layout.manifests_role, ctx), cap);
     const editionRoleBytes = await readMetadata(archive, embedded, roleMember(editionRole, ctx), cap);
-    const manifest = await R.tuf.verifyManifest(
-      chain.root,
-      { targetsBytes, manifestsBytes, editionRoleName: editionRole, editionRoleBytes },
-      ctx,
+    const proofs = { targetsBytes, manifestsBytes, editionRoleName: editionRole, editionRoleBytes };
+    const { manifest, superseded, retiredBy } = await verifySigned(
+      chain.root, proofs, embeddedVersions, pinned, trust, ctx,
     );
     R.tuf.checkMembers(manifest, content.map((member) => member.name));
     let total = 0;
@@ -114,6 +237,7 @@
     const infoMember = archive.find(ctx.layout.edition_info_member);
     if (infoMember === undefined) throw R.tampered("the archive lacks edition.json");
     const info = R.tuf.parseEditionInfo(await archive.read(infoMember, ctx.caps.edition_info_max_bytes), ctx);
+    if (retiredBy !== null) R.tuf.judgeRetiredKey(retiredBy, info);
     const freshness = R.tuf.judgeEdition(manifest, info, { now, highestSeen: trust.highest, allowExpired }, ctx);
     const first = Number(start.signed.version) + 1;
     const roots = new Map(chain.accepted.map((bytes, index) => [first + index, bytes]));
@@ -129,6 +253,7 @@
       members: content.length,
       contentBytes: total,
       freshness,
+      superseded,
       update: { publisherId, roots, highest: [info.version, info.eid] },
       archive,
       manifest,

@@ -227,6 +227,8 @@
     list.replaceChildren();
     const warning = $("verdict-warning");
     warning.hidden = true;
+    const note = $("verdict-note");
+    note.hidden = true;
     const memory = $("verdict-memory");
     memory.textContent = "";
     if (outcome.ok) {
@@ -235,7 +237,9 @@
         publisher: r.publisher, eid: r.eid, version: r.version, date: day(r.created),
         expires: day(r.expires), days: Math.floor(r.freshness.ageMs / 86400000),
       };
-      const entry = verdicts.get(r.freshness.expired ? "expired-allowed" : "verified");
+      // As `mirror verify --json` names it: expired first, then superseded.
+      const name = r.freshness.expired ? "expired-allowed" : r.superseded ? "superseded" : "verified";
+      const entry = verdicts.get(name);
       box.dataset.verdict = entry.verdict;
       box.dataset.exitCode = "0";
       $("verdict-title").textContent = entry.title[state.lang];
@@ -243,6 +247,14 @@
       if (r.freshness.expired) {
         warning.textContent = format(entry.sentence[state.lang], values);
         warning.hidden = false;
+      }
+      if (r.superseded) {
+        note.textContent = format(verdicts.get("superseded").sentence[state.lang], {
+          root_version: r.superseded.rootVersion,
+          retired: day(r.superseded.retired),
+          newest_root_version: r.superseded.newestRootVersion,
+        });
+        note.hidden = false;
       }
       $("verdict-hint").textContent = entry.hint[state.lang];
       if (!outcome.remembered) memory.textContent = t("memoryOff");

@@ -2,7 +2,9 @@
  *
  * The same eight rules, in the same order, with the same sentences (see the
  * module docstring of mirror/edition.py for the attack each rule stops):
- * 1 end record exactly at the end, no comment, ZIP64 only when needed;
+ * 1 end record exactly at the end, no comment, ZIP64 only when needed (a
+ * file with no end record at all is "incomplete", not hostile: empty, cut
+ * short, a web page saved instead, or no ZIP archive at all);
  * 2 members tile the file from byte 0 to the central directory, no gaps, no
  * overlaps; 3 local headers agree with central entries, ZIP64 the only extra
  * field; 4 only STORED/DEFLATE, no encryption, no data descriptor, no unknown
@@ -174,7 +176,8 @@
 
   async function findDirectory(reader, limits) {
     const size = reader.size;
-    if (size < SIZE.eocd || le(await reader.at(size - SIZE.eocd, 4, "the end record")).getUint32(0, true) !== SIG.eocd) {
+    if (size < SIZE.eocd) throw new R.Verdict("incomplete", await whatItIsInstead(reader));
+    if (le(await reader.at(size - SIZE.eocd, 4, "the end record")).getUint32(0, true) !== SIG.eocd) {
       await diagnoseMissingEnd(reader);
     }
     const eocdPos = size - SIZE.eocd;
@@ -257,10 +260,35 @@
       const extra = tail.length - candidates[0] - SIZE.eocd;
       throw R.unsafe(`There are ${extra} bytes of trailing data after the end record.`);
     }
-    throw R.unsafe(
-      "There is no end of central directory record at the end of the file: it is truncated, " +
-        "has trailing data, or is not a ZIP archive.",
-    );
+    throw new R.Verdict("incomplete", await whatItIsInstead(reader));
+  }
+
+  const ASCII_SPACE = new Set([0x20, 0x09, 0x0a, 0x0d, 0x0b, 0x0c]); // bytes.lstrip()
+  const LOCAL_SIGNATURE = [0x50, 0x4b, 0x03, 0x04];
+
+  /** Python's f"{n:,}": thousands separated by commas. */
+  const withCommas = (n) => String(n).replace(/\B(?=([0-9]{3})+(?![0-9]))/g, ",");
+
+  /** Why a file with no ZIP end record at all is not an edition (`_what_it_is_instead`). */
+  async function whatItIsInstead(reader) {
+    if (reader.size === 0) return "The file is empty (0 bytes): the download did not finish, or nothing was saved.";
+    const head = await reader.at(0, Math.min(reader.size, 512), "the start of the file");
+    let start = 0;
+    while (start < head.length && ASCII_SPACE.has(head[start])) start++;
+    if (start < head.length && head[start] === 0x3c) {
+      return (
+        "The file is a web page, not an edition: a block page, a login page or an error " +
+        "page was saved instead of the edition."
+      );
+    }
+    const prefix = head.subarray(0, 4);
+    if (head.length >= 2 && prefix.every((b, i) => b === LOCAL_SIGNATURE[i])) {
+      return (
+        `The file ends before the end of its ZIP directory: at ${withCommas(reader.size)} bytes it was ` +
+        "cut short, most likely while downloading."
+      );
+    }
+    return "The file is not an edition: it is not a ZIP archive at all.";
   }
 
   function misplacedDirectory(cdOffset, cdSize, cdEnd) {
@@ -530,7 +558,10 @@
       this.byName = new Map(members.map((member) => [member.name, member]));
     }
 
-    /** Validate the whole structure of `blob` (rules 1-8); throws "unsafe-archive". */
+    /**
+     * Validate the whole structure of `blob` (rules 1-8); throws "unsafe-archive", or
+     * "incomplete" for a file with no end record at all (empty, cut short, a web page).
+     */
     static async open(blob, limits, folding) {
       const reader = new BlobReader(blob);
       const directory = await findDirectory(reader, limits);
