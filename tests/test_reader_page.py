@@ -28,7 +28,6 @@ import os
 import re
 import sys
 import time
-import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -799,14 +798,11 @@ def test_the_page_gives_the_cli_verdict_for_every_file_of_the_attack_corpus(
     assert mismatches == []
     assert steps >= 160
     assert proxy.page_hosts() == set(), proxy.seen
-    # The detail sentence is the CLI's own for every file today. Parity is judged by verdict
-    # class (the CLI's wording is being improved elsewhere); a changed sentence only warns.
-    if same_sentence != steps:
-        warnings.warn(
-            f"{steps - same_sentence} of {steps} page sentences differ from `mirror verify`'s "
-            "(MIRROR_SHOW_SENTENCES=1 pytest -s lists them)",
-            stacklevel=1,
-        )
+    # The detail sentence too is the CLI's own, word for word, for every file.
+    assert same_sentence == steps, (
+        f"{steps - same_sentence} of {steps} page sentences differ from `mirror verify`'s "
+        "(MIRROR_SHOW_SENTENCES=1 pytest -s lists them)"
+    )
     seconds = time.monotonic() - started
     print(f"parity: {steps} files, {same_sentence} identical sentences, {seconds:.1f} s")
 

@@ -91,6 +91,7 @@ def _verify(args: argparse.Namespace, *, extract_to: Path | None) -> int:
             language,
             root_version=old.root_version,
             retired=old.retired.strftime("%Y-%m-%d"),
+            newest_root_version=old.newest_root_version,
         )
         print(f"  {line}")
     if args.verbose:

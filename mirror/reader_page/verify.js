@@ -110,9 +110,13 @@
     const theirs = R.tuf.publisherOf(R.tuf.parseMetadata(first, "root", "the archive's root version 1", ctx).signed, ctx);
     const ours = R.tuf.publisherOf(pinned.signed, ctx);
     if (theirs.id !== ours.id) {
+      // As mirror.trust.publisher.told_apart: two newsrooms of one name are told apart by id.
+      const same = theirs.name === ours.name;
+      const theirName = same ? `${theirs.name} (id ${theirs.id})` : theirs.name;
+      const ourName = same ? `${ours.name} (id ${ours.id})` : ours.name;
       throw new R.Verdict(
         "other-publisher",
-        `this edition is from ${theirs.name}, not from ${ours.name}, whose root you pinned`,
+        `this edition is from ${theirName}, not from ${ourName}, whose root you pinned`,
       );
     }
   }
