@@ -28,6 +28,7 @@ from mirror.ingest.feed import iter_feed
 from mirror.ingest.model import DEFAULT_LIMITS, ProblemLog
 from mirror.ingest.workers import Runner, WorkerPool, default_processes
 from mirror.keystore import Keyring, load_keyring
+from mirror.latest_bundle import LatestPicker, write_latest_bundle
 from mirror.publish_tree import PublishedTarget
 from mirror.render import SiteFile, SiteInfo, render_site
 from mirror.trust import layout, minisign
@@ -247,6 +248,7 @@ def build_edition(
     # Leftovers of a run killed mid-write (the caller holds the output lock).
     fsutil.remove_stale_temp_files(config.editions_dir, (".*.part",))
     fsutil.remove_stale_temp_files(config.publish_dir, (".*.tmp",))
+    fsutil.remove_stale_temp_files(config.output.latest_dir, ("*",))
     keyring = load_keyring(config.keys.dir, config.passphrase())
     publish_dir = config.publish_dir
     state = publish_tree.load_state(publish_dir)
@@ -283,6 +285,11 @@ def build_edition(
     )
     zip_path = config.editions_dir / f"{eid}.zip"
     fsutil.ensure_dir(config.editions_dir)
+    latest = LatestPicker(
+        created=created,
+        days=config.edition.latest_days,
+        max_articles=config.edition.latest_max_articles,
+    )
     entries: list[TargetEntry] = []
     problems: list[IngestProblem] = []
     article_count = 0
@@ -338,6 +345,7 @@ def build_edition(
                     problems.append(item)
                 else:
                     article_count += 1
+                    latest.offer(item)
                     yield item
 
         for member in render_site(articles(), site):
@@ -398,22 +406,40 @@ def build_edition(
         config, state, created=created, size=archive.length, dropped=dropped
     )
     release_files = [zip_entry, minisig_entry] if archive_published else []
-    targets_written += publish_tree.write_targets(
-        publish_dir,
-        [
-            *(
-                [
-                    PublishedTarget(zip_entry.path, zip_entry.sha256, source=zip_path),
-                    PublishedTarget(minisig_entry.path, minisig_entry.sha256, data=signature),
-                ]
-                if archive_published
-                else []
-            ),
-            PublishedTarget(
-                mirrors_entry.path, mirrors_entry.sha256, data=extra[layout.MIRROR_LIST_PATH]
-            ),
-        ],
-    )
+    release_targets = [
+        *(
+            [
+                PublishedTarget(zip_entry.path, zip_entry.sha256, source=zip_path),
+                PublishedTarget(minisig_entry.path, minisig_entry.sha256, data=signature),
+            ]
+            if archive_published
+            else []
+        ),
+        PublishedTarget(
+            mirrors_entry.path, mirrors_entry.sha256, data=extra[layout.MIRROR_LIST_PATH]
+        ),
+    ]
+    bundle_path: Path | None = None
+    if config.edition.latest_days > 0:
+        bundle_path = config.output.latest_bundle_file(eid)
+        fsutil.ensure_dir(bundle_path.parent)
+        bundle = write_latest_bundle(
+            zip_path,
+            bundle_path,
+            latest.chosen(),
+            site,
+            images=config.edition.latest_images,
+            timestamp=created,
+            compresslevel=config.edition.compression_level,
+        )
+        bundle_entry = TargetEntry(layout.latest_bundle_path(eid), bundle.length, bundle.sha256)
+        release_files.append(bundle_entry)
+        release_targets.append(
+            PublishedTarget(bundle_entry.path, bundle_entry.sha256, source=bundle_path)
+        )
+    targets_written += publish_tree.write_targets(publish_dir, release_targets)
+    if bundle_path is not None:
+        bundle_path.unlink()  # the publish tree has its own copy
     release = sign_release(
         signing.state,
         targets_signer=keyring.signer("targets"),

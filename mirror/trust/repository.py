@@ -331,7 +331,8 @@ def sign_release(
     wanted = {
         path: target
         for path, target in editions.targets.items()
-        if path.removesuffix(".minisig") not in dropped
+        # Only the newest edition's latest bundle is listed: readers want the newest articles.
+        if path.removesuffix(".minisig") not in dropped and not layout.is_latest_bundle(path)
     }
     for entry in release_files:
         wanted[entry.path] = entry.target_file()
