@@ -86,6 +86,8 @@ __all__ = [
     "EditionArchive",
     "EditionWriter",
     "MemberDigest",
+    "PreparedMember",
+    "prepare_member",
 ]
 
 CHUNK_BYTES: Final = 1024 * 1024
@@ -340,6 +342,48 @@ def _dos_date_time(timestamp: datetime) -> tuple[int, int]:
     return date, time
 
 
+def _wants_deflate(name: str) -> bool:
+    return PurePosixPath(name).suffix.lower() not in _STORED_SUFFIXES
+
+
+@dataclass(frozen=True)
+class PreparedMember:
+    """A member compressed ahead of writing: what `EditionWriter.add_prepared` takes.
+
+    Made by `prepare_member` only, so the bytes are those `add_bytes` would
+    write; small enough to send back from a worker process.
+    """
+
+    name: str
+    method: int
+    crc32: int
+    size: int
+    sha256: str
+    payload: bytes
+    """The bytes stored in the archive: deflated, or the data itself."""
+    compresslevel: int
+
+
+def prepare_member(name: str, data: bytes, *, compresslevel: int) -> PreparedMember:
+    """Compress ``data`` as the writer does: deflate unless the name says it is compressed
+    already, and store it when deflating does not make it smaller."""
+    method, payload = METHOD_STORED, data
+    if data and _wants_deflate(name):
+        compressor = zlib.compressobj(compresslevel, zlib.DEFLATED, -15)
+        deflated = compressor.compress(data) + compressor.flush()
+        if len(deflated) < len(data):
+            method, payload = METHOD_DEFLATED, deflated
+    return PreparedMember(
+        name=name,
+        method=method,
+        crc32=zlib.crc32(data),
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        payload=payload,
+        compresslevel=compresslevel,
+    )
+
+
 @dataclass(frozen=True)
 class _WrittenMember:
     name_bytes: bytes
@@ -402,28 +446,84 @@ class EditionWriter:
 
     def add_bytes(self, name: str, data: bytes) -> MemberDigest:
         """Add one member from memory; returns its length and SHA-256."""
+        return self.add_prepared(prepare_member(name, data, compresslevel=self._level))
+
+    def add_prepared(self, prepared: PreparedMember) -> MemberDigest:
+        """Add a member compressed ahead by `prepare_member` (in a worker process, say).
+
+        It must have been prepared at this writer's compression level: the
+        bytes are then exactly what `add_bytes` would have written.
+        """
+        if prepared.compresslevel != self._level:
+            raise ValueError(
+                f"{prepared.name!r} was compressed at level {prepared.compresslevel}, "
+                f"not {self._level}"
+            )
+        self._append(
+            prepared.name, prepared.method, prepared.crc32, prepared.size, prepared.payload
+        )
+        return MemberDigest(name=prepared.name, length=prepared.size, sha256=prepared.sha256)
+
+    def add_raw(
+        self, archive: EditionArchive, member: ArchiveMember, *, sha256: str
+    ) -> MemberDigest:
+        """Copy ``member`` of ``archive`` (opened by the strict reader) without recompressing it.
+
+        The compressed bytes are copied as they are, with the method, CRC-32
+        and sizes of the archive's checked central directory, so the result is
+        the member `add_bytes` would write for the same data at the same level
+        (zlib gives the same bytes for the same data, level and version). The
+        copy is checked while it is made (`EditionArchive.iter_raw` inflates
+        it and compares size and CRC-32); a damaged member raises
+        `UnsafeArchiveError` and is rolled back, leaving the writer usable, so
+        a damaged earlier archive is never republished. ``sha256`` is the
+        member's signed hash in the edition ``archive`` belongs to; the caller
+        has matched it against what this edition needs.
+        """
+        name_bytes = self._check_name(member.name)
+        written = _WrittenMember(
+            name_bytes=name_bytes,
+            method=member.method,
+            crc32=member.crc32,
+            compressed_size=member.compressed_size,
+            size=member.size,
+            header_offset=self._offset,
+            zip64_local=member.size >= _ZIP64_LIMIT,
+        )
+        header = self._local_header(written)
+        try:
+            self._file.write(header)
+            try:
+                for chunk in archive.iter_raw(member):
+                    self._file.write(chunk)
+            except (UnsafeArchiveError, StorageError):
+                self._file.seek(written.header_offset)
+                self._file.truncate()
+                raise
+        except OSError as error:
+            self._failed = True
+            raise StorageError(f"Cannot write the archive {self._path}.") from error
+        self._names.add(member.name)
+        self._members.append(written)
+        self._offset += len(header) + member.compressed_size
+        return MemberDigest(name=member.name, length=member.size, sha256=sha256)
+
+    def _append(self, name: str, method: int, crc32: int, size: int, payload: bytes) -> None:
         name_bytes = self._check_name(name)
-        method, payload = METHOD_STORED, data
-        if data and self._wants_deflate(name):
-            compressor = zlib.compressobj(self._level, zlib.DEFLATED, -15)
-            deflated = compressor.compress(data) + compressor.flush()
-            if len(deflated) < len(data):
-                method, payload = METHOD_DEFLATED, deflated
         member = _WrittenMember(
             name_bytes=name_bytes,
             method=method,
-            crc32=zlib.crc32(data),
+            crc32=crc32,
             compressed_size=len(payload),
-            size=len(data),
+            size=size,
             header_offset=self._offset,
-            zip64_local=len(data) >= _ZIP64_LIMIT,
+            zip64_local=size >= _ZIP64_LIMIT,
         )
         header = self._local_header(member)
         self._write(lambda: self._file.write(header + payload))
         self._names.add(name)
         self._members.append(member)
         self._offset += len(header) + len(payload)
-        return MemberDigest(name=name, length=len(data), sha256=hashlib.sha256(data).hexdigest())
 
     def add_file(self, name: str, source: Path) -> MemberDigest:
         """Add one member streamed from `source` in 1 MiB chunks (memory stays flat).
@@ -526,7 +626,7 @@ class EditionWriter:
 
     @staticmethod
     def _wants_deflate(name: str) -> bool:
-        return PurePosixPath(name).suffix.lower() not in _STORED_SUFFIXES
+        return _wants_deflate(name)
 
     def _write(self, action: Callable[[], object]) -> None:
         try:
@@ -1266,6 +1366,30 @@ class EditionArchive:
         if member.method == METHOD_STORED:
             return self._check_stream(label, member, raw)
         return self._check_stream(label, member, self._inflate(label, member, raw))
+
+    def iter_raw(self, member: ArchiveMember) -> Iterator[bytes]:
+        """The member's bytes as stored (compressed), checked like `iter_chunks`.
+
+        The data is inflated (when deflated) as it streams past and must give
+        exactly the declared size and CRC-32; as with `iter_chunks`, chunks
+        already yielded are untrusted until the generator finishes.
+        """
+        if self._by_name.get(member.name) != member:
+            raise ValueError(f"{member.name!r} is not a member of {self.path}")
+        label = f"Member {_show(member.name)}"
+        pending: list[bytes] = []
+
+        def stored_bytes() -> Iterator[bytes]:
+            for chunk in self._raw_chunks(member, label):
+                pending.append(chunk)
+                yield chunk
+
+        raw = stored_bytes()
+        data = raw if member.method == METHOD_STORED else self._inflate(label, member, raw)
+        for _ in self._check_stream(label, member, data):
+            yield from pending
+            pending.clear()
+        yield from pending
 
     def read(self, member: ArchiveMember, *, max_bytes: int) -> bytes:
         """The member's whole uncompressed bytes, checked like `iter_chunks`."""
