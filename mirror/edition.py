@@ -60,6 +60,7 @@ of rule 8 are the reader's policy and are not applied when writing.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
@@ -362,6 +363,10 @@ class PreparedMember:
     payload: bytes
     """The bytes stored in the archive: deflated, or the data itself."""
     compresslevel: int
+    data: bytes
+    """The member's bytes (the publish tree keeps them uncompressed)."""
+    payload_crc32: int
+    """CRC-32 of `payload`, to check a later raw copy of it without inflating."""
 
 
 def prepare_member(name: str, data: bytes, *, compresslevel: int) -> PreparedMember:
@@ -381,6 +386,8 @@ def prepare_member(name: str, data: bytes, *, compresslevel: int) -> PreparedMem
         sha256=hashlib.sha256(data).hexdigest(),
         payload=payload,
         compresslevel=compresslevel,
+        data=data,
+        payload_crc32=zlib.crc32(payload),
     )
 
 
@@ -465,7 +472,12 @@ class EditionWriter:
         return MemberDigest(name=prepared.name, length=prepared.size, sha256=prepared.sha256)
 
     def add_raw(
-        self, archive: EditionArchive, member: ArchiveMember, *, sha256: str
+        self,
+        archive: EditionArchive,
+        member: ArchiveMember,
+        *,
+        sha256: str,
+        payload_crc32: int | None = None,
     ) -> MemberDigest:
         """Copy ``member`` of ``archive`` (opened by the strict reader) without recompressing it.
 
@@ -473,8 +485,9 @@ class EditionWriter:
         and sizes of the archive's checked central directory, so the result is
         the member `add_bytes` would write for the same data at the same level
         (zlib gives the same bytes for the same data, level and version). The
-        copy is checked while it is made (`EditionArchive.iter_raw` inflates
-        it and compares size and CRC-32); a damaged member raises
+        copy is checked while it is made (`EditionArchive.iter_raw`: a stored
+        member against the CRC-32, a deflated one against ``payload_crc32`` when
+        the caller recorded it, else inflated and checked); a damaged member raises
         `UnsafeArchiveError` and is rolled back, leaving the writer usable, so
         a damaged earlier archive is never republished. ``sha256`` is the
         member's signed hash in the edition ``archive`` belongs to; the caller
@@ -494,7 +507,7 @@ class EditionWriter:
         try:
             self._file.write(header)
             try:
-                for chunk in archive.iter_raw(member):
+                for chunk in archive.iter_raw(member, payload_crc32=payload_crc32):
                     self._file.write(chunk)
             except (UnsafeArchiveError, StorageError):
                 self._file.seek(written.header_offset)
@@ -772,13 +785,21 @@ class EditionWriter:
         return fixed + member.name_bytes + extra
 
     def _hash_file(self) -> ArchiveDigest:
+        """Both digests in one pass over the file, BLAKE2b in a thread (hashlib lets go of
+        the GIL), so hashing a large archive takes one digest's time on two cores."""
         sha256, blake2b = hashlib.sha256(), hashlib.blake2b(digest_size=64)
         length = 0
         self._file.seek(0)
-        while chunk := self._file.read(CHUNK_BYTES):
-            sha256.update(chunk)
-            blake2b.update(chunk)
-            length += len(chunk)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as helper:
+            pending: concurrent.futures.Future[None] | None = None
+            while chunk := self._file.read(CHUNK_BYTES):
+                if pending is not None:
+                    pending.result()
+                pending = helper.submit(blake2b.update, chunk)
+                sha256.update(chunk)
+                length += len(chunk)
+            if pending is not None:
+                pending.result()
         return ArchiveDigest(length=length, sha256=sha256.hexdigest(), blake2b_512=blake2b.digest())
 
     def discard(self) -> None:
@@ -1367,16 +1388,31 @@ class EditionArchive:
             return self._check_stream(label, member, raw)
         return self._check_stream(label, member, self._inflate(label, member, raw))
 
-    def iter_raw(self, member: ArchiveMember) -> Iterator[bytes]:
-        """The member's bytes as stored (compressed), checked like `iter_chunks`.
+    def iter_raw(
+        self, member: ArchiveMember, *, payload_crc32: int | None = None
+    ) -> Iterator[bytes]:
+        """The member's bytes as stored (compressed), checked as they stream past.
 
-        The data is inflated (when deflated) as it streams past and must give
-        exactly the declared size and CRC-32; as with `iter_chunks`, chunks
-        already yielded are untrusted until the generator finishes.
+        A stored member's bytes must have its CRC-32; a deflated one's must
+        have ``payload_crc32`` (the CRC-32 of the compressed bytes, recorded when
+        they were written) if given, else they are inflated and must give the
+        declared size and CRC-32. As with `iter_chunks`, chunks already yielded
+        are untrusted until the generator finishes.
         """
         if self._by_name.get(member.name) != member:
             raise ValueError(f"{member.name!r} is not a member of {self.path}")
         label = f"Member {_show(member.name)}"
+        if member.method == METHOD_STORED or payload_crc32 is not None:
+            expected = member.crc32 if member.method == METHOD_STORED else payload_crc32
+            crc = 0
+            for chunk in self._raw_chunks(member, label):
+                crc = zlib.crc32(chunk, crc)
+                yield chunk
+            if crc != expected:
+                raise UnsafeArchiveError(
+                    f"{label} fails its CRC-32 check (corrupt or tampered data)."
+                )
+            return
         pending: list[bytes] = []
 
         def stored_bytes() -> Iterator[bytes]:
@@ -1384,9 +1420,7 @@ class EditionArchive:
                 pending.append(chunk)
                 yield chunk
 
-        raw = stored_bytes()
-        data = raw if member.method == METHOD_STORED else self._inflate(label, member, raw)
-        for _ in self._check_stream(label, member, data):
+        for _ in self._check_stream(label, member, self._inflate(label, member, stored_bytes())):
             yield from pending
             pending.clear()
         yield from pending
