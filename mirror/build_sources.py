@@ -74,15 +74,18 @@ class PreviousEdition:
 
     def reusable(self, name: str, sha256: str) -> ArchiveMember | None:
         """The ZIP member to copy for ``name`` with content ``sha256``, if the last edition had
-        exactly that and the publish tree still holds it."""
+        exactly that and the publish tree still holds it as its own copy."""
         if self.archive is None or self.members.get(name) != sha256:
             return None
         member = self.archive.find(name)
         if member is None:
             return None
-        if not os.path.exists(publish_tree.target_file_path(self.publish_dir, name, sha256)):
+        try:
+            target = os.stat(publish_tree.target_file_path(self.publish_dir, name, sha256))
+        except OSError:
             return None
-        return member
+        # A target with other links (an older tree linked sources in) is replaced by a copy.
+        return member if target.st_nlink == 1 else None
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,8 @@ class _Hit:
     for a problem."""
     body_sha: str
     key: str
+    remake: Callable[[], _Miss] | None = None
+    """The job that makes the article again, should its stored body be gone."""
 
 
 @dataclass(frozen=True)
@@ -281,16 +286,15 @@ class SourceReader:
                 self.cache.forget(key)
             elif self._usable(hit):
                 return hit
+        return self._file_miss(file, key, data)
+
+    def _file_miss(self, file: ArticleFile, key: str, data: bytes | str | None) -> _Miss:
         if data is None:
             data = read_article(file)
             if isinstance(data, bytes):
+                sha256 = hashlib.sha256(data).hexdigest()
                 key = entry_key(
-                    self.cache.context,
-                    "file",
-                    str(file.root),
-                    str(file.path),
-                    file.source,
-                    hashlib.sha256(data).hexdigest(),
+                    self.cache.context, "file", str(file.root), str(file.path), file.source, sha256
                 )
         return _Miss(file.source, key, (file, data, self.how), _file_job, parsed=True)
 
@@ -308,7 +312,10 @@ class SourceReader:
             if now != recorded:
                 return None  # an image or linked file moved, grew or went away
         outcome = _outcome(entry, file.source, recorded[0])
-        return self._hit(file.source, key, entry, outcome)
+        hit = self._hit(file.source, key, entry, outcome)
+        if hit is None:
+            return None
+        return replace(hit, remake=functools.partial(self._file_miss, file, key, None))
 
     def _hit(
         self, source: str, key: str, entry: Mapping[str, Any], outcome: Article | str | None
@@ -485,14 +492,24 @@ class SourceReader:
         )
 
     def _cached_body(self, hit: _Hit) -> str:
-        """A kept article's body for the feed: from the cache, else parsed again (rare)."""
+        """A kept article's body for the feed: from the cache, else made again by a worker.
+
+        Asked for only after every article went past (`render_site` builds the
+        feed last), so the workers are idle by then.
+        """
         body = self.cache.body(hit.body_sha)
         if body is not None:
             return body
         self.cache.forget(hit.key)
+        if hit.remake is not None:
+            miss = hit.remake()
+            (outcome,) = self.runner.map(_call, [miss])
+            made = self._made(miss, outcome, ProblemLog("skip"))
+            if isinstance(made, ReadyArticle) and made.page_sha256 == hit.page[1]:
+                return made.article.body_html
         raise StorageError(
-            f"the build cache lost the body of {hit.source} during the build",
-            hint="Build again: the cache is checked and rebuilt where it is damaged.",
+            f"{hit.source} changed while the edition was being built",
+            hint="Build again.",
         )
 
     def _made(self, miss: _Miss, outcome: Any, log: ProblemLog) -> ReadyArticle | IngestProblem:
