@@ -12,6 +12,8 @@
       library/<edition id>/      complete, verified editions, ready to open offline
       library/<edition id>.latest/  the newest articles of an edition (its latest bundle),
                                  until the whole edition is there
+      tmp/<what>-<pid>-*/        one run's scratch (downloads, staging), removed when it
+                                 ends; what a killed run left is swept by the next one
 
 The default state folder is the per-user state dir (``platformdirs``);
 ``--state`` picks another. What a reader trusts (`Trust`) is what makes
@@ -274,7 +276,7 @@ class PublisherStore:
             raise StorageError(f"{eid!r} is not an edition id")
         fsutil.ensure_dir(self.library_dir)
         final = self.library_dir / (eid if complete else f"{eid}{_BUNDLE_SUFFIX}")
-        staging = Path(tempfile.mkdtemp(prefix=f".{eid}.", dir=self.library_dir))
+        staging = self.scratch("install")
         try:
             for member, source in members.items():
                 target = staging.joinpath(*PurePosixPath(member).parts)
@@ -291,6 +293,34 @@ class PublisherStore:
             raise StorageError(f"cannot assemble edition {eid} in {final} ({error})") from error
         fsutil.fsync_dir(self.library_dir)
         return LibraryEdition(eid, layout.edition_version(eid), final, complete)
+
+    # --- scratch -------------------------------------------------------------------
+    @property
+    def scratch_dir(self) -> Path:
+        """Runs' temporary folders: on the library's file system, so staging renames work."""
+        return self.path / "tmp"
+
+    def scratch(self, what: str) -> Path:
+        """A new folder for one run's temporary files, named after the running process."""
+        fsutil.ensure_dir(self.scratch_dir)
+        try:
+            return Path(tempfile.mkdtemp(prefix=f"{what}-{os.getpid()}-", dir=self.scratch_dir))
+        except OSError as error:
+            raise StorageError.from_os(error) from error
+
+    def sweep_scratch(self) -> int:
+        """Remove the folders of runs that are no longer alive (killed, or the machine died)."""
+        removed = 0
+        if not self.scratch_dir.is_dir():
+            return 0
+        for path in self.scratch_dir.iterdir():
+            parts = path.name.split("-")
+            pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+            if pid is not None and _alive(pid):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+        return removed
 
     # --- cache ---------------------------------------------------------------------
     def cached(self, sha256: str) -> Path | None:
@@ -329,3 +359,14 @@ class PublisherStore:
         """Write mirror health atomically."""
         data = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         fsutil.atomic_write_bytes(self.health_file, data.encode("utf-8"))
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of ours, or another user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
