@@ -16,9 +16,30 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mirror.ingest import Article, Asset, load_directory, text_direction
-from mirror.render import SiteFile, SiteInfo, render_index, render_site, stylesheet
+from mirror.render import (
+    AnnouncedMirror,
+    EditionProof,
+    SiteFile,
+    SiteInfo,
+    render_index,
+    render_site,
+    stylesheet,
+)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "articles"
+
+PROOF = EditionProof(
+    publisher_id="c4e8f15faba463f08b65a38f2cdf5fbc",
+    root_version=2,
+    root_sha256="ab" * 32,
+    minisign_public_key="RWTZzacp8U6knkxeo1YF9KgqzSuiU54FYJdI5d3aq7pcUAvyPo7Mu8K7",
+    reader_page_sha256="cd" * 32,
+    mirror_version="0.1.0",
+    mirrors=(
+        AnnouncedMirror("cloud", "https://cloud.example/news/"),
+        AnnouncedMirror("usb", "file:///media/usb/news/"),
+    ),
+)
 
 SITE = SiteInfo(
     title="Свободные новости",
@@ -26,6 +47,7 @@ SITE = SiteInfo(
     language="ru",
     edition_id="2024-03-08-0001",
     edition_created=datetime(2024, 3, 8, 6, 0, tzinfo=UTC),
+    proof=PROOF,
 )
 
 
@@ -110,7 +132,8 @@ def test_render_site_streams_every_file_once_pages_first(
 ) -> None:
     names = [file.name for file in render_site(example_articles, SITE)]
     assert len(names) == len(set(names))
-    assert names[-3:] == ["index.html", "feed.xml", "style.css"]  # after every article
+    # after every article
+    assert names[-4:] == ["index.html", "about.html", "feed.xml", "style.css"]
     for article in example_articles:
         assert f"articles/{article.slug}.html" in example_site
         for asset in article.assets:
@@ -127,8 +150,8 @@ def test_relative_links_resolve_to_files_the_site_contains(
             continue
         assert file.data is not None
         for tag, attribute, url in parse(file.data).urls:
-            if tag == "a" and url.startswith(("https://", "http://", "mailto:", "#")):
-                continue  # links the reader may follow by hand; never loaded by the page
+            if tag == "a" and url.startswith(("https://", "http://", "file://", "mailto:", "#")):
+                continue  # links the reader may follow by hand (mirrors); never loaded by the page
             assert "://" not in url, (name, url)
             assert not url.startswith(("/", "\\")), (name, url)
             target = posixpath.normpath(posixpath.join(posixpath.dirname(name), url))
@@ -193,7 +216,7 @@ def test_index_lists_articles_newest_first_whatever_the_input_order() -> None:
 
 def test_empty_edition_still_renders() -> None:
     files = {file.name: file for file in site_files([], SITE)}
-    assert set(files) == {"index.html", "feed.xml", "style.css"}
+    assert set(files) == {"index.html", "about.html", "feed.xml", "style.css"}
     index = (files["index.html"].data or b"").decode()
     assert "В этом выпуске нет статей." in index  # noqa: RUF001
     feed = feedparser.parse(files["feed.xml"].data)
@@ -201,14 +224,23 @@ def test_empty_edition_still_renders() -> None:
     assert feed.feed.updated == "2024-03-08T06:00:00Z"
 
 
-def test_article_page_depends_only_on_article_and_site_title() -> None:
+def test_article_page_depends_only_on_article_and_site_title_and_language() -> None:
     article = make_article("same", 1)
     other_edition = dataclasses.replace(
-        SITE, edition_id="later", edition_created=datetime(2025, 1, 1, tzinfo=UTC), language="en"
+        SITE,
+        edition_id="later",
+        edition_created=datetime(2025, 1, 1, tzinfo=UTC),
+        publisher="Someone else",
+        proof=dataclasses.replace(
+            PROOF, root_version=3, root_sha256="ef" * 32, reader_page_sha256="01" * 32, mirrors=()
+        ),
     )
     first = page_of(article, SITE)
     assert first == page_of(article, other_edition)
     assert b"/srv/articles" not in first  # the source path is for messages, never published
+    # The site's title and language frame every page: they are the only site facts it shows.
+    assert first != page_of(article, dataclasses.replace(SITE, title="Other"))
+    assert first != page_of(article, dataclasses.replace(SITE, language="en"))
 
 
 def test_article_body_is_sanitised_again_and_values_escaped() -> None:
