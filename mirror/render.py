@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001 - the Russian texts are meant to be Cyrillic
+# ruff: noqa: RUF001 - the Russian, Arabic, Persian and Hebrew texts are in their own scripts
 """Render articles into the static pages of an edition: article pages, index, about page, feed.
 
 The pages are read offline, from ``file://``, by people a censor would like
@@ -72,7 +72,7 @@ stylesheet and images and reports no violation. ``base-uri`` and
 ``form-action`` are listed because ``default-src`` does not cover them.
 """
 
-ARTICLE_PAGE = """\
+PAGE_HEAD = """\
 <!doctype html>
 <html lang="{lang}" dir="{dir}">
 <head>
@@ -80,11 +80,15 @@ ARTICLE_PAGE = """\
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="{csp}">
 <meta name="referrer" content="no-referrer">
-<title>{title} — {site_title}</title>
-<link rel="stylesheet" href="../style.css">
-</head>
+<title>{title}</title>
+<link rel="stylesheet" href="{up}style.css">
+{links}</head>
 <body>
-<header class="masthead" lang="{site_lang}" dir="{site_dir}">\
+"""
+"""The start of every page: language, direction, the policy, no referrer, our stylesheet."""
+
+ARTICLE_PAGE = """\
+{head}<header class="masthead" lang="{site_lang}" dir="{site_dir}">\
 <a href="../index.html"><bdi>{site_title}</bdi></a></header>
 <main>
 <article>
@@ -101,19 +105,7 @@ ARTICLE_PAGE = """\
 """
 
 INDEX_PAGE = """\
-<!doctype html>
-<html lang="{lang}" dir="{dir}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="{csp}">
-<meta name="referrer" content="no-referrer">
-<title>{site_title}</title>
-<link rel="stylesheet" href="style.css">
-<link rel="alternate" type="application/atom+xml" href="feed.xml" title="{site_title}">
-</head>
-<body>
-<header class="masthead">
+{head}<header class="masthead">
 <h1>{site_title}</h1>
 <p class="edition"><span>{publisher}</span><span>{edition_label} <code>{edition_id}</code></span>\
 <time datetime="{datetime}">{human_date}</time><a href="feed.xml">{feed_label}</a></p>
@@ -127,18 +119,7 @@ INDEX_PAGE = """\
 """
 
 ABOUT_PAGE = """\
-<!doctype html>
-<html lang="{lang}" dir="{dir}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="{csp}">
-<meta name="referrer" content="no-referrer">
-<title>{heading} — {site_title}</title>
-<link rel="stylesheet" href="style.css">
-</head>
-<body>
-<header class="masthead"><a href="index.html"><bdi>{site_title}</bdi></a></header>
+{head}<header class="masthead"><a href="index.html"><bdi>{site_title}</bdi></a></header>
 <main class="about">
 <h1>{heading}</h1>
 <dl class="facts">
@@ -602,6 +583,18 @@ def _direction(language: str) -> str:
     return text_direction(language) if language else "ltr"
 
 
+def _head(*, lang: str, direction: str, title: str, up: str, links: str = "") -> str:
+    """`PAGE_HEAD` for a page ``up`` from the edition's top; ``title`` is escaped here."""
+    return PAGE_HEAD.format(
+        lang=_text(lang),
+        dir=direction,
+        csp=CONTENT_SECURITY_POLICY,
+        title=_text(title),
+        up=up,
+        links=links,
+    )
+
+
 def _footer(language: str, *, up: str, current: str | None = None) -> str:
     """Every page's footer: all articles and the about page, in the site's language.
 
@@ -638,9 +631,12 @@ def _article_page(article: Article, site_title: str, site_language: str, body: s
     Nothing here names the edition, so the page keeps its bytes across editions.
     """
     page = ARTICLE_PAGE.format(
-        lang=_text(article.language),
-        dir=article.direction,
-        csp=CONTENT_SECURITY_POLICY,
+        head=_head(
+            lang=article.language,
+            direction=article.direction,
+            title=f"{article.title} — {site_title}",
+            up="../",
+        ),
         title=_text(article.title),
         site_title=_text(site_title),
         site_lang=_text(site_language),
@@ -679,10 +675,18 @@ def render_index(articles: Sequence[Article], site: SiteInfo) -> bytes:
             f'\n<h2 class="earlier">{_label(site.language, "earlier")}</h2>\n'
             f'<ol class="articles brief">\n{earlier}</ol>'
         )
+    feed_link = (
+        '<link rel="alternate" type="application/atom+xml" href="feed.xml" '
+        f'title="{_text(site.title)}">\n'
+    )
     page = INDEX_PAGE.format(
-        lang=_text(site.language),
-        dir=_direction(site.language),
-        csp=CONTENT_SECURITY_POLICY,
+        head=_head(
+            lang=site.language,
+            direction=_direction(site.language),
+            title=site.title,
+            up="",
+            links=feed_link,
+        ),
         site_title=_text(site.title),
         publisher=_text(site.publisher),
         edition_label=_label(site.language, "edition"),
@@ -738,9 +742,12 @@ def render_about(site: SiteInfo) -> bytes:
     else:
         mirrors = _explain(language, "no_mirrors")
     page = ABOUT_PAGE.format(
-        lang=_text(language),
-        dir=_direction(language),
-        csp=CONTENT_SECURITY_POLICY,
+        head=_head(
+            lang=language,
+            direction=_direction(language),
+            title=f"{_ui(language, 'about')} — {site.title}",
+            up="",
+        ),
         heading=_label(language, "about"),
         site_title=_text(site.title),
         publisher_label=_label(language, "publisher"),

@@ -258,21 +258,12 @@ def test_article_pages_keep_their_bytes_when_the_mirror_list_or_the_root_changes
 # --- in a real browser ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def proxy() -> Iterator[RecordingProxy]:
-    recorder = RecordingProxy()
-    try:
-        yield recorder
-    finally:
-        recorder.close()
-
-
-@pytest.fixture(scope="module")
-def browser(proxy: RecordingProxy) -> Iterator[Chromium]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is installed by .ci/run")
-    with Chromium(proxy_port=proxy.port) as chromium:
-        yield chromium
+@contextlib.contextmanager
+def recorded_browser() -> Iterator[tuple[Chromium, RecordingProxy]]:
+    """A Chromium whose every request goes to a proxy that records it and forwards nothing."""
+    proxy = RecordingProxy()
+    with contextlib.closing(proxy), Chromium(proxy_port=proxy.port) as chromium:
+        yield chromium, proxy
 
 
 def csp_violations(page: Page) -> list[str]:
@@ -292,16 +283,12 @@ def wait_for_page(page: Page, name: str) -> None:
 @pytest.mark.slow
 @needs_chromium
 def test_chromium_shows_the_about_page_under_the_csp_and_nothing_leaves_the_machine(
-    announced: tuple[Publisher, BuildResult],
-    browser: Chromium,
-    proxy: RecordingProxy,
-    tmp_path: Path,
+    announced: tuple[Publisher, BuildResult], tmp_path: Path
 ) -> None:
     _, result = announced
     folder = unpack(result.zip_path, tmp_path / "edition")
-    tab = browser.open((folder / "about.html").as_uri(), log=True)
-    with contextlib.ExitStack() as closing:
-        closing.callback(tab.send, "Page.close")
+    with recorded_browser() as (browser, proxy):
+        tab = browser.open((folder / "about.html").as_uri(), log=True)
         # A phone: nothing may be wider than the screen, however long a key or URL.
         tab.send(
             "Emulation.setDeviceMetricsOverride",
@@ -369,12 +356,11 @@ def directions(page: Page) -> dict[str, str]:
 @pytest.mark.slow
 @needs_chromium
 def test_chromium_puts_the_sites_chrome_in_the_sites_direction(
-    bilingual: dict[str, Path], browser: Chromium, proxy: RecordingProxy
+    bilingual: dict[str, Path],
 ) -> None:
     english, arabic = bilingual["en"], bilingual["ar"]
-    tab = browser.open((english / "articles" / "arabic.html").as_uri(), log=True)
-    with contextlib.ExitStack() as closing:
-        closing.callback(tab.send, "Page.close")
+    with recorded_browser() as (browser, proxy):
+        tab = browser.open((english / "articles" / "arabic.html").as_uri(), log=True)
         # An English site: its masthead stays left-to-right above an Arabic article.
         assert tab.evaluate("document.querySelector('h1').textContent") == ARABIC_TITLE
         assert directions(tab) == {
@@ -412,4 +398,4 @@ def test_chromium_puts_the_sites_chrome_in_the_sites_direction(
             ".every(p => p.lang === 'en' && getComputedStyle(p).direction === 'ltr')"
         )
         assert csp_violations(tab) == []
-    assert proxy.page_hosts() == set(), proxy.seen
+        assert proxy.page_hosts() == set(), proxy.seen
