@@ -131,7 +131,9 @@ def mirror_list(config: Config) -> bytes:
     return (json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode()
 
 
-def edition_proof(keyring: Keyring, mirror_list_bytes: bytes) -> EditionProof:
+def edition_proof(
+    keyring: Keyring, mirror_list_bytes: bytes, *, reader_page_sha256: str
+) -> EditionProof:
     """What the edition's about page shows to check it and to find the next one.
 
     The fingerprints are of what readers were given: the newest root's exact
@@ -147,7 +149,7 @@ def edition_proof(keyring: Keyring, mirror_list_bytes: bytes) -> EditionProof:
         root_version=keyring.root.signed.version,
         root_sha256=hashlib.sha256(root).hexdigest(),
         minisign_public_key=keyring.minisign_public.to_file().splitlines()[-1],
-        reader_page_sha256=build_reader_page(root).sha256,
+        reader_page_sha256=reader_page_sha256,
         mirror_version=__version__,
         mirrors=tuple(AnnouncedMirror(m["name"], m["url"]) for m in document["mirrors"]),
     )
@@ -307,13 +309,16 @@ def build_edition(
         timestamp_days=config.trust.timestamp_expires_days,
     )
     mirrors_document = mirror_list(config)
+    # The browser's checking page for the newest root: published beside the mirror list.
+    reader_page = build_reader_page(keyring.root_chain[-1])
+    reader_entry = TargetEntry(layout.READER_PAGE_PATH, len(reader_page.html), reader_page.sha256)
     site = SiteInfo(
         title=config.publisher.title,
         publisher=config.publisher.name,
         language=config.publisher.language,
         edition_id=eid,
         edition_created=created,
-        proof=edition_proof(keyring, mirrors_document),
+        proof=edition_proof(keyring, mirrors_document, reader_page_sha256=reader_page.sha256),
     )
     zip_path = config.editions_dir / f"{eid}.zip"
     fsutil.ensure_dir(config.editions_dir)
@@ -405,6 +410,7 @@ def build_edition(
             eid=eid,
             members=entries,
             mirror_list=mirrors_entry,
+            reader_page=reader_entry,
             now=created,
             policy=policy,
             bin_bits=config.trust.hash_bin_bits,
@@ -450,6 +456,7 @@ def build_edition(
         PublishedTarget(
             mirrors_entry.path, mirrors_entry.sha256, data=extra[layout.MIRROR_LIST_PATH]
         ),
+        PublishedTarget(reader_entry.path, reader_entry.sha256, data=reader_page.html),
     ]
     bundle_path: Path | None = None
     if config.edition.latest_days > 0:

@@ -166,7 +166,7 @@ ABOUT_PAGE = """\
 """
 
 ABOUT_MIRROR = """\
-<li>{name} <code class="url" dir="ltr">{url}</code>
+<li>{name} <code class="url" dir="ltr">{url}</code>{reader}
 <pre dir="ltr"><code>{command}</code></pre></li>
 """
 
@@ -709,13 +709,19 @@ any other scheme, and the URL is shown as text only.
 """
 
 
-def _mirror_entry(mirror: AnnouncedMirror) -> str:
+def _mirror_entry(mirror: AnnouncedMirror, reader_page_sha256: str) -> str:
     name = f"<bdi>{_text(mirror.name)}</bdi>"
+    reader = ""
     if _LINKABLE_URL.fullmatch(mirror.url):
         name = f'<a href="{_text(mirror.url)}">{name}</a>'
+        if "?" not in mirror.url and "#" not in mirror.url:
+            # The published reader.html under its consistent-snapshot (hash-prefixed) name.
+            page = f"{mirror.url.rstrip('/')}/targets/{reader_page_sha256}.reader.html"
+            reader = f' <a class="reader" href="{_text(page)}" dir="ltr">reader.html</a>'
     return ABOUT_MIRROR.format(
         name=name,
         url=_text(mirror.url),
+        reader=reader,
         command=_command("mirror", "fetch", "--mirror", mirror.url),
     )
 
@@ -734,7 +740,7 @@ def render_about(site: SiteInfo) -> bytes:
     language, proof = site.language, site.proof
     archive = f"{site.edition_id}.zip"
     if proof.mirrors:
-        items = "".join(_mirror_entry(mirror) for mirror in proof.mirrors)
+        items = "".join(_mirror_entry(m, proof.reader_page_sha256) for m in proof.mirrors)
         mirrors = (
             _explain(language, "next_intro", fetch=_code("mirror fetch"))
             + f'\n<ul class="mirrors">\n{items}</ul>'

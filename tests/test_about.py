@@ -179,6 +179,12 @@ def test_the_mirror_links_are_the_editions_own_signed_list(
     signed = json.loads(members(result.zip_path)[layout.MIRROR_LIST_PATH])["mirrors"]
     page = about_of(result)
     assert page.mirror_links == [(m["url"], m["name"]) for m in signed]
+    sha256 = about_of(result).facts["SHA-256 of reader.html"]
+    # reader.html on each mirror that can link to it (not after a query string).
+    assert page.reader_links == [
+        f"https://cloud.example/news/targets/{sha256}.reader.html",
+        f"file:///media/usb/news/targets/{sha256}.reader.html",
+    ]
     assert [name for _, name in page.mirror_links] == ["cloud", "query", "usb"]
     assert [m.name for m in publisher.config.mirrors if m.announce and m.enabled] == [
         "cloud",
@@ -191,6 +197,36 @@ def test_the_mirror_links_are_the_editions_own_signed_list(
     assert 'href="https://q.example/a?x=1&amp;y=&lt;2&gt;/"' in raw
     assert "hidden.example" not in raw
     assert "off.example" not in raw
+
+
+def test_each_mirror_serves_the_reader_page_the_about_page_links_to(
+    new_publisher: Callable[..., Publisher], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    publisher = new_publisher(2)
+    home = publisher.home
+    mirror = home / "mirrors" / "usb"
+    config = make_config(
+        home,
+        keys_dir=publisher.config.keys.dir,
+        mirrors=mirrors_yaml(home, [("usb", f"file://{mirror}/", "")]),
+    )
+    assert main(["--config", str(config.file), "sync"]) == 0
+    exported = tmp_path / "reader.html"
+    assert (
+        main(["keys", "export-reader", "--root", str(publisher.root_json), "--out", str(exported)])
+        == 0
+    )
+    capsys.readouterr()
+    (edition,) = [p for p in config.editions_dir.glob("*.zip") if layout.archive_edition_id(p.name)]
+    page = PageParts(members(edition)["about.html"])
+    (link,) = page.reader_links
+    sha256 = hashlib.sha256(exported.read_bytes()).hexdigest()
+    assert link == f"file://{mirror}/targets/{sha256}.reader.html"
+    # The mirror serves exactly the page export-reader writes, signed in the top-level targets.
+    assert Path(link.removeprefix("file://")).read_bytes() == exported.read_bytes()
+    top = Metadata.from_bytes((config.publish_dir / "metadata" / "1.targets.json").read_bytes())
+    signed = top.signed.targets[layout.READER_PAGE_PATH]  # type: ignore[attr-defined]
+    assert signed.hashes["sha256"] == sha256
 
 
 def test_a_publisher_without_announced_mirrors_says_to_ask_the_publisher(
@@ -300,7 +336,8 @@ def test_chromium_shows_the_about_page_under_the_csp_and_nothing_leaves_the_mach
         assert tab.evaluate("document.querySelector('h1').textContent") == "About this edition"
         assert tab.evaluate("getComputedStyle(document.body).maxWidth") != "none"  # style.css
         assert tab.evaluate("document.documentElement.scrollWidth") <= 390
-        assert tab.evaluate("document.querySelectorAll('ul.mirrors a').length") == 3
+        assert tab.evaluate("document.querySelectorAll('ul.mirrors a:not(.reader)').length") == 3
+        assert tab.evaluate("document.querySelectorAll('ul.mirrors a.reader').length") == 2
         assert csp_violations(tab) == []
 
         # From an article page, the footer link leads to the about page.

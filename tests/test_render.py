@@ -143,6 +143,7 @@ class PageParts(HTMLParser):
         self.commands: list[str] = []
         self.facts: dict[str, str] = {}
         self.mirror_links: list[tuple[str, str]] = []
+        self.reader_links: list[str] = []
         self.footer_links: list[str] = []
         self.chrome: dict[str, dict[str, str]] = {}
         self.heading = ""
@@ -193,6 +194,8 @@ class PageParts(HTMLParser):
             self.facts[self._term] = text
         elif tag == "h1" and not self.heading:
             self.heading = text
+        elif tag == "a" and self._inside("ul", "mirrors") and values.get("class") == "reader":
+            self.reader_links.append(values.get("href", ""))
         elif tag == "a" and self._inside("ul", "mirrors"):
             self.mirror_links.append((values.get("href", ""), text))
 
@@ -672,11 +675,15 @@ def test_the_about_page_escapes_the_newsrooms_values_and_links_only_web_and_file
     links = parse(data)
     assert not [name for name in links.attribute_names if name.startswith("on")]
     hrefs = [url for tag, _, url in links.urls if tag == "a"]
+    reader = f"targets/{PROOF.reader_page_sha256}.reader.html"
     assert hrefs == [
         "index.html",  # the masthead
         'https://q.example/"onmouseover="alert(1)',
+        f'https://q.example/"onmouseover="alert(1)/{reader}',
         "https://s.example/$(id);`id`",
+        f"https://s.example/$(id);`id`/{reader}",
         "FILE:///media/usb/",
+        f"FILE:///media/usb/{reader}",
         "index.html",
         "about.html",
     ]
