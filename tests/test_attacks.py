@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -239,6 +240,75 @@ def test_raw_bit_flip_in_compressed_data_is_rejected(
     hostile.write_bytes(bytes(data))
     code, out, err = run_verify(capsys, hostile, publisher, tmp_path / "state")
     assert_clean_rejection(code, TAMPERED, out, err)  # one changed byte is tampering
+
+
+def edit_root_document(
+    m: dict[str, bytes], version: int, edit: Callable[[dict[str, Any]], None]
+) -> dict[str, bytes]:
+    """The edition with its embedded copy of root ``version`` edited as JSON (signatures kept)."""
+    name = f".mirror/root/{version}.root.json"
+    document = json.loads(m[name])
+    edit(document)
+    return {**m, name: json.dumps(document, indent=1).encode()}
+
+
+ROOT_COPY_EDITS: dict[str, tuple[Callable[[dict[str, Any]], None], int]] = {
+    "a field added to its signed part": (
+        lambda d: d["signed"].__setitem__("x-added", "by the censor"),
+        TAMPERED,
+    ),
+    "a field added outside its signed part (signatures still valid)": (
+        lambda d: d.__setitem__("x-note", "unsigned"),
+        TAMPERED,
+    ),
+    "a field added to one signature": (
+        lambda d: d["signatures"][0].__setitem__("x-note", "unsigned"),
+        TAMPERED,
+    ),
+    "its signatures in another order": (lambda d: d["signatures"].reverse(), TAMPERED),
+    "one signature dropped": (
+        lambda d: d["signatures"].pop(),
+        TAMPERED,
+    ),
+    "its keys reordered and re-indented (the same document)": (
+        lambda d: d["signed"].__setitem__("keys", dict(reversed(d["signed"]["keys"].items()))),
+        0,
+    ),
+    "its version written as true (Python: True == 1)": (
+        lambda d: d["signed"].__setitem__("version", True),
+        TAMPERED,
+    ),
+    "its threshold written as true": (
+        lambda d: d["signed"]["roles"]["targets"].__setitem__("threshold", True),
+        TAMPERED,
+    ),
+    "its consistent_snapshot written as 1 (Python: 1 == True)": (
+        lambda d: d["signed"].__setitem__("consistent_snapshot", 1),
+        TAMPERED,
+    ),
+}
+"""An embedded copy of the root the reader pinned, changed: only the same document passes."""
+
+
+@pytest.mark.parametrize("edit", sorted(ROOT_COPY_EDITS))
+def test_an_embedded_copy_of_the_pinned_root_must_be_exactly_that_root(
+    edit: str,
+    built: tuple[Publisher, BuildResult],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Compared as canonical JSON: key order aside, every value counts, and true is not 1."""
+    publisher, result = built
+    change, expected = ROOT_COPY_EDITS[edit]
+    hostile = write_zip(
+        tmp_path / "copy.zip", edit_root_document(members(result.zip_path), 1, change)
+    )
+    code, out, err = run_verify(capsys, hostile, publisher, tmp_path / "state")
+    if expected == 0:
+        assert code == 0, err
+    else:
+        assert_clean_rejection(code, expected, out, err)
+        assert "the archive's copy of root version 1 is not the root you trust" in err
 
 
 # --- one changed byte inside a member's data, whichever member it is -----------------

@@ -225,7 +225,7 @@ def _require_trusted_copies(pinned: Metadata[Root], trust: Trust, roots: dict[in
     for version, data in roots.items():
         embedded = parse_metadata(data, Root, what=f"the archive's root version {version}")
         trusted = _known_root(version, pinned, trust)
-        if trusted is not None and embedded.to_dict() != trusted.to_dict():
+        if trusted is not None and not verify.same_document(embedded, trusted):
             raise TamperedError(
                 f"the archive's copy of root version {version} is not the root you trust"
             )
@@ -304,7 +304,7 @@ def _predecessor(
         reached = verify.walk_root_chain(old, later).root
     except TamperedError:
         return None
-    return old if reached.to_dict() == newest.to_dict() else None
+    return old if verify.same_document(reached, newest) else None
 
 
 def _judge_retired_key(key: RetiredKey, info: verify.EditionInfo) -> None:

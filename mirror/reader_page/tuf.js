@@ -294,23 +294,23 @@
     return metadata;
   }
 
-  /** Python's == on parsed JSON: dicts ignore key order, lists do not, True == 1. */
-  function pyEqual(a, b) {
-    if (isMap(a) || isMap(b)) {
-      if (!isMap(a) || !isMap(b) || a.size !== b.size) return false;
-      for (const [key, value] of a) if (!b.has(key) || !pyEqual(value, b.get(key))) return false;
-      return true;
+  /**
+   * same_document: two parsed copies are exactly one signed document, signatures included:
+   * canonical JSON of to_dict() (key order and white space aside, every value counts, and
+   * `true` is not 1).
+   */
+  function sameDocument(a, b) {
+    let x;
+    let y;
+    try {
+      x = R.strictjson.canonical(a.toDict);
+      y = R.strictjson.canonical(b.toDict);
+    } catch (error) {
+      if (error instanceof R.Verdict) return false; // not canonical JSON: not the trusted document
+      throw error;
     }
-    if (Array.isArray(a) || Array.isArray(b)) {
-      if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
-      return a.every((value, i) => pyEqual(value, b[i]));
-    }
-    if (isIntLike(a) && isIntLike(b)) return asBig(a) === asBig(b);
-    return a === b;
+    return x.length === y.length && x.every((byte, i) => byte === y[i]);
   }
-
-  /** a.to_dict() == b.to_dict() for two parsed metadata documents (signatures included). */
-  const sameDocument = (a, b) => pyEqual(a.toDict, b.toDict);
 
   // --- signatures and thresholds -----------------------------------------------------------
 

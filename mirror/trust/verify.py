@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from securesystemslib.exceptions import FormatError
+from securesystemslib.formats import encode_canonical
 from tuf.api.metadata import Metadata, Root, Targets
 
 from mirror import caps
@@ -93,6 +95,21 @@ class Freshness:
     expired: bool
     expired_roles: tuple[str, ...]
     age: timedelta
+
+
+def same_document(first: Metadata[Any], second: Metadata[Any]) -> bool:
+    """Whether two parsed copies are exactly one signed document, signatures included.
+
+    Compared as canonical JSON of everything python-tuf keeps (``to_dict``: the
+    signed part, the signatures in order, unsigned extra fields), so key order
+    and white space do not matter but every value does. Not with ``==`` on the
+    dicts: Python's ``True == 1`` would let a copy with ``"version": true``
+    pass for the trusted root version 1.
+    """
+    try:
+        return bool(encode_canonical(first.to_dict()) == encode_canonical(second.to_dict()))
+    except FormatError:  # not writable as canonical JSON: not the document we trust
+        return False
 
 
 def signing_keys(delegator: Root | Targets, role: str, metadata: Metadata[Any]) -> set[str]:
