@@ -47,7 +47,7 @@ from mirror.reader import page_verdicts
 from mirror.reader.export_page import SCRIPTS, build_reader_page, export_reader_page
 from mirror.secrets import Secret
 from mirror.trust.metadata import serializer
-from mirror.trust.retired import RETIRED_FIELD
+from mirror.trust.retired import LISTING_FIELDS, RETIRED_FIELD
 from tests import hostile_zip
 from tests.chromium import CHROMIUM, Chromium, Page
 from tests.conftest import BUILD_TIME, Publisher, make_config, make_keys, write_articles
@@ -70,7 +70,17 @@ from tests.test_attacks import (
     write_zip,
 )
 from tests.test_read import RUSSIAN_BODY, TITLES, RecordingProxy
-from tests.test_rotation import thief_of
+from tests.test_rotation import (
+    MALFORMED_RECORDS,
+    created_at,
+    forged_root_1_edition,
+    make_threshold_two,
+    resigned_root,
+    retired_together,
+    targets_signer,
+    thief_of,
+    with_edition_info,
+)
 
 needs_chromium = pytest.mark.skipif(
     not os.path.exists(CHROMIUM), reason="chromium is installed by .ci/run"
@@ -171,18 +181,6 @@ def _cuts(valid: bytes) -> dict[str, bytes]:
     return {label: valid[:offset] for label, offset in offsets.items()}
 
 
-def _resigned_root(
-    publisher: Publisher, base: Path, out: Path, edit: Callable[[dict[str, Any]], None]
-) -> Path:
-    """Root ``base`` with its signed part edited, signed again by the publisher's root keys."""
-    signed = json.loads(base.read_bytes())["signed"]
-    edit(signed)
-    root = Metadata(Root.from_dict(signed))
-    _sign(root, load_root_signers(publisher.config.keys.dir, publisher.config.passphrase()))
-    out.write_bytes(root.to_bytes(serializer()))
-    return out
-
-
 def _retired(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
     """An edit of every retirement record of a root's signed part."""
 
@@ -191,6 +189,12 @@ def _retired(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]
             edit(entry)
 
     return apply
+
+
+def _without_listing(entry: dict[str, Any]) -> None:
+    """A retirement record as written before it carried the key itself (ADR 0016)."""
+    for name in LISTING_FIELDS:
+        del entry[name]
 
 
 def _loosely(moment: datetime) -> str:
@@ -522,9 +526,15 @@ def _rotations(corpus: Corpus, factory: pytest.TempPathFactory, out: Path) -> No
             ),
             EXPIRED,
         ),
+        "a record older than the key fields (the root chain vouches)": (
+            _retired(_without_listing),
+            0,
+        ),
     }
+    for flaw, (edit, _) in MALFORMED_RECORDS.items():
+        signed_root_2[f"malformed: {flaw}"] = (edit, TAMPERED)
     for label, (edit, code) in signed_root_2.items():
-        page_root = _resigned_root(third, new_root, out / f"root-v2-{len(corpus.cases)}.json", edit)
+        page_root = resigned_root(third, new_root, out / f"root-v2-{len(corpus.cases)}.json", edit)
         corpus.add(f"superseded, root 2: {label}", page_root, before.zip_path, expected=[code])
         if label == "the newest root expired":
             corpus.cases.append(
@@ -543,6 +553,76 @@ def _rotations(corpus: Corpus, factory: pytest.TempPathFactory, out: Path) -> No
         third.root_json,
         after.zip_path,
         before.zip_path,
+        expected=[0, ROLLBACK],
+    )
+    root_3 = out / "root-v3.json"
+    root_3.write_bytes(third.root_json.read_bytes())
+    corpus.add(
+        "an edition two rotations old, to a page embedding root 3 (root 2 never seen)",
+        root_3,
+        before.zip_path,
+        expected=[0],
+        verdicts=["superseded"],
+    )
+    # The targets key rotated a second time (root 4): editions of roots 1 and 2 stay genuine.
+    rotate_role(
+        third.config.keys.dir,
+        third.config.passphrase(),
+        "targets",
+        now=BUILD_TIME + timedelta(minutes=25),
+    )
+    for label, path in (("root 1", before.zip_path), ("root 2", after.zip_path)):
+        corpus.add(
+            f"targets rotated twice: an edition of {label}, to a page embedding root 4",
+            third.root_json,
+            path,
+            expected=[0],
+            verdicts=["superseded"],
+        )
+    forged = forged_root_1_edition(before.zip_path, out / "forged-root-1.zip")
+    for label, page_root in (("root 4", third.root_json), ("root 2", new_root)):
+        corpus.add(
+            f"an attacker's root 1 mapping a retired key id to its own key, page at {label}",
+            page_root,
+            forged,
+            expected=[TAMPERED],
+            verdicts=["tampered"],
+        )
+    # Times written in another UTC offset are shown in UTC, as the CLI shows them.
+    late_offset = with_edition_info(
+        late.zip_path, out / "late-offset.zip", targets_signer(thief), created_at(late.created, 2)
+    )
+    corpus.add(
+        "created after its key's retirement, written at +02:00",
+        new_root,
+        late_offset,
+        expected=[TAMPERED],
+    )
+    future = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    ahead = third.build(when=future)
+    ahead_offset = with_edition_info(
+        ahead.zip_path, out / "ahead-offset.zip", targets_signer(third), created_at(future, -5)
+    )
+    corpus.add(
+        "not yet valid, written at -05:00", third.root_json, ahead_offset, expected=[NOT_YET_VALID]
+    )
+
+    # Threshold 2: retired keys vouch only as the set they were retired in, never mixed.
+    two = make_threshold_two(_publisher(factory), factory.mktemp("threshold-two"))
+    a, b = two.signers
+    vouching = two.pin(out / "t2-root-4.json", retired_together)
+    for label, signers, code in (("A and B", [a, b], 0), ("A alone", [a], TAMPERED)):
+        corpus.add(
+            f"threshold 2 of retired keys: targets signed by {label}",
+            vouching,
+            two.zip(out / f"t2-{len(corpus.cases)}.zip", signers=signers),
+            expected=[code],
+        )
+    corpus.add(
+        "threshold 2 of retired keys: the edition claims a root newer than the keys' last",
+        two.pin(out / "t2-root-4-old.json", lambda root: retired_together(root, version=1)),
+        two.zip(out / "t2-both.zip", signers=[a, b]),
+        expected=[TAMPERED],
     )
 
     # A compromised key: what it signed from the stated time on is refused, not what came before.
@@ -587,6 +667,37 @@ def _rotations(corpus: Corpus, factory: pytest.TempPathFactory, out: Path) -> No
         after_leak.zip_path,
         expected=[0],
     )
+    after_leak_offset = with_edition_info(
+        after_leak.zip_path,
+        out / "after-leak-offset.zip",
+        targets_signer(leaked),
+        created_at(after_leak.created, 2),
+    )
+    corpus.add(
+        "compromised key: an edition created after the leak, written at +02:00",
+        fourth.root_json,
+        after_leak_offset,
+        expected=[TAMPERED],
+        verdicts=["compromised-key"],
+    )
+    # A second rotation, routine: the compromised key's record still judges, from root 3.
+    rotate_role(
+        fourth.config.keys.dir,
+        fourth.config.passphrase(),
+        "targets",
+        now=BUILD_TIME + timedelta(minutes=58),
+    )
+    for label, path, code, verdict in (
+        ("after the leak", after_leak.zip_path, TAMPERED, "compromised-key"),
+        ("before the leak", before_leak.zip_path, 0, "superseded"),
+    ):
+        corpus.add(
+            f"compromised key, two rotations back: an edition created {label}",
+            fourth.root_json,
+            path,
+            expected=[code],
+            verdicts=[verdict],
+        )
 
 
 # --- the two readers ----------------------------------------------------------------------------

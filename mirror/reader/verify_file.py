@@ -38,6 +38,9 @@ from mirror.trust.metadata import parse_metadata
 from mirror.trust.publisher import publisher_of, told_apart
 from mirror.trust.retired import RetiredKey, retired_keys
 
+_Vouched = tuple[verify.VerifiedManifest, tuple[RetiredKey, ...]]
+"""An old edition's member list, and the retired keys that signed it."""
+
 
 @dataclass(frozen=True)
 class Superseded:
@@ -196,6 +199,20 @@ class _SignedBytes:
             edition_role_bytes=self.edition_role,
         )
 
+    def verify_by_record(
+        self, newest: Metadata[Root], retired: dict[str, RetiredKey], signed_under: int
+    ) -> _Vouched | None:
+        """The member list, if keys ``newest`` records as retired signed it (ADR 0016)."""
+        return verify.verify_manifest_by_retired_keys(
+            newest,
+            retired,
+            signed_under=signed_under,
+            targets_bytes=self.targets,
+            manifests_bytes=self.manifests,
+            edition_role_name=self.edition_role_name,
+            edition_role_bytes=self.edition_role,
+        )
+
 
 def _require_publisher(pinned: Metadata[Root], roots: dict[int, bytes]) -> None:
     """The archive's own first root must name the pinned publisher: else it is someone else's.
@@ -239,12 +256,17 @@ def _verify_signed(
     trust: Trust,
 ) -> tuple[verify.VerifiedManifest, Superseded | None, RetiredKey | None]:
     """The member list, verified under the reader's newest root — or, for an edition
-    signed before a key rotation, under the root it was signed under.
+    signed before a key rotation, by the retired key that signed it.
 
-    The second only when the archive's newest root is one this reader trusts
-    (it is byte for byte that root) and the key that signed the edition is
-    recorded as retired in the newest root: routinely (the edition is then
-    superseded) or as compromised (judged against the edition's date).
+    The newest root vouches for that key in one of two ways: its record of
+    retired keys carries the key itself and the role's threshold (ADR 0016:
+    no older root is needed, however many rotations ago it was), or, for
+    records older than that, the archive's newest root is one this reader
+    trusts (byte for byte) or proven by the root chain to the newest, and the
+    edition verifies under it. Either way the key must be recorded as retired
+    in the newest root: routinely (the edition is then superseded) or as
+    compromised (judged against the edition's date). Otherwise the error under
+    the newest root stands.
     """
     try:
         return signed.verify(newest), None, None
@@ -252,27 +274,54 @@ def _verify_signed(
         signed_under = max(roots, default=0)
         if not 0 < signed_under < newest.signed.version:
             raise
-        old = _known_root(signed_under, pinned, trust) or _predecessor(
-            roots[signed_under], newest, pinned, trust
-        )
-        if old is None:
-            raise
-        try:
-            manifest = signed.verify(old)
-        except TamperedError:
-            raise under_newest from None
-        targets = parse_metadata(signed.targets, Targets, what="the embedded targets metadata")
-        keys = verify.signing_keys(old.signed, Targets.type, targets)
         retired = retired_keys(newest.signed)
-        used = [retired[k] for k in sorted(keys) if k in retired]
-        if not used:
-            raise under_newest from None
-        key = max(used, key=lambda k: (k.compromised_since is not None, k.retired))
-        manifest = dataclasses.replace(
-            manifest, expiries={**manifest.expiries, "root": newest.signed.expires}
+        found = signed.verify_by_record(newest, retired, signed_under) or _verify_by_chain(
+            signed,
+            signed_under,
+            roots=roots,
+            newest=newest,
+            pinned=pinned,
+            trust=trust,
+            retired=retired,
         )
+        if found is None:
+            raise under_newest from None
+        manifest, used = found
+        key = max(used, key=lambda k: (k.compromised_since is not None, k.retired))
         superseded = Superseded(signed_under, newest.signed.version, key.retired)
         return manifest, superseded, key
+
+
+def _verify_by_chain(
+    signed: _SignedBytes,
+    signed_under: int,
+    *,
+    roots: dict[int, bytes],
+    newest: Metadata[Root],
+    pinned: Metadata[Root],
+    trust: Trust,
+    retired: dict[str, RetiredKey],
+) -> _Vouched | None:
+    """The member list under root ``signed_under`` (trusted, or proven by the chain), if a
+    key the newest root records as retired signed it; else None."""
+    old = _known_root(signed_under, pinned, trust) or _predecessor(
+        roots[signed_under], newest, pinned, trust
+    )
+    if old is None:
+        return None
+    try:
+        manifest = signed.verify(old)
+    except TamperedError:
+        return None
+    targets = parse_metadata(signed.targets, Targets, what="the embedded targets metadata")
+    keys = verify.signing_keys(old.signed, Targets.type, targets)
+    used = tuple(retired[k] for k in sorted(keys) if k in retired)
+    if not used:
+        return None
+    manifest = dataclasses.replace(
+        manifest, expiries={**manifest.expiries, "root": newest.signed.expires}
+    )
+    return manifest, used
 
 
 def _known_root(version: int, pinned: Metadata[Root], trust: Trust) -> Metadata[Root] | None:
@@ -309,16 +358,17 @@ def _predecessor(
 
 def _judge_retired_key(key: RetiredKey, info: verify.EditionInfo) -> None:
     """A retired key vouches only for what it signed while it was the publisher's own."""
+    created = verify.show_time(info.created)
     if key.compromised_since is not None and info.created >= key.compromised_since:
         raise CompromisedKeyError(
-            f"this edition says it was created on {info.created:%Y-%m-%d %H:%M} UTC, and the "
-            f"key that signed it is compromised since {key.compromised_since:%Y-%m-%d %H:%M} "
-            "UTC, as the publisher declared in a newer root"
+            f"this edition says it was created on {created}, and the key that signed it is "
+            f"compromised since {verify.show_time(key.compromised_since)}, as the publisher "
+            "declared in a newer root"
         )
     if info.created > key.retired:
         raise TamperedError(
-            f"this edition says it was created on {info.created:%Y-%m-%d %H:%M} UTC, after the "
-            f"key that signed it was retired on {key.retired:%Y-%m-%d %H:%M} UTC"
+            f"this edition says it was created on {created}, after the key that signed it was "
+            f"retired on {verify.show_time(key.retired)}"
         )
 
 
