@@ -32,7 +32,7 @@ from mirror.errors import (
     TamperedError,
     UsageError,
 )
-from mirror.reader.store import Trust, TrustUpdate
+from mirror.reader.store import PIN_HINT, ROOTS_HINT, Trust, TrustUpdate, read_state
 from mirror.trust import layout, verify
 from mirror.trust.metadata import parse_metadata
 from mirror.trust.publisher import publisher_of, told_apart
@@ -74,13 +74,24 @@ class Verdict:
     """What the reader's store should record now (`PublisherStore.apply`)."""
 
 
-def load_pinned_root(path: Path) -> Metadata[Root]:
-    """Read the reader's pinned ``root.json``; it must be root metadata signed by itself."""
-    data = fsutil.read_bounded(path, max_bytes=caps.ROOT_MAX_BYTES, what="pinned root")
+def load_pinned_root(path: Path, *, stored: bool = False) -> Metadata[Root]:
+    """Read the reader's pinned ``root.json``; it must be root metadata signed by itself.
+
+    ``stored``: the copy `mirror trust add` keeps in the reader's state
+    folder, whose damage is the reader's local problem (`StorageError`, exit
+    4), not a wrong command line.
+    """
+    if stored:
+        data = read_state(path, what="pinned root", max_bytes=caps.ROOT_MAX_BYTES, hint=PIN_HINT)
+    else:
+        data = fsutil.read_bounded(path, max_bytes=caps.ROOT_MAX_BYTES, what="pinned root")
+    what = f"your pinned root {path}" if stored else f"the pinned root {path}"
     try:
-        root = parse_metadata(data, Root, what=f"the pinned root {path}")
-        verify.require_threshold(root.signed, Root.type, root, what=f"the pinned root {path}")
+        root = parse_metadata(data, Root, what=what)
+        verify.require_threshold(root.signed, Root.type, root, what=what)
     except TamperedError as error:
+        if stored:
+            raise StorageError(error.message, hint=PIN_HINT) from error
         raise UsageError(
             f"{path} is not a usable root.json ({error.message})",
             hint="Pin the root.json the publisher gave you out of band.",
@@ -89,8 +100,21 @@ def load_pinned_root(path: Path) -> Metadata[Root]:
 
 
 def trusted_root(pinned: Metadata[Root], trust: Trust) -> verify.RootChain:
-    """The newest root this reader trusts: the pinned one, walked forward through stored roots."""
-    return verify.walk_root_chain(pinned, trust.roots)
+    """The newest root this reader trusts: the pinned one, walked forward through stored roots.
+
+    Stored roots were accepted by an earlier walk from this pin: when they no
+    longer follow from it (a root damaged on disk, a version missing between
+    two), the reader's own state is broken, which is a `StorageError`, never
+    "tampered" and never a mirror's fault.
+    """
+    try:
+        return verify.walk_root_chain(pinned, trust.roots)
+    except TamperedError as error:
+        where = f" in {trust.roots_dir}" if trust.roots_dir is not None else ""
+        raise StorageError(
+            f"your stored roots{where} do not follow from your pinned root ({error.message})",
+            hint=ROOTS_HINT,
+        ) from error
 
 
 def verify_edition(
