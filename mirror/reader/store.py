@@ -272,7 +272,8 @@ class PublisherStore:
         edition verified but this reader's state could not be updated.
         """
         try:
-            self._private_dir(self.roots_dir)
+            if update.roots:
+                self._private_dir(self.roots_dir)
             for version, data in sorted(update.roots.items()):
                 path = self.roots_dir / f"{version}.root.json"
                 if not path.exists():
@@ -286,11 +287,13 @@ class PublisherStore:
                 )
             self._keep_private()
         except StorageError as error:
+            cause = error.__cause__
             raise StorageError(
                 f"the edition verified, but your reader state could not be updated: "
                 f"{error.message}",
-                hint=error.hint,
-            ) from (error.__cause__ if isinstance(error.__cause__, OSError) else error)
+                # The hint for what the system said (a full disk: free space), if it said.
+                hint=StorageError.from_os(cause).hint if isinstance(cause, OSError) else error.hint,
+            ) from (cause if isinstance(cause, OSError) else error)
 
     def _keep_private(self) -> None:
         """Make this publisher's folder, and what is in it but the library and cache, private.
