@@ -606,6 +606,21 @@ def _rotations(corpus: Corpus, factory: pytest.TempPathFactory, out: Path) -> No
     corpus.add(
         "not yet valid, written at -05:00", third.root_json, ahead_offset, expected=[NOT_YET_VALID]
     )
+    fifth = _publisher(factory)
+    made = fifth.build()
+    offset = -12 if made.created.hour < 12 else 14  # the date differs from the UTC date
+    other_day = with_edition_info(
+        made.zip_path,
+        out / "other-day.zip",
+        targets_signer(fifth),
+        created_at(made.created, offset),
+    )
+    corpus.add(
+        "genuine, written in an offset where it is another day",
+        fifth.root_json,
+        other_day,
+        expected=[0],
+    )
 
     # Threshold 2: retired keys vouch only as the set they were retired in, never mixed.
     two = make_threshold_two(_publisher(factory), factory.mktemp("threshold-two"))

@@ -614,6 +614,7 @@ def test_each_malformed_field_of_the_retired_record_is_named(
 
 def test_times_labelled_utc_are_utc_for_an_edition_written_in_another_offset(
     before_and_after: tuple[Publisher, Path, Path],
+    new_publisher: Callable[..., Publisher],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -665,3 +666,25 @@ def test_times_labelled_utc_are_utc_for_an_edition_written_in_another_offset(
     code, _, err = verify(capsys, ahead, publisher.root_json, tmp_path / "r4")
     assert code == 12, err
     assert f"the edition says it was created at {utc(future)}, after your clock's time" in err
+
+    # Genuine, written where it is another day: the date printed is the UTC date.
+    fresh = new_publisher()
+    genuine = fresh.build()
+    offset = -12 if genuine.created.hour < 12 else 14
+    elsewhere = with_edition_info(
+        genuine.zip_path,
+        tmp_path / "elsewhere.zip",
+        targets_signer(fresh),
+        created_at(genuine.created, offset),
+    )
+    capsys.readouterr()
+    argv = [
+        "verify",
+        str(elsewhere),
+        "--root",
+        str(fresh.root_json),
+        "--state",
+        str(tmp_path / "r5"),
+    ]
+    assert main(argv) == 0
+    assert f"of {genuine.created.astimezone(UTC):%Y-%m-%d}" in capsys.readouterr().out
