@@ -153,18 +153,23 @@ def _copy(healthy: tuple[Publisher, BuildResult, Path], to: Path) -> tuple[Path,
     return to, to / "publishers" / publisher.publisher_id
 
 
-def assert_local(code: int, out: str, err: str, path: Path, words: str) -> None:
+MOVE_ASIDE = "hint: This is your own copy, not a mirror's: move "
+
+
+def assert_local(
+    code: int, out: str, err: str, path: Path, words: str, *, hint_starts: str = MOVE_ASIDE
+) -> None:
     """Exit 4, one sentence naming ``path`` and saying ``words``, and the move-aside hint."""
     assert code == 4, err
     sentence, hint = sentence_and_hint(err)
     assert str(path) in sentence, sentence
     assert words in sentence, sentence
-    assert hint.startswith("hint: This is your own copy, not a mirror's: move "), hint
+    assert hint.startswith(hint_starts), hint
     for blame in ("tampered", "FORGED", "internal error", "unreachable", "Traceback"):
         assert blame not in out + err, (blame, err)
 
 
-@pytest.mark.parametrize("damage", sorted(DAMAGES))
+@pytest.mark.parametrize("damage", sorted({**DAMAGES, **FETCH_DAMAGES}))
 def test_a_damaged_state_file_is_the_readers_own_problem_for_verify_and_fetch(
     damage: str,
     healthy: tuple[Publisher, BuildResult, Path],
@@ -172,52 +177,22 @@ def test_a_damaged_state_file_is_the_readers_own_problem_for_verify_and_fetch(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     publisher, result, _ = healthy
-    make, words = DAMAGES[damage]
+    make, words = {**DAMAGES, **FETCH_DAMAGES}[damage]
     state, folder = _copy(healthy, tmp_path / "state")
     path = make(folder, publisher)
-    commands: list[tuple[str, ...]] = [
-        ("verify", str(result.zip_path), "--state", str(state)),
-        ("fetch", "--state", str(state), "--mirror", tree_url(publisher)),
-    ]
-    if not damage.startswith("the pinned root"):  # --root bypasses the pin, not the rest
+    mirror = tree_url(publisher)
+    root = str(publisher.root_json)
+    commands: list[tuple[str, ...]] = [("fetch", "--state", str(state), "--mirror", mirror)]
+    if damage not in FETCH_DAMAGES:
+        commands.append(("verify", str(result.zip_path), "--state", str(state)))
+    if damage in DAMAGES and not damage.startswith("the pinned root"):  # --root skips the pin
         commands += [
-            (
-                "verify",
-                str(result.zip_path),
-                "--root",
-                str(publisher.root_json),
-                "--state",
-                str(state),
-            ),
-            (
-                "fetch",
-                "--root",
-                str(publisher.root_json),
-                "--state",
-                str(state),
-                "--mirror",
-                tree_url(publisher),
-                "--only",
-            ),
+            ("verify", str(result.zip_path), "--root", root, "--state", str(state)),
+            ("fetch", "--root", root, "--state", str(state), "--mirror", mirror, "--only"),
         ]
     for argv in commands:
         code, out, err = run(capsys, *argv)
         assert_local(code, out, err, path, words)
-
-
-@pytest.mark.parametrize("damage", sorted(FETCH_DAMAGES))
-def test_damaged_trusted_metadata_is_the_readers_own_problem_for_fetch(
-    damage: str,
-    healthy: tuple[Publisher, BuildResult, Path],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    publisher, _, _ = healthy
-    make, words = FETCH_DAMAGES[damage]
-    state, folder = _copy(healthy, tmp_path / "state")
-    path = make(folder, publisher)
-    code, out, err = run(capsys, "fetch", "--state", str(state), "--mirror", tree_url(publisher))
-    assert_local(code, out, err, path, words)
 
 
 def test_stored_roots_that_do_not_follow_from_the_pin_are_local_damage(
@@ -241,18 +216,13 @@ def test_stored_roots_that_do_not_follow_from_the_pin_are_local_damage(
         if label == "a gap":  # a genuine-looking root 3 file with no root 2 before it
             data = data.replace(b'"version":1', b'"version":3')
         (roots / f"{version}.root.json").write_bytes(data)
-        code, _, err = run(capsys, "verify", str(result.zip_path), "--state", str(state))
-        assert code == 4, err
-        sentence, hint = sentence_and_hint(err)
-        assert str(roots) in sentence
-        assert "tampered" not in err
-        assert "FORGED" not in err
-        assert "move the roots folder aside" in hint
-        code, _out, err = run(
-            capsys, "fetch", "--state", str(state), "--mirror", tree_url(publisher)
-        )
-        assert code == 4, err
-        assert str(roots) in sentence_and_hint(err)[0]
+        for argv in (
+            ("verify", str(result.zip_path), "--state", str(state)),
+            ("fetch", "--state", str(state), "--mirror", tree_url(publisher)),
+        ):
+            code, out, err = run(capsys, *argv)
+            words = "do not follow from your pinned root"
+            assert_local(code, out, err, roots, words, hint_starts=f"{MOVE_ASIDE}the roots folder")
 
 
 def test_moving_the_damaged_file_aside_as_the_hint_says_mends_it(
@@ -285,11 +255,7 @@ def test_a_store_that_cannot_take_the_verified_edition_is_a_local_verdict(
         code, out, err = run(
             capsys, "fetch", "--state", str(state), "--mirror", tree_url(publisher)
         )
-        assert code == 4, err
-        sentence, _ = sentence_and_hint(err)
-        assert str(folder / name) in sentence
-        for blame in ("tampered", "FORGED", "internal error", "unreachable"):
-            assert blame not in out + err
+        assert_local(code, out, err, folder / name, "cannot", hint_starts="hint: ")
 
 
 def _limit_file_size() -> None:
