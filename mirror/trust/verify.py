@@ -49,7 +49,7 @@ from mirror.errors import (
 from mirror.trust import layout, strictjson
 from mirror.trust.metadata import parse_metadata
 from mirror.trust.publisher import Publisher, publisher_of
-from mirror.trust.retired import RetiredKey
+from mirror.trust.retired import KeyListing, RetiredKey
 
 CLOCK_SKEW = timedelta(minutes=10)
 """How far in the future an edition may claim to be created before we call the clock wrong."""
@@ -237,18 +237,17 @@ def verify_manifest_by_retired_keys(
     the retired keys that signed.
     """
     targets = parse_metadata(targets_bytes, Targets, what="the embedded targets metadata")
-    sets: dict[int, list[RetiredKey]] = {}
+    sets: dict[int, list[tuple[RetiredKey, KeyListing]]] = {}
     for key in retired.values():
         if key.role == Targets.type and key.listing is not None:
-            sets.setdefault(key.listing.root_version, []).append(key)
+            sets.setdefault(key.listing.root_version, []).append((key, key.listing))
     for version in sorted(sets, reverse=True):
         if version < signed_under:
             continue  # the archive claims a root that no longer listed these keys
-        members = sets[version]
-        signed = _retired_signers(members, targets)
-        threshold = max(k.listing.threshold for k in members if k.listing is not None)
-        if len({str(k.listing.key.keyval.get("public")) for k in signed if k.listing}) < threshold:
-            continue
+        signed = _retired_signers(sets[version], targets)
+        threshold = max(listing.threshold for _, listing in sets[version])
+        if len({str(listing.key.keyval.get("public")) for _, listing in signed}) < threshold:
+            continue  # distinct public keys, as everywhere: one key under two ids counts once
         manifest = _member_list(
             newest,
             targets,
@@ -256,22 +255,24 @@ def verify_manifest_by_retired_keys(
             edition_role_name=edition_role_name,
             edition_role_bytes=edition_role_bytes,
         )
-        return manifest, tuple(sorted(signed, key=lambda k: k.keyid))
+        return manifest, tuple(sorted((key for key, _ in signed), key=lambda k: k.keyid))
     return None
 
 
-def _retired_signers(keys: list[RetiredKey], targets: Metadata[Targets]) -> list[RetiredKey]:
-    """The retired keys (as the record has them) with a valid signature on ``targets``."""
+def _retired_signers(
+    keys: list[tuple[RetiredKey, KeyListing]], targets: Metadata[Targets]
+) -> list[tuple[RetiredKey, KeyListing]]:
+    """The retired keys with a valid signature on ``targets``, checked with the recorded key."""
     signed = []
-    for key in keys:
+    for key, listing in keys:
         signature = targets.signatures.get(key.keyid)
-        if key.listing is None or signature is None:
+        if signature is None:
             continue
         try:
-            key.listing.key.verify_signature(signature, targets.signed_bytes)
+            listing.key.verify_signature(signature, targets.signed_bytes)
         except UnverifiedSignatureError:
             continue
-        signed.append(key)
+        signed.append((key, listing))
     return signed
 
 
