@@ -303,7 +303,7 @@ def _next_root(
     records = dict(new_root.unrecognized_fields.get(RETIRED_FIELD, {}))
     for keyid in retired_ids:
         # The key itself and the role's threshold, as root N lists them: the newest root can
-        # then vouch for what this key signed without root N (ADR 0017).
+        # then vouch for what this key signed without root N (ADR 0018).
         records[keyid] = retirement_entry(
             role,
             retired=now,

@@ -192,7 +192,7 @@ def _retired(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]
 
 
 def _without_listing(entry: dict[str, Any]) -> None:
-    """A retirement record as written before it carried the key itself (ADR 0017)."""
+    """A retirement record as written before it carried the key itself (ADR 0018)."""
     for name in LISTING_FIELDS:
         del entry[name]
 

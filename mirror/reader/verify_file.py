@@ -226,7 +226,7 @@ class _SignedBytes:
     def verify_by_record(
         self, newest: Metadata[Root], retired: dict[str, RetiredKey], signed_under: int
     ) -> _Vouched | None:
-        """The member list, if keys ``newest`` records as retired signed it (ADR 0017)."""
+        """The member list, if keys ``newest`` records as retired signed it (ADR 0018)."""
         return verify.verify_manifest_by_retired_keys(
             newest,
             retired,
@@ -283,7 +283,7 @@ def _verify_signed(
     signed before a key rotation, by the retired key that signed it.
 
     The newest root vouches for that key in one of two ways: its record of
-    retired keys carries the key itself and the role's threshold (ADR 0017:
+    retired keys carries the key itself and the role's threshold (ADR 0018:
     no older root is needed, however many rotations ago it was), or, for
     records older than that, the archive's newest root is one this reader
     trusts (byte for byte) or proven by the root chain to the newest, and the

@@ -488,7 +488,7 @@
   /**
    * retired_keys: every key `root` records as retired, by key id, strictly parsed:
    * {keyid, role, retired, compromisedSince, listing} with times in ms (compromisedSince may be
-   * null) and listing {key, threshold, rootVersion} or null (records older than ADR 0017).
+   * null) and listing {key, threshold, rootVersion} or null (records older than ADR 0018).
    */
   function retiredKeys(root, ctx) {
     const name = ctx.layout.retired_keys_field;

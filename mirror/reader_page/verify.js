@@ -159,7 +159,7 @@
   /**
    * _verify_signed: the member list, verified under the newest trusted root, or, for an edition
    * signed before a key rotation, by the retired key that signed it: vouched for by the newest
-   * root's record of retired keys (the key itself and its threshold, ADR 0017), or, for older
+   * root's record of retired keys (the key itself and its threshold, ADR 0018), or, for older
    * records, by the archive's newest root when this browser trusts it (or the chain proves it)
    * and the edition verifies under it. Returns {manifest, superseded, retiredBy}; otherwise
    * the error under the newest root stands.

@@ -23,7 +23,7 @@ retired key with it:
 - retired as compromised: everything it signed after ``compromised_since``
   is refused, whoever holds the key now.
 
-``key``, ``threshold`` and ``last_root_version`` (ADR 0017) say how root
+``key``, ``threshold`` and ``last_root_version`` (ADR 0018) say how root
 ``last_root_version``, the last root that listed the key, had it: the public
 key itself and the role's threshold there. With them the reader's trusted
 newest root alone vouches for an old edition's signature, so a reader who
@@ -52,7 +52,7 @@ from mirror.errors import TamperedError
 
 RETIRED_FIELD = "x-mirror-retired-keys"
 LISTING_FIELDS = ("key", "threshold", "last_root_version")
-"""The fields that let the record vouch for a retired key on its own (ADR 0017)."""
+"""The fields that let the record vouch for a retired key on its own (ADR 0018)."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class RetiredKey:
     retired: datetime
     compromised_since: datetime | None
     listing: KeyListing | None
-    """The key as its last root listed it; None in records older than ADR 0017."""
+    """The key as its last root listed it; None in records older than ADR 0018."""
 
 
 def retirement_entry(
@@ -165,7 +165,7 @@ class _Record:
 
     def listing(self, entry: dict[str, Any]) -> KeyListing | None:
         if not any(name in entry for name in LISTING_FIELDS):
-            return None  # a record older than ADR 0017: the root chain has to vouch
+            return None  # a record older than ADR 0018: the root chain has to vouch
         value = self.present(entry, "key")
         if not isinstance(value, dict):
             raise self.malformed(f"with key as {_kind(value)}, not an object")

@@ -16,7 +16,7 @@ Each check says which attack it stops:
 * `verify_manifest_by_retired_keys` — the same chain for an edition signed
   before a key rotation, with ``targets`` checked against the public keys and
   threshold the *trusted newest* root records for the retired keys (ADR
-  0017), never against the archive's own old root: a forged old root that
+  0018), never against the archive's own old root: a forged old root that
   maps a retired key id to another key vouches for nothing.
 * `check_members` — every archive member is listed and every listed member is
   present, one to one (added, removed and renamed members).
@@ -232,7 +232,7 @@ def verify_manifest_by_retired_keys(
     (retired together: the same last root version, which must not be older
     than ``signed_under``), with the public keys and threshold as the record
     has them. None when no set does: the caller falls back to the root chain
-    (records older than ADR 0017 carry no keys) or calls the edition tampered.
+    (records older than ADR 0018 carry no keys) or calls the edition tampered.
     Returns the member list (the newest root's expiry is the one judged) and
     the retired keys that signed.
     """
