@@ -35,20 +35,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mirror.csp import CONTENT_SECURITY_POLICY
 from mirror.ingest.model import Article, slugify, sort_articles, text_direction
 from mirror.ingest.sanitize import sanitize_html, strip_invalid_chars
-
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; img-src 'self' data:; style-src 'self'; "
-    "base-uri 'none'; form-action 'none'"
-)
-"""Only our own stylesheet and images; no script, frame, font, media or form target.
-
-``'self'`` on a ``file://`` page matches the edition's own ``file:`` URLs:
-checked with headless Chromium (tests/test_render.py), which loads the
-stylesheet and images and reports no violation. ``base-uri`` and
-``form-action`` are listed because ``default-src`` does not cover them.
-"""
 
 ARTICLE_PAGE = """\
 <!doctype html>
