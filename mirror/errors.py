@@ -110,8 +110,9 @@ class MissingExtraError(UsageError):
 
     verdict = "missing-extra"
     default_hint = (
-        "Install mirror with its publish extra: pip install 'mirror[publish]' "
-        "(with pipx: pipx install --force 'mirror[publish]'); see docs/install.md."
+        "Install mirror again with its publish extra, from where you got it: e.g. "
+        "pip install --no-index --find-links WHEELHOUSE 'mirror[publish]' (docs/install.md; "
+        "the PyPI project named mirror is another one)."
     )
 
     def __init__(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from mirror.build import BuildResult
+from mirror.cli import extras
 from mirror.cli.extras import EXTRA, PUBLISH_MODULES, missing_extra
 from mirror.errors import MissingExtraError
 from tests.conftest import Publisher
@@ -60,6 +62,62 @@ def test_a_module_outside_the_extra_is_not_blamed_on_it() -> None:
     assert missing.exit_code == 2
     assert missing.distribution == "ruamel.yaml"
     assert "`mirror mirrors add` needs mirror's publish extra" in missing.message
+
+
+class _Installed:
+    """What `importlib.metadata` finds of an installed mirror: only its PEP 610 source record."""
+
+    def __init__(self, direct_url: dict[str, object] | None) -> None:
+        self.direct_url = direct_url
+
+    def read_text(self, name: str) -> str | None:
+        assert name == "direct_url.json"
+        return None if self.direct_url is None else json.dumps(self.direct_url)
+
+
+PYTHON = shlex.quote(sys.executable)
+
+
+@pytest.mark.parametrize(
+    ("direct_url", "pipx", "command"),
+    [
+        ({"url": "file:///src/mirror", "dir_info": {}}, False,
+         f"{PYTHON} -m pip install '/src/mirror[publish]'"),
+        ({"url": "file:///src/mirror", "dir_info": {"editable": True}}, False,
+         f"{PYTHON} -m pip install -e '/src/mirror[publish]'"),
+        ({"url": "file:///w/mirror-0.1.0-py3-none-any.whl", "archive_info": {}}, False,
+         f"{PYTHON} -m pip install '/w/mirror-0.1.0-py3-none-any.whl[publish]'"),
+        ({"url": "file:///src/my%20mirror", "dir_info": {}}, True,
+         "pipx install --force '/src/my mirror[publish]'"),
+        ({"url": "https://example.org/mirror.git", "vcs_info": {"vcs": "git", "commit_id": "ab12"}},
+         True, "pipx install --force 'mirror[publish] @ git+https://example.org/mirror.git@ab12'"),
+    ],
+)  # fmt: skip
+def test_the_hint_adds_the_extra_from_the_source_this_install_came_from(
+    direct_url: dict[str, object],
+    pipx: bool,
+    command: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(metadata, "distribution", lambda name: _Installed(direct_url))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    if pipx:
+        (tmp_path / "pipx_metadata.json").write_text("{}", encoding="utf-8")
+    assert extras.install_hint() == (
+        f"Add it from the source this install came from: {command} (docs/install.md)."
+    )
+
+
+def test_without_a_record_of_the_source_the_hint_warns_off_the_bare_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Installed by name from a wheelhouse: pip kept no source, so the hint says where to look."""
+    monkeypatch.setattr(metadata, "distribution", lambda name: _Installed(None))
+    hint = extras.install_hint()
+    assert hint == MissingExtraError.default_hint
+    assert "--find-links WHEELHOUSE 'mirror[publish]'" in hint
+    assert "the PyPI project named mirror is another one" in hint
 
 
 @pytest.fixture(scope="session")
@@ -167,5 +225,6 @@ def test_a_reader_only_install_reads_and_verifies_and_names_the_extra_for_the_re
         sentence, hint = sentence_and_hint(refused.stderr)
         assert sentence.startswith(f"mirror: `mirror {' '.join(command)}` needs mirror's publish")
         assert "this reader-only install lacks" in sentence
-        assert "pip install 'mirror[publish]'" in hint
-        assert "pipx install --force 'mirror[publish]'" in hint
+        # The source it came from, never the bare name (PyPI's "mirror" is another project).
+        source = reader_venv.parent.parent / "source"
+        assert f"-m pip install '{source}[publish]'" in hint
