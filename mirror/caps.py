@@ -38,3 +38,6 @@ EDITION_INFO_MAX_BYTES = 64 * 1024
 
 MAX_ROOT_ROTATIONS = 1024
 """Root versions one walk may accept (python-tuf's refresh and the offline chain alike)."""
+
+LATEST_BUNDLE_MAX_BYTES = 64 * 1024 * 1024
+"""Largest latest bundle a reader downloads (the newest articles; with images, the most)."""

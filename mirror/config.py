@@ -71,6 +71,12 @@ class EditionSettings:
     published article by article (readers update incrementally; the ZIP stays local)."""
     archive_small_mb: int = 64
     """An edition ZIP up to this size always goes to the mirrors."""
+    latest_days: int = 7
+    """The latest bundle holds the articles of this many days before the build (0: no bundle)."""
+    latest_max_articles: int = 100
+    """At most this many articles in the latest bundle (the newest ones)."""
+    latest_images: bool = False
+    """Put the latest articles' images in the bundle too (bigger; off for throttled links)."""
 
 
 @dataclass(frozen=True)
@@ -306,6 +312,9 @@ def _edition(node: Node | None) -> EditionSettings:
             "keep_newest",
             "archive_every_days",
             "archive_small_mb",
+            "latest_days",
+            "latest_max_articles",
+            "latest_images",
         )
     )
     defaults = EditionSettings()
@@ -324,6 +333,13 @@ def _edition(node: Node | None) -> EditionSettings:
         archive_small_mb=whole(
             fields, "archive_small_mb", defaults.archive_small_mb, minimum=0, maximum=1_000_000
         ),
+        latest_days=whole(fields, "latest_days", defaults.latest_days, minimum=0, maximum=3650),
+        latest_max_articles=whole(
+            fields, "latest_max_articles", defaults.latest_max_articles, minimum=1, maximum=10_000
+        ),
+        latest_images=fields["latest_images"].boolean()
+        if "latest_images" in fields
+        else defaults.latest_images,
     )
 
 

@@ -103,7 +103,7 @@ class TufClientUsageError(UsageError):
 class MissingExtraError(UsageError):
     """A publisher command on a reader-only install: the ``publish`` extra is not installed.
 
-    The base install of mirror is the reader (docs/adr/0016-reader-only-install.md);
+    The base install of mirror is the reader (docs/adr/0017-reader-only-install.md);
     ``module`` names the import that failed, ``distribution`` the package of the
     extra that provides it.
     """

@@ -4,6 +4,8 @@
 
     <output>/
       editions/<id>.zip, <id>.zip.minisig    built editions and their signatures
+      latest/<id>.latest.zip                 the latest bundle while a build writes it
+                                             (`mirror.latest_bundle`; then only in publish/)
       publish/                               the publish tree (`mirror.publish_tree`)
       state/mirrors.json                     each mirror's last push, merged by every run
       state/mirrors.json.lock                held while a run merges into it
@@ -17,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mirror.trust import layout
+
 
 @dataclass(frozen=True)
 class OutputFolder:
@@ -28,6 +32,19 @@ class OutputFolder:
     def editions_dir(self) -> Path:
         """Built edition ZIPs and their .minisig files."""
         return self.path / "editions"
+
+    def latest_bundle_file(self, eid: str) -> Path:
+        """Where a build writes edition ``eid``'s latest bundle before publishing it.
+
+        Not beside the editions: a bundle carries no proof of its own (its
+        signed hash is in the repository), so it is no file to hand to a reader.
+        """
+        return self.latest_dir / f"{eid}{layout.LATEST_SUFFIX}"
+
+    @property
+    def latest_dir(self) -> Path:
+        """Holds a latest bundle only while a build writes it: anything here is a leftover."""
+        return self.path / "latest"
 
     @property
     def publish_dir(self) -> Path:

@@ -291,9 +291,9 @@ def published_archives(state: RepositoryState) -> list[str]:
     if role is None:
         return []
     eids = [
-        PurePosixPath(path).name.removesuffix(".zip")
+        eid
         for path in role.metadata.signed.targets
-        if path.endswith(".zip")
+        if (eid := layout.archive_edition_id(path)) is not None
     ]
     return sorted(eids, key=layout.edition_version)
 

@@ -27,6 +27,7 @@ from mirror.client.view import MirrorView
 from mirror.errors import TransportError
 from mirror.reader.store import Trust
 from mirror.reader.verify_file import verify_edition
+from mirror.trust import layout
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def read_back_sync(
             for index, (tree_path, size) in enumerate(uploaded):
                 if tree_path.startswith("targets/"):
                     local = view.download_published(tree_path, size, work / f"t{index}")
-                    if tree_path.endswith(".zip"):
+                    if tree_path.endswith(".zip") and not layout.is_latest_bundle(tree_path):
                         archives.append(local)
                     else:
                         local.unlink()

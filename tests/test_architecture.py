@@ -20,7 +20,7 @@ from mirror.cli.extras import PUBLISH_MODULES
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mirror"
 HEAVY = ("boto3", "botocore", *PUBLISH_MODULES)
-"""What a reader's command must not load: the publish extra (docs/adr/0016), and S3."""
+"""What a reader's command must not load: the publish extra (docs/adr/0017), and S3."""
 READER_COMMAND_MODULES = ("fetch", "verify", "read", "trust", "tuf_client", "help", "export_reader")
 """`mirror.commands` modules of the reader-only install (fetch, verify, extract, read, trust,
 tuf-client, help, completion, keys export-reader)."""

@@ -16,6 +16,7 @@ from mirror.cli import main
 from mirror.errors import QuorumError
 from mirror.mirror_states import load_mirror_states
 from mirror.publish import SilentProgress
+from mirror.trust import layout
 from tests.conftest import BUILD_TIME, Publisher, make_config, write_articles
 
 
@@ -106,8 +107,13 @@ def test_large_archives_go_to_mirrors_at_most_every_few_days(
     third = publisher.build(when=start + timedelta(days=8))
     assert (first.archive_published, second.archive_published) == (True, False)
     assert third.archive_published
-    archives = {p.name for p in (config.publish_dir / "targets" / "editions").glob("*.zip")}
-    assert {name.split(".", 1)[1] for name in archives} == {f"{first.eid}.zip", f"{third.eid}.zip"}
+    files = {p.name for p in (config.publish_dir / "targets" / "editions").glob("*.zip")}
+    # Each name is <sha256>.<name>; besides the archives, only the newest latest bundle.
+    assert {name.split(".", 1)[1] for name in files} == {
+        f"{first.eid}.zip",
+        f"{third.eid}.zip",
+        f"{third.eid}.latest.zip",
+    }
     assert second.zip_path.exists()  # the local copy for USB sticks and messengers is always made
 
     fourth = publisher.build(when=BUILD_TIME)
@@ -117,6 +123,15 @@ def test_large_archives_go_to_mirrors_at_most_every_few_days(
     assert main(["--config", str(config.file), "push", "--json", str(report)]) == 0
     (result,) = json.loads(report.read_text())["mirrors"]
     assert result["verified"] is True
+
+
+def edition_zips(publisher: Publisher) -> list[Path]:
+    """The edition ZIPs of the output folder (not the latest bundle beside them)."""
+    return [
+        path
+        for path in publisher.config.editions_dir.glob("*.zip")
+        if layout.archive_edition_id(path.name) is not None
+    ]
 
 
 def test_sync_without_changes_keeps_the_edition_and_keeps_the_timestamp_fresh(
@@ -131,7 +146,7 @@ def test_sync_without_changes_keeps_the_edition_and_keeps_the_timestamp_fresh(
     capsys.readouterr()
     assert main([*config, "sync"]) == 0
     assert "Nothing changed since edition" in capsys.readouterr().out
-    assert len(list(publisher.config.editions_dir.glob("*.zip"))) == 1
+    assert len(edition_zips(publisher)) == 1
 
     before = current_timestamp(publisher.config.publish_dir)
     assert before is not None
@@ -150,7 +165,7 @@ def test_sync_without_changes_keeps_the_edition_and_keeps_the_timestamp_fresh(
         (publisher.articles / "article-000.md").read_text() + "\nUpdate.\n"
     )
     assert main([*config, "sync", "--json", str(tmp_path / "r.json")]) == 0
-    assert len(list(publisher.config.editions_dir.glob("*.zip"))) == 2
+    assert len(edition_zips(publisher)) == 2
 
 
 def test_the_sync_use_case_runs_with_typed_options(

@@ -1,4 +1,4 @@
-"""The reader-only install: ``pip install mirror`` without extras (docs/adr/0016).
+"""The reader-only install: ``pip install mirror`` without extras (docs/adr/0017).
 
 A fresh virtual environment gets mirror from this checkout with its base
 dependencies only, from the package index like a reader's ``pipx install``;

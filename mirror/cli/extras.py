@@ -3,8 +3,9 @@
 The base install of mirror is the reader: ``fetch``, ``verify``, ``extract``,
 ``read``, ``trust``, ``tuf-client``, ``keys export-reader --root``. The
 newsroom's commands also need the packages below (S3, SSH, Prometheus,
-Markdown, feeds, HTML sanitising, YAML, tables, encrypted key files), which
-the ``publish`` extra brings (docs/adr/0016-reader-only-install.md).
+Markdown, feeds, HTML sanitising, YAML, tables, encrypted key files, Solar
+Hijri dates), which the ``publish`` extra brings
+(docs/adr/0017-reader-only-install.md).
 
 On a reader-only install a newsroom command's module fails to import one of
 them; `missing_extra` turns that `ModuleNotFoundError` into a sentence and a
@@ -35,6 +36,7 @@ PUBLISH_MODULES: dict[str, str] = {
     "bcrypt": "bcrypt",
     "feedparser": "feedparser",
     "httpx": "httpx",
+    "jdatetime": "jdatetime",
     "markdown_it": "markdown-it-py",
     "nh3": "nh3",
     "prometheus_client": "prometheus-client",

@@ -6,7 +6,7 @@ through `mirror.text.json_shown`, so no control character reaches the terminal.
 
 rich is imported only when a table is printed: tables are the publisher's
 (``mirrors list``, ``status``, ``config check``), and the reader-only install
-has no rich (docs/adr/0016-reader-only-install.md).
+has no rich (docs/adr/0017-reader-only-install.md).
 """
 
 from __future__ import annotations

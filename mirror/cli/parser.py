@@ -416,6 +416,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ask only the --mirror addresses, not the signed mirror list of the last edition",
     )
+    amount = fetch.add_mutually_exclusive_group()
+    amount.add_argument(
+        "--latest",
+        action="store_true",
+        help="only the newest articles (the small latest bundle), for a slow or metered link",
+    )
+    amount.add_argument(
+        "--archive",
+        action="store_true",
+        help="the whole edition straight away, without the latest bundle first",
+    )
     _add_store_and_language(fetch)
     fetch.add_argument("--json", action="store_true", help="print the verdict as JSON")
     fetch.add_argument(
@@ -458,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
         "add", help="pin a publisher: later commands need no --root for its editions"
     )
     trust_add.add_argument("root", metavar="ROOT.json", help="the root.json you got out of band")
+    trust_add.add_argument("--json", action="store_true", help="print the result as JSON")
     _add_store_and_language(trust_add)
     trust_add.set_defaults(handler="trust:add")
     trust_list = trust_commands.add_parser("list", help="the publishers you pinned")

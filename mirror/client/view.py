@@ -265,10 +265,7 @@ class MirrorView:
         """Ids of the editions whose ZIP the verified metadata lists, oldest first."""
         editions = self._delegated(layout.EDITIONS_ROLE, "editions/-")
         eids = [
-            name
-            for path in editions.targets
-            if path.endswith(".zip")
-            and layout.EDITION_ID_RE.match(name := PurePosixPath(path).name.removesuffix(".zip"))
+            eid for path in editions.targets if (eid := layout.archive_edition_id(path)) is not None
         ]
         return sorted(eids, key=layout.edition_version)
 
@@ -307,11 +304,15 @@ class MirrorView:
     # --- targets --------------------------------------------------------------------
     def target(self, path: str) -> TargetFile:
         """The signed description of target ``path``; `TamperedError` if nothing lists it."""
-        with translated():
-            info = self._updater.get_targetinfo(path)
+        info = self.listed(path)
         if info is None:
             raise TamperedError(f"the metadata does not list {path}")
         return info
+
+    def listed(self, path: str) -> TargetFile | None:
+        """The signed description of target ``path``, or None when the metadata lists none."""
+        with translated():
+            return self._updater.get_targetinfo(path)
 
     def download(self, info: TargetFile, destination: Path, *, from_url: str | None = None) -> Path:
         """Download a target, checked against this view's verified metadata.

@@ -3,7 +3,7 @@
 Kept out of `mirror.commands.keys` because it needs no key and no publisher
 library: with ``--root root.json`` it runs on the reader-only install, so
 anyone holding the publisher's root can rebuild the page and compare its
-SHA-256 with the one announced (docs/adr/0016-reader-only-install.md).
+SHA-256 with the one announced (docs/adr/0017-reader-only-install.md).
 Without ``--root`` it reads the newsroom's config, which needs the publish
 extra.
 """

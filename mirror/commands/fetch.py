@@ -28,6 +28,7 @@ def fetch(args: argparse.Namespace) -> int:
             timeout_s=args.timeout,
             deadline_s=args.deadline,
             use_signed_list=not args.only,
+            mode="latest-only" if args.latest else "archive" if args.archive else "latest-first",
             progress=None if quiet else (lambda text: print(shown(text), file=sys.stderr)),
         ).run(args.mirror or [])
     except MirrorError as error:  # before any mirror was asked: the pin, an address, --only
@@ -49,6 +50,7 @@ def fetch(args: argparse.Namespace) -> int:
                 "date": fetched.created.isoformat(),
                 "mirror": fetched.mirror,
                 "updated": fetched.updated,
+                "complete": fetched.edition.complete,
                 "mirrors": [o.as_json() for o in report.outcomes],
                 "downloaded_bytes": report.downloaded_bytes,
                 "received_bytes": report.received_bytes,
@@ -71,6 +73,8 @@ def fetch(args: argparse.Namespace) -> int:
     )
     if not fetched.updated:
         print(f"  {verdicts.say('already', language)}")
+    if not fetched.edition.complete:
+        print(f"  {verdicts.say('latest-only', language)}")
     for outcome in report.outcomes:
         if outcome.verdict != "ok":
             print(

@@ -12,16 +12,23 @@
    otherwise ignored. A mirror older than what the reader already trusts is
    refused by TUF itself (rollback, freeze) and reported, never fatal while
    another mirror is good.
-3. **Incremental.** The newest edition's signed member list is read; only
+3. **Today's news first.** Before the edition's member list (1.8 MB at
+   10,000 articles), the reader gets the edition's latest bundle
+   (`mirror.latest_bundle`: the newest articles, well under a megabyte),
+   verified whole by its signed hash, into ``library/<id>.latest``: on a
+   throttled link the reader can read today's articles while the rest
+   comes. Its members go into the cache, so the whole edition reuses them;
+   ``--latest`` stops there, ``--archive`` skips it.
+4. **Incremental.** The newest edition's signed member list is read; only
    members whose hash is not in the reader's cache are downloaded. Each file
    comes from the best mirror that has not failed yet, and falls back to
    every other mirror that verified, slow and stale ones included, and to
    those still probing (`mirror.reader.pool`): a fast mirror that withholds
    or stalls content is demoted at its first failure and cannot cut the
    reader off from slower honest ones. Every byte is checked against the
-   signed hash whatever mirror it came from. A reader with an empty cache
-   takes the newest published edition ZIP first.
-4. **Crash-safe.** The edition is assembled in a staging folder and renamed
+   signed hash whatever mirror it came from. A reader with no edition yet,
+   missing most members, takes the newest published edition ZIP instead.
+5. **Crash-safe.** The edition is assembled in a staging folder and renamed
    into the library; trusted metadata and state are written only after
    that, each file atomically. A kill at any point leaves the previous
    verified edition as it was.
@@ -43,6 +50,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from tuf.api.metadata import Metadata, Root
 
@@ -51,6 +59,7 @@ from mirror.client.classify import classify
 from mirror.client.transport import DeadlineFetcher
 from mirror.client.urls import is_mirror_url, mirror_url, scrubbed, shown
 from mirror.client.view import MirrorView, metadata_file
+from mirror.edition import ArchiveLimits, EditionArchive
 from mirror.errors import (
     ExpiredError,
     ForeignEditionError,
@@ -59,6 +68,7 @@ from mirror.errors import (
     TamperedError,
     TransportError,
     UsageError,
+    VerificationError,
 )
 from mirror.reader.pool import Candidate, MirrorOutcome, MirrorPool
 from mirror.reader.store import (
@@ -72,6 +82,10 @@ from mirror.reader.verify_file import trusted_root, verify_edition
 from mirror.trust import layout, verify
 from mirror.trust.metadata import parse_metadata
 from mirror.trust.publisher import publisher_of, told_apart
+
+FetchMode = Literal["latest-first", "latest-only", "archive"]
+"""The newest articles (the latest bundle) then the whole edition; the newest articles only
+(`--latest`); the whole edition only (`--archive`)."""
 
 DEFAULT_DEADLINE_S = 600.0
 """Longest a fetch waits for mirrors still probing before it gives a file up."""
@@ -118,10 +132,12 @@ class EditionFetch:
         timeout_s: float = 30.0,
         deadline_s: float = DEFAULT_DEADLINE_S,
         use_signed_list: bool = True,
+        mode: FetchMode = "latest-first",
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.pinned = pinned
         self.use_signed_list = use_signed_list
+        self.mode = mode
         """Whether the mirrors of the last edition's signed list are asked too (not `--only`)."""
         self.now = now
         self.connect_timeout_s = connect_timeout_s
@@ -254,7 +270,10 @@ class EditionFetch:
             if left <= 0 or not self.pool.wait(left):
                 break
         summary = "; ".join(failures) or "no mirror left to ask"
-        if forged:
+        shunned = [shown(c.url) for c in self.pool.verified if c.forged and c.url not in tried]
+        if shunned:
+            summary += f"; not asked again after forging: {', '.join(shunned)}"
+        if forged or shunned:
             raise TamperedError(f"no mirror delivered a genuine {target_path} ({summary})")
         raise TransportError(f"no mirror could deliver {target_path} ({summary})")
 
@@ -292,7 +311,8 @@ class EditionFetch:
         self.deadline = time.monotonic() + self.deadline_s
         fetched: FetchedEdition | None = None
         error: MirrorError | None = None
-        self.work_dir = Path(tempfile.mkdtemp(prefix="mirror-fetch-"))
+        self.store.sweep_scratch()  # what a killed fetch left behind
+        self.work_dir = self.store.scratch("fetch")
         self.pool = MirrorPool(candidates, self.probe)
         try:
             self.pool.start()
@@ -353,36 +373,31 @@ class EditionFetch:
     def _finish(self) -> FetchedEdition:
         best = self._newest()
         eid = best.view.newest_edition()
-        members = best.view.members(eid)
         highest = self.store.trust().highest
         if highest is not None and layout.edition_version(eid) < highest[0]:
             raise RollbackError(f"the newest edition offered, {eid}, is older than {highest[1]}")
         existing = self.store.find(eid)
-        if existing is None:
-            if not self.store.editions() and not any(
-                self.store.cached(m.sha256) for m in members.values()
-            ):
-                self.progress("no local copy yet: fetching the newest edition archive")
-                self.seed_cache_from_archive(eid)
-            files: dict[str, Path] = {}
-            missing = [name for name, m in members.items() if self.store.cached(m.sha256) is None]
-            self.progress(f"downloading {len(missing)} of {len(members)} files of {eid}")
-            for name, signed in members.items():
-                cached = self.store.cached(signed.sha256)
-                if cached is None:
-                    target = (
-                        name if layout.is_content_path(name) else layout.manifest_path(eid, name)
-                    )
-                    path = self.download(target, expect_sha256=signed.sha256)
-                    cached = self.store.cache_file(signed.sha256, path)
-                files[name] = cached
-            info = _edition_info(files[layout.EDITION_INFO_MEMBER])
-            if info.eid != eid:
-                raise TamperedError(f"edition.json names {info.eid}, not {eid}")
-            edition = self.store.install(eid, files)
-        else:
-            edition = existing
-            info = _edition_info(edition.path / layout.EDITION_INFO_MEMBER)
+        edition = existing
+        had_bundle = self.store.bundle(eid) is not None
+        if existing is None and self.mode != "archive":
+            try:
+                bundle = self.latest_bundle(eid)
+            except (TransportError, VerificationError) as error:
+                if self.mode == "latest-only":
+                    raise
+                # Only a head start: the whole edition is checked member by member anyway.
+                self.progress(f"no mirror gave the newest articles first ({error.message})")
+                bundle = None
+            if bundle is not None and self.mode == "latest-only":
+                edition = bundle
+            elif bundle is not None:
+                self.progress(f"the newest articles are verified: open {bundle.index.as_uri()}")
+        if edition is None:
+            edition = self.whole_edition(eid)
+            self.store.drop_bundles(upto=edition.version)
+        info = _edition_info(edition.path / layout.EDITION_INFO_MEMBER)
+        if info.eid != eid:
+            raise TamperedError(f"edition.json names {info.eid}, not {eid}")
         self._commit(info)
         self._record_health(edition)
         served_by = [c for c in self.pool.sources(best.served) if c.failures == 0]
@@ -394,8 +409,62 @@ class EditionFetch:
             # Where the edition came from: the best mirror that delivered without failing.
             mirror=shown(served_by[0].url if served_by else best.url),
             edition=edition,
-            updated=existing is None,
+            updated=existing is None and not (had_bundle and not edition.complete),
         )
+
+    def latest_bundle(self, eid: str) -> LibraryEdition | None:
+        """Edition ``eid``'s latest bundle in the library, fetched first if need be.
+
+        None when the publisher publishes none. The bundle is verified whole,
+        by its signed hash, before any member is read; its members go into the
+        cache by their own hash, so the whole edition reuses them.
+        """
+        have = self.store.bundle(eid)
+        if have is not None:
+            return have
+        path = layout.latest_bundle_path(eid)
+        signed = self._newest().view.listed(path)
+        if signed is None:
+            return None
+        if signed.length > caps.LATEST_BUNDLE_MAX_BYTES:
+            raise TamperedError(f"the latest bundle of {eid} is signed as {signed.length} bytes")
+        self.progress(f"fetching the newest articles of {eid} ({signed.length:,} bytes)")
+        bundle = self.download(path)
+        files: dict[str, Path] = {}
+        limits = ArchiveLimits(max_members=20_000, max_total_bytes=4 * caps.LATEST_BUNDLE_MAX_BYTES)
+        with EditionArchive.open(bundle, limits) as archive:
+            for member in archive.members:
+                unpacked = bundle.with_name(f"{bundle.name}.member")
+                digest = hashlib.sha256()
+                with unpacked.open("wb") as out:
+                    for chunk in archive.iter_chunks(member):
+                        digest.update(chunk)
+                        out.write(chunk)
+                files[member.name] = self.store.cache_file(digest.hexdigest(), unpacked)
+        bundle.unlink(missing_ok=True)
+        for needed in ("index.html", layout.EDITION_INFO_MEMBER):
+            if needed not in files:
+                raise TamperedError(f"the latest bundle of {eid} has no {needed}")
+        return self.store.install_bundle(eid, files)
+
+    def whole_edition(self, eid: str) -> LibraryEdition:
+        """Edition ``eid`` member by member (the cache first), or from its archive."""
+        members = self._newest().view.members(eid)
+        missing = [name for name, m in members.items() if self.store.cached(m.sha256) is None]
+        if not self.store.editions() and 2 * len(missing) > len(members):
+            self.progress("no local copy yet: fetching the newest edition archive")
+            self.seed_cache_from_archive(eid)
+            missing = [name for name, m in members.items() if self.store.cached(m.sha256) is None]
+        self.progress(f"downloading {len(missing)} of {len(members)} files of {eid}")
+        files: dict[str, Path] = {}
+        for name, signed in members.items():
+            cached = self.store.cached(signed.sha256)
+            if cached is None:
+                target = name if layout.is_content_path(name) else layout.manifest_path(eid, name)
+                path = self.download(target, expect_sha256=signed.sha256)
+                cached = self.store.cache_file(signed.sha256, path)
+            files[name] = cached
+        return self.store.install(eid, files)
 
     def _commit(self, info: verify.EditionInfo) -> None:
         """Make the verified metadata the reader's trusted state; timestamp last."""

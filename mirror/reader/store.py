@@ -10,6 +10,10 @@
       mirrors.json               mirror health and the last signed mirror list
       cache/<sha256>             verified files by hash: an update fetches only new ones
       library/<edition id>/      complete, verified editions, ready to open offline
+      library/<edition id>.latest/  the newest articles of an edition (its latest bundle),
+                                 until the whole edition is there
+      tmp/<what>-<pid>-*/        one run's scratch (downloads, staging), removed when it
+                                 ends; what a killed run left is swept by the next one
 
 The default state folder is the per-user state dir (``platformdirs``);
 ``--state`` picks another. What a reader trusts (`Trust`) is what makes
@@ -44,6 +48,8 @@ from mirror.errors import StorageError, VerificationError
 from mirror.trust import layout, strictjson
 
 MAX_STATE_FILE_BYTES = 4 * 1024 * 1024
+_BUNDLE_SUFFIX = ".latest"
+"""A library folder ``<edition id>.latest`` holds that edition's latest bundle."""
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -78,11 +84,13 @@ class TrustUpdate:
 
 @dataclass(frozen=True)
 class LibraryEdition:
-    """One complete edition in the library."""
+    """One edition in the library: complete, or only its latest bundle."""
 
     eid: str
     version: int
     path: Path
+    complete: bool = True
+    """False for a latest bundle: the newest articles only, the rest still to fetch."""
 
     @property
     def index(self) -> Path:
@@ -216,9 +224,36 @@ class PublisherStore:
         return sorted(found, key=lambda e: e.version)
 
     def latest(self) -> LibraryEdition | None:
-        """The newest complete edition, if any."""
+        """The newest edition a reader can open: complete, or a newer latest bundle."""
         editions = self.editions()
-        return editions[-1] if editions else None
+        newest = editions[-1] if editions else None
+        bundles = self._bundles()
+        if bundles and (newest is None or bundles[-1].version > newest.version):
+            return bundles[-1]
+        return newest
+
+    def bundle(self, eid: str) -> LibraryEdition | None:
+        """The latest bundle of edition ``eid``, if the library has it."""
+        return next((b for b in self._bundles() if b.eid == eid), None)
+
+    def _bundles(self) -> list[LibraryEdition]:
+        found = []
+        if self.library_dir.is_dir():
+            for path in self.library_dir.iterdir():
+                eid = path.name.removesuffix(_BUNDLE_SUFFIX)
+                if (
+                    path.name.endswith(_BUNDLE_SUFFIX)
+                    and layout.EDITION_ID_RE.match(eid)
+                    and (path / "index.html").is_file()
+                ):
+                    found.append(LibraryEdition(eid, layout.edition_version(eid), path, False))
+        return sorted(found, key=lambda e: e.version)
+
+    def drop_bundles(self, *, upto: int) -> None:
+        """Remove the latest bundles of editions up to version ``upto`` (now complete)."""
+        for bundle in self._bundles():
+            if bundle.version <= upto:
+                shutil.rmtree(bundle.path, ignore_errors=True)
 
     def find(self, eid: str) -> LibraryEdition | None:
         """The edition ``eid``, if it is complete in the library."""
@@ -230,11 +265,18 @@ class PublisherStore:
         Files are hard-linked (copied across file systems) into a staging folder
         that is renamed into place only when complete.
         """
+        return self._assemble(eid, members, complete=True)
+
+    def install_bundle(self, eid: str, members: Mapping[str, Path]) -> LibraryEdition:
+        """Assemble the latest bundle of edition ``eid`` from verified files, as `install`."""
+        return self._assemble(eid, members, complete=False)
+
+    def _assemble(self, eid: str, members: Mapping[str, Path], *, complete: bool) -> LibraryEdition:
         if not layout.EDITION_ID_RE.match(eid):
             raise StorageError(f"{eid!r} is not an edition id")
         fsutil.ensure_dir(self.library_dir)
-        final = self.library_dir / eid
-        staging = Path(tempfile.mkdtemp(prefix=f".{eid}.", dir=self.library_dir))
+        final = self.library_dir / (eid if complete else f"{eid}{_BUNDLE_SUFFIX}")
+        staging = self.scratch("install")
         try:
             for member, source in members.items():
                 target = staging.joinpath(*PurePosixPath(member).parts)
@@ -250,7 +292,35 @@ class PublisherStore:
             shutil.rmtree(staging, ignore_errors=True)
             raise StorageError(f"cannot assemble edition {eid} in {final} ({error})") from error
         fsutil.fsync_dir(self.library_dir)
-        return LibraryEdition(eid, layout.edition_version(eid), final)
+        return LibraryEdition(eid, layout.edition_version(eid), final, complete)
+
+    # --- scratch -------------------------------------------------------------------
+    @property
+    def scratch_dir(self) -> Path:
+        """Runs' temporary folders: on the library's file system, so staging renames work."""
+        return self.path / "tmp"
+
+    def scratch(self, what: str) -> Path:
+        """A new folder for one run's temporary files, named after the running process."""
+        fsutil.ensure_dir(self.scratch_dir)
+        try:
+            return Path(tempfile.mkdtemp(prefix=f"{what}-{os.getpid()}-", dir=self.scratch_dir))
+        except OSError as error:
+            raise StorageError.from_os(error) from error
+
+    def sweep_scratch(self) -> int:
+        """Remove the folders of runs that are no longer alive (killed, or the machine died)."""
+        removed = 0
+        if not self.scratch_dir.is_dir():
+            return 0
+        for path in self.scratch_dir.iterdir():
+            parts = path.name.split("-")
+            pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+            if pid is not None and _alive(pid):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+        return removed
 
     # --- cache ---------------------------------------------------------------------
     def cached(self, sha256: str) -> Path | None:
@@ -289,3 +359,14 @@ class PublisherStore:
         """Write mirror health atomically."""
         data = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         fsutil.atomic_write_bytes(self.health_file, data.encode("utf-8"))
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of ours, or another user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

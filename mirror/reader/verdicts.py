@@ -37,6 +37,10 @@ _TEXT: dict[str, dict[Language, str]] = {
         "ru": "этот выпуск у вас уже был; новых нет",
     },
     "open": {"en": "open: {url}", "ru": "открыть: {url}"},
+    "latest-only": {
+        "en": "the newest articles only so far; `mirror fetch` again gets the whole edition",
+        "ru": "пока только новые статьи; `mirror fetch` ещё раз загрузит весь выпуск",
+    },
     "mirror.ok": {"en": "verified", "ru": "проверено"},
     "mirror.stale": {"en": "behind the others ({detail})", "ru": "отстаёт от других ({detail})"},
     "mirror.other-publisher": {

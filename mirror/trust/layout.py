@@ -3,9 +3,11 @@
 ::
 
     root ─┬─ timestamp ── snapshot (versions of every targets role)
-          └─ targets                      lists  mirrors.json (the signed mirror list)
+          └─ targets                      lists  mirrors.json (the signed mirror list) and
+              │                                  reader.html (the browser's checking page)
               ├─ content   articles/*, assets/*/*      ─► 2**bits succinct hash bins content-XX
-              ├─ editions  editions/*                  lists <id>.zip and <id>.zip.minisig
+              ├─ editions  editions/*                  lists <id>.zip and <id>.zip.minisig, and
+              │                                        <id>.latest.zip (the newest articles)
               └─ manifests manifests/*/* … /*/*/*/*    ─► edition-<id>: one role per edition,
                                                           listing every member of that ZIP as
                                                           manifests/<id>/<member>
@@ -38,6 +40,10 @@ MANIFESTS_PATTERNS = ("manifests/*/*", "manifests/*/*/*", "manifests/*/*/*/*")
 
 MIRROR_LIST_PATH = "mirrors.json"
 """Stable target path of the signed mirror list (top-level ``targets`` lists it)."""
+
+READER_PAGE_PATH = "reader.html"
+"""Target path of the publisher's ``reader.html`` for the newest root (top-level ``targets``
+lists it), so a reader with only a browser can get it from any mirror and check its hash."""
 
 EDITION_INFO_MEMBER = "edition.json"
 """ZIP member carrying the edition's id, version, created and expires times."""
@@ -86,6 +92,30 @@ def manifest_path(eid: str, member: str) -> str:
 def edition_zip_path(eid: str) -> str:
     """Target path of the edition archive itself."""
     return f"editions/{eid}.zip"
+
+
+LATEST_SUFFIX = ".latest.zip"
+"""Ending of a latest bundle's name: the newest articles of one edition, for a bad link."""
+
+
+def latest_bundle_path(eid: str) -> str:
+    """Target path of the small "latest articles" bundle of edition ``eid``."""
+    return f"editions/{eid}{LATEST_SUFFIX}"
+
+
+def is_latest_bundle(path: str) -> bool:
+    """Whether a target (or tree) path names a latest bundle."""
+    return path.endswith(LATEST_SUFFIX)
+
+
+def archive_edition_id(path: str) -> str | None:
+    """The edition id of an edition archive's target path ``editions/<id>.zip``, else None.
+
+    Signatures (``.minisig``) and latest bundles are not edition archives.
+    """
+    name = path.rsplit("/", 1)[-1]
+    eid = name.removesuffix(".zip")
+    return eid if name.endswith(".zip") and EDITION_ID_RE.match(eid) else None
 
 
 def is_content_path(member: str) -> bool:
