@@ -18,7 +18,9 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from mirror import fsutil, publish_tree
+from tuf.api.metadata import Metadata, Root
+
+from mirror import __version__, fsutil, publish_tree
 from mirror.build_sources import PreviousEdition, ReadyArticle, SourceReader
 from mirror.buildcache import BuildCache, context_key
 from mirror.config import Config, DirectorySource, Source
@@ -29,11 +31,22 @@ from mirror.ingest.directory import iter_directory
 from mirror.ingest.feed import iter_feed
 from mirror.ingest.model import DEFAULT_LIMITS, INGEST_VERSION, ProblemLog
 from mirror.ingest.workers import Runner, WorkerPool, default_processes
-from mirror.keystore import Keyring, load_keyring, load_root_chain
+from mirror.keystore import Keyring, load_keyring, load_root_chain, minisign_public_key
 from mirror.latest_bundle import LatestPicker, write_latest_bundle
 from mirror.publish_tree import PublishedTarget
-from mirror.render import RENDER_VERSION, RenderedArticle, SiteFile, SiteInfo, render_site
+from mirror.reader.export_page import build_reader_page
+from mirror.render import (
+    ABOUT_MEMBER,
+    RENDER_VERSION,
+    AnnouncedMirror,
+    EditionProof,
+    RenderedArticle,
+    SiteFile,
+    SiteInfo,
+    render_site,
+)
 from mirror.trust import layout, minisign
+from mirror.trust.publisher import publisher_of
 from mirror.trust.repository import (
     ExpiryPolicy,
     RepositoryState,
@@ -125,6 +138,36 @@ def mirror_list(config: Config) -> bytes:
     return (json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode()
 
 
+def edition_proof(
+    root_chain: Sequence[bytes],
+    minisign_public: minisign.MinisignPublicKey,
+    mirror_list_bytes: bytes,
+    *,
+    reader_page_sha256: str,
+) -> EditionProof:
+    """What the edition's about page shows to check it and to find the next one.
+
+    The fingerprints are of what readers were given: the newest root's exact
+    bytes (``keys/root.json``), ``minisign.pub``'s key and the ``reader.html``
+    that ``mirror keys export-reader`` writes for that root. The mirrors are
+    read back from ``mirror_list_bytes``, the edition's own ``mirrors.json``,
+    so the page lists exactly what the signed list does. Only public keys are
+    read: a build that finds nothing changed never decrypts the signing keys.
+    """
+    root = root_chain[-1]
+    signed_root = Metadata[Root].from_bytes(root).signed
+    document = json.loads(mirror_list_bytes)
+    return EditionProof(
+        publisher_id=publisher_of(signed_root).publisher_id,
+        root_version=signed_root.version,
+        root_sha256=hashlib.sha256(root).hexdigest(),
+        minisign_public_key=minisign_public.to_file().splitlines()[-1],
+        reader_page_sha256=reader_page_sha256,
+        mirror_version=__version__,
+        mirrors=tuple(AnnouncedMirror(m["name"], m["url"]) for m in document["mirrors"]),
+    )
+
+
 def edition_info(
     config: Config, *, eid: str, version: int, created: datetime, expires: datetime
 ) -> bytes:
@@ -175,7 +218,7 @@ def _published_path(eid: str, member: str) -> str:
     return member if layout.is_content_path(member) else layout.manifest_path(eid, member)
 
 
-VOLATILE_MEMBERS = frozenset({"index.html", "feed.xml", layout.EDITION_INFO_MEMBER})
+VOLATILE_MEMBERS = frozenset({"index.html", ABOUT_MEMBER, "feed.xml", layout.EDITION_INFO_MEMBER})
 """Members that name the edition or its date, so they differ in every edition."""
 
 
@@ -213,9 +256,9 @@ def _previous_members(state: RepositoryState, *, volatile: bool = True) -> dict[
 def cache_context(config: Config, site: SiteInfo) -> str:
     """The build cache's context key: every setting and version an article's page depends on.
 
-    The site facts are all but the edition's own (id and date), which no page shows.
+    Of the site facts, an article page shows only the title and the language
+    (`SiteInfo`); the edition's own (id, date, proof) would rebuild every page.
     """
-    page_site = replace(site, edition_id="", edition_created=datetime(2000, 1, 1))
     return context_key(
         {
             "ingest": INGEST_VERSION,
@@ -223,7 +266,7 @@ def cache_context(config: Config, site: SiteInfo) -> str:
             "language": config.publisher.language,
             "on_article_error": config.on_article_error,
             "limits": asdict(DEFAULT_LIMITS),
-            "site": asdict(page_site),
+            "site": {"title": site.title, "language": site.language},
             "compression_level": config.edition.compression_level,
         }
     )
@@ -326,19 +369,28 @@ def _build_edition(
         snapshot_days=config.trust.snapshot_expires_days,
         timestamp_days=config.trust.timestamp_expires_days,
     )
+    mirrors_document = mirror_list(config)
+    # The browser's checking page for the newest root: published beside the mirror list.
+    root_chain = load_root_chain(config.keys.dir)
+    reader_page = build_reader_page(root_chain[-1])
+    reader_entry = TargetEntry(layout.READER_PAGE_PATH, len(reader_page.html), reader_page.sha256)
     site = SiteInfo(
         title=config.publisher.title,
         publisher=config.publisher.name,
         language=config.publisher.language,
         edition_id=eid,
         edition_created=created,
+        proof=edition_proof(
+            root_chain,
+            minisign_public_key(config.keys.dir),
+            mirrors_document,
+            reader_page_sha256=reader_page.sha256,
+        ),
     )
     cache = BuildCache.load(config.output.build_cache, cache_context(config, site))
     reader = SourceReader(config, cache, pool, site)
     root_published = publish_tree.root_path(publish_dir)
-    new_root = not root_published.exists() or (
-        root_published.read_bytes() != load_root_chain(config.keys.dir)[-1]
-    )
+    new_root = not root_published.exists() or (root_published.read_bytes() != root_chain[-1])
     if not force and not new_root:
         unchanged = _predicted_unchanged(config, state, reader, site)
         if unchanged is not None:
@@ -439,7 +491,7 @@ def _build_edition(
             layout.EDITION_INFO_MEMBER: edition_info(
                 config, eid=eid, version=version, created=created, expires=expires
             ),
-            layout.MIRROR_LIST_PATH: mirror_list(config),
+            layout.MIRROR_LIST_PATH: mirrors_document,
         }
         for name, data in extra.items():
             add(writer, SiteFile(name, data=data))
@@ -455,6 +507,7 @@ def _build_edition(
             eid=eid,
             members=entries,
             mirror_list=mirrors_entry,
+            reader_page=reader_entry,
             now=created,
             policy=policy,
             bin_bits=config.trust.hash_bin_bits,
@@ -500,6 +553,7 @@ def _build_edition(
         PublishedTarget(
             mirrors_entry.path, mirrors_entry.sha256, data=extra[layout.MIRROR_LIST_PATH]
         ),
+        PublishedTarget(reader_entry.path, reader_entry.sha256, data=reader_page.html),
     ]
     bundle_path: Path | None = None
     if config.edition.latest_days > 0:
