@@ -18,6 +18,7 @@ parses nothing, and gives up at the first article it would have to parse.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import hashlib
 import json
@@ -107,7 +108,12 @@ def _finish(result: Article | str, job: _Job) -> _Made:
         return result, None, None
     page, body = render_article(result, job.site)
     prepared = prepare_member(page.name, page.data or b"", compresslevel=job.compresslevel)
-    body_sha = write_body(job.bodies_dir, body) if job.bodies_dir is not None else None
+    body_sha: str | None = None
+    if job.bodies_dir is not None:
+        # The cache is a speed-up: a body it cannot keep (a full disk) is made again
+        # next time, and the disk's own trouble is the edition's write to report.
+        with contextlib.suppress(OSError):
+            body_sha = write_body(job.bodies_dir, body)
     return result, prepared, body_sha
 
 
@@ -123,16 +129,25 @@ def _entry_job(job: tuple[Any, str, str, IngestLimits, _Job]) -> _Made:
 
 
 def write_body(folder: Path, body: str) -> str:
-    """Store a sanitised body under its SHA-256 (temp file and rename; the name checks it)."""
+    """Store a sanitised body under its SHA-256 (temp file and rename; the name checks it).
+
+    Not flushed to disk: the cache is a speed-up, and a body torn by a power cut
+    no longer matches its name, so it is made again. A failed write (a full disk)
+    leaves no temporary file behind.
+    """
     data = body.encode("utf-8")
     sha256 = hashlib.sha256(data).hexdigest()
     path = folder / sha256
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
         temp = folder / f".{sha256}.{os.getpid()}.tmp"
-        with open(temp, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, path)
+        try:
+            with open(temp, "wb") as handle:
+                handle.write(data)
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
     return sha256
 
 

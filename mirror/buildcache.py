@@ -12,7 +12,7 @@ path decides the slug, the name in messages and what its images resolve
 to), and the build *context*: the publisher's language, ``on_article_error``,
 the ingest limits, the site facts pages show, the compression level, and
 the versions of what parses, sanitises and renders (`INGEST_VERSION`,
-`RENDER_VERSION`, markdown-it-py, nh3, feedparser, PyYAML, zlib, Python and
+`RENDER_VERSION`, cmarkgfm, nh3, feedparser, PyYAML, zlib, Python and
 its Unicode tables). Any change to one of them gives new keys, so the
 articles it affects are built again; a feed entry is keyed by its content
 as feedparser gave it.
@@ -72,7 +72,7 @@ RACY_WINDOW_NS = 2_000_000_000
 """A file changed this close to being read is hashed again next time (module variable so
 tests can set it to 0)."""
 
-LIBRARIES = ("markdown-it-py", "nh3", "feedparser", "PyYAML")
+LIBRARIES = ("cmarkgfm", "nh3", "feedparser", "PyYAML")
 """Packages whose output ends up in pages: a new version of one builds every page again."""
 
 

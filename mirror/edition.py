@@ -184,6 +184,15 @@ class ArchiveLimits:
     max_ratio: int = 100
     """Uncompressed / compressed size, checked for deflated members over 64 KiB."""
 
+    def ratio_accepted(self, size: int, compressed_size: int) -> bool:
+        """Whether a deflated member of these sizes is within the zip-bomb cap.
+
+        The one rule for both sides: the reader refuses an archive with a member
+        beyond it, and the writer stores such a member instead of deflating it,
+        so a very repetitive page or file never makes an edition unreadable.
+        """
+        return size <= _RATIO_MIN_BYTES or size <= self.max_ratio * max(compressed_size, 1)
+
 
 @dataclass(frozen=True)
 class MemberDigest:
@@ -377,12 +386,13 @@ class PreparedMember:
 
 def prepare_member(name: str, data: bytes, *, compresslevel: int) -> PreparedMember:
     """Compress ``data`` as the writer does: deflate unless the name says it is compressed
-    already, and store it when deflating does not make it smaller."""
+    already, and store it when deflating does not make it smaller or makes it smaller
+    than the reader's zip-bomb cap accepts (`ArchiveLimits.ratio_accepted`)."""
     method, payload = METHOD_STORED, data
     if data and _wants_deflate(name):
         compressor = zlib.compressobj(compresslevel, zlib.DEFLATED, -15)
         deflated = compressor.compress(data) + compressor.flush()
-        if len(deflated) < len(data):
+        if len(deflated) < len(data) and ArchiveLimits().ratio_accepted(len(data), len(deflated)):
             method, payload = METHOD_DEFLATED, deflated
     return PreparedMember(
         name=name,
@@ -549,7 +559,8 @@ class EditionWriter:
 
         The local header is written first, then the data, then the header is
         patched with the CRC-32 and sizes. If deflating does not make the data
-        smaller, the data is written again, stored.
+        smaller, or makes it smaller than the reader's zip-bomb cap accepts, the
+        data is written again, stored.
         """
         name_bytes = self._check_name(name)
         try:
@@ -572,7 +583,10 @@ class EditionWriter:
                 crc, sha256, compressed_size = self._copy(
                     source, size, deflate=header.method == METHOD_DEFLATED
                 )
-                if header.method == METHOD_DEFLATED and compressed_size >= size:
+                if header.method == METHOD_DEFLATED and (
+                    compressed_size >= size
+                    or not self._limits.ratio_accepted(size, compressed_size)
+                ):
                     self._file.seek(data_offset)
                     self._file.truncate()
                     stored = self._copy(source, size, deflate=False)
@@ -1090,11 +1104,7 @@ def _read_central_directory(
                 f"{label} brings the total size to {total} bytes, over the cap of "
                 f"{limits.max_total_bytes} (archive too large)."
             )
-        if (
-            method == METHOD_DEFLATED
-            and size > _RATIO_MIN_BYTES
-            and size > limits.max_ratio * max(compressed_size, 1)
-        ):
+        if method == METHOD_DEFLATED and not limits.ratio_accepted(size, compressed_size):
             raise UnsafeArchiveError(
                 f"{label} has a compression ratio of {size // max(compressed_size, 1)}, over the "
                 f"cap of {limits.max_ratio} (zip bomb)."

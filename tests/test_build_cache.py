@@ -147,8 +147,8 @@ VERSION_CHANGES: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "nh3 version": lambda m: m.setattr(
         buildcache, "library_versions", lambda: {"nh3": "0.0.0-other"}
     ),
-    "markdown-it-py version": lambda m: m.setattr(
-        buildcache, "library_versions", lambda: {"markdown-it-py": "9.9"}
+    "cmarkgfm version": lambda m: m.setattr(
+        buildcache, "library_versions", lambda: {"cmarkgfm": "9.9"}
     ),
     "feedparser version": lambda m: m.setattr(
         buildcache, "library_versions", lambda: {"feedparser": "1.0"}
@@ -288,6 +288,28 @@ def test_a_damaged_body_or_earlier_zip_is_made_again(
     again = _build(incremental.config, 6)
     assert len(parses) == 4  # no usable earlier ZIP: every page made again
     assert isinstance(again, BuildResult)
+
+
+def test_bodies_the_cache_cannot_keep_are_made_again_and_the_build_goes_on(
+    new_publisher: Callable[..., Publisher], tmp_path: Path, parses: list[str]
+) -> None:
+    """The cache is a speed-up: a body folder it cannot write (here a file in its place)
+    is no article's problem, and the edition is the same as one built from scratch."""
+    incremental, scratch = _twins(new_publisher, tmp_path, 3)
+    bodies = incremental.config.output.build_cache / "bodies"
+    bodies.parent.mkdir(parents=True, exist_ok=True)
+    bodies.write_bytes(b"not a folder")
+    a = _build(incremental.config, 0)
+    b = _build(scratch.config, 0)
+    assert isinstance(a, BuildResult)
+    assert isinstance(b, BuildResult)
+    assert a.problems == b.problems == ()
+    assert a.zip_path.read_bytes() == b.zip_path.read_bytes()
+    bodies.unlink()
+    parses.clear()
+    again = _build(incremental.config, 5)
+    assert isinstance(again, BuildResult)
+    assert again.zip_path.read_bytes() == _build(scratch.config, 5).zip_path.read_bytes()
 
 
 def test_sync_with_nothing_changed_parses_no_article(

@@ -51,11 +51,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import yaml
-from markdown_it import MarkdownIt
 
 from mirror import yamlbounds
 from mirror.errors import ArticleError, SourceError
 from mirror.ingest.bounds import html_problem
+from mirror.ingest.markdown import markdown_to_html
 from mirror.ingest.model import (
     DEFAULT_LIMITS,
     Article,
@@ -94,7 +94,6 @@ LINKED_FILE_SUFFIXES = IMAGE_SUFFIXES | frozenset(
 FOLDER_HINT = "Check the article folder's path in the configuration."
 LANGUAGE_HINT = "Use a language tag such as 'ru', 'en' or 'ar'."
 _BOM = b"\xef\xbb\xbf"
-_MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
 
 def load_directory(
@@ -322,7 +321,7 @@ def _load_article(file: ArticleFile, data: bytes, collector: list[_AssetCollecto
     tags = _tags(metadata.get("tags"), source, limits)
     summary = _optional_text(metadata.get("summary"), "summary", source)
 
-    raw_html = _MARKDOWN.render(body) if path.suffix.lower() in MARKDOWN_SUFFIXES else body
+    raw_html = markdown_to_html(body) if path.suffix.lower() in MARKDOWN_SUFFIXES else body
     too_costly = html_problem(raw_html, limits)
     if too_costly is not None:
         raise ArticleError(source, f"body {too_costly}")
