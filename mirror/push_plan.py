@@ -55,6 +55,15 @@ class MirrorPlan:
     skipped_bytes: int = 0
     retention_note: str | None = None
 
+    def __repr__(self) -> str:
+        # A summary, not thousands of files: asyncio formats the run's result (every
+        # mirror's plan) when it restores the SIGINT handler, and logs may show plans.
+        return (
+            f"MirrorPlan(standing={self.judgement.standing.value}, "
+            f"uploads={len(self.uploads)} files, {self.upload_bytes} bytes, "
+            f"deletes={len(self.deletes)} files, skipped={self.skipped_files} files)"
+        )
+
     @property
     def refused(self) -> bool:
         """The mirror's history must not be written over."""

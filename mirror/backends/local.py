@@ -191,26 +191,44 @@ class LocalBackend(Backend):
         # Someone may have planted a link while we created folders; check again.
         return os.open(self._resolve(folder), FOLDER_FLAGS & ~os.O_NOFOLLOW)
 
-    async def _read(self, path: str) -> AsyncGenerator[bytes | DeclaredSize, None]:
-        async with contextlib.aclosing(
-            stream_local_file(lambda: self._open_regular(path))
-        ) as pieces:
-            async for piece in pieces:
-                yield piece
+    def _read(self, path: str) -> AsyncGenerator[bytes | DeclaredSize, None]:
+        return stream_local_file(lambda: self._open_regular(path))
 
     def _open_regular(self, path: str) -> BinaryIO:
-        target = self._resolve(path)
+        missing = MirrorNotFoundError(f"mirror {self.name}: there is no file {path}")
         try:
-            handle = target.open("rb")
+            fd = self._open_without_links(path)
+            if fd is None:  # a link on the way: followed only while it stays inside
+                fd = os.open(self._resolve(path), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
-            raise MirrorNotFoundError(f"mirror {self.name}: there is no file {path}") from error
+            raise missing from error
+        handle = os.fdopen(fd, "rb")
         try:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise MirrorNotFoundError(f"mirror {self.name}: {path} is not a regular file")
         except BaseException:
             handle.close()
             raise
         return handle
+
+    def _open_without_links(self, path: str) -> int | None:
+        """``path`` opened for reading, walking from the root one name at a time without
+        following a link; None when a link (or a file where a folder should be) is met."""
+        *folders, name = path.split("/")
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for folder in folders:
+                inner = os.open(folder, FOLDER_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            return os.open(name, flags, dir_fd=fd)
+        except OSError as error:
+            if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                return None
+            raise
+        finally:
+            os.close(fd)
 
     async def _stat(self, path: str) -> ObjectInfo | None:
         return await asyncio.to_thread(self._stat_sync, path)
