@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from mirror import fsutil, publish_tree
+from mirror import __version__, fsutil, publish_tree
 from mirror.config import Config, DirectorySource, Source
 from mirror.edition import ArchiveDigest, EditionWriter
 from mirror.errors import KeyStoreError, TamperedError, UsageError
@@ -30,7 +30,15 @@ from mirror.ingest.workers import Runner, WorkerPool, default_processes
 from mirror.keystore import Keyring, load_keyring
 from mirror.latest_bundle import LatestPicker, write_latest_bundle
 from mirror.publish_tree import PublishedTarget
-from mirror.render import SiteFile, SiteInfo, render_site
+from mirror.reader.export_page import build_reader_page
+from mirror.render import (
+    ABOUT_MEMBER,
+    AnnouncedMirror,
+    EditionProof,
+    SiteFile,
+    SiteInfo,
+    render_site,
+)
 from mirror.trust import layout, minisign
 from mirror.trust.repository import (
     ExpiryPolicy,
@@ -123,6 +131,30 @@ def mirror_list(config: Config) -> bytes:
     return (json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode()
 
 
+def edition_proof(
+    keyring: Keyring, mirror_list_bytes: bytes, *, reader_page_sha256: str
+) -> EditionProof:
+    """What the edition's about page shows to check it and to find the next one.
+
+    The fingerprints are of what readers were given: the newest root's exact
+    bytes (``keys/root.json``), ``minisign.pub``'s key and the ``reader.html``
+    that ``mirror keys export-reader`` writes for that root. The mirrors are
+    read back from ``mirror_list_bytes``, the edition's own ``mirrors.json``,
+    so the page lists exactly what the signed list does.
+    """
+    root = keyring.root_chain[-1]
+    document = json.loads(mirror_list_bytes)
+    return EditionProof(
+        publisher_id=keyring.publisher.publisher_id,
+        root_version=keyring.root.signed.version,
+        root_sha256=hashlib.sha256(root).hexdigest(),
+        minisign_public_key=keyring.minisign_public.to_file().splitlines()[-1],
+        reader_page_sha256=reader_page_sha256,
+        mirror_version=__version__,
+        mirrors=tuple(AnnouncedMirror(m["name"], m["url"]) for m in document["mirrors"]),
+    )
+
+
 def edition_info(
     config: Config, *, eid: str, version: int, created: datetime, expires: datetime
 ) -> bytes:
@@ -173,7 +205,7 @@ def _published_path(eid: str, member: str) -> str:
     return member if layout.is_content_path(member) else layout.manifest_path(eid, member)
 
 
-VOLATILE_MEMBERS = frozenset({"index.html", "feed.xml", layout.EDITION_INFO_MEMBER})
+VOLATILE_MEMBERS = frozenset({"index.html", ABOUT_MEMBER, "feed.xml", layout.EDITION_INFO_MEMBER})
 """Members that name the edition or its date, so they differ in every edition."""
 
 
@@ -276,12 +308,17 @@ def build_edition(
         snapshot_days=config.trust.snapshot_expires_days,
         timestamp_days=config.trust.timestamp_expires_days,
     )
+    mirrors_document = mirror_list(config)
+    # The browser's checking page for the newest root: published beside the mirror list.
+    reader_page = build_reader_page(keyring.root_chain[-1])
+    reader_entry = TargetEntry(layout.READER_PAGE_PATH, len(reader_page.html), reader_page.sha256)
     site = SiteInfo(
         title=config.publisher.title,
         publisher=config.publisher.name,
         language=config.publisher.language,
         edition_id=eid,
         edition_created=created,
+        proof=edition_proof(keyring, mirrors_document, reader_page_sha256=reader_page.sha256),
     )
     zip_path = config.editions_dir / f"{eid}.zip"
     fsutil.ensure_dir(config.editions_dir)
@@ -354,7 +391,7 @@ def build_edition(
             layout.EDITION_INFO_MEMBER: edition_info(
                 config, eid=eid, version=version, created=created, expires=expires
             ),
-            layout.MIRROR_LIST_PATH: mirror_list(config),
+            layout.MIRROR_LIST_PATH: mirrors_document,
         }
         for name, data in extra.items():
             add(writer, SiteFile(name, data=data))
@@ -373,6 +410,7 @@ def build_edition(
             eid=eid,
             members=entries,
             mirror_list=mirrors_entry,
+            reader_page=reader_entry,
             now=created,
             policy=policy,
             bin_bits=config.trust.hash_bin_bits,
@@ -418,6 +456,7 @@ def build_edition(
         PublishedTarget(
             mirrors_entry.path, mirrors_entry.sha256, data=extra[layout.MIRROR_LIST_PATH]
         ),
+        PublishedTarget(reader_entry.path, reader_entry.sha256, data=reader_page.html),
     ]
     bundle_path: Path | None = None
     if config.edition.latest_days > 0:

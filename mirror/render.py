@@ -1,4 +1,5 @@
-"""Render articles into the static pages of an edition: article pages, index, Atom feed.
+# ruff: noqa: RUF001 - the Russian, Arabic, Persian and Hebrew texts are in their own scripts
+"""Render articles into the static pages of an edition: article pages, index, about page, feed.
 
 The pages are read offline, from ``file://``, by people a censor would like
 to identify, so they are deliberately plain:
@@ -12,14 +13,29 @@ to identify, so they are deliberately plain:
   is safe even for an `Article` that did not come from ingest; every other
   value is escaped with `html.escape`.
 - Every page carries ``lang`` and ``dir``; each index entry carries its own,
-  so Russian, English and Arabic articles sit correctly side by side.
+  so Russian, English and Arabic articles sit correctly side by side. The
+  masthead and footer of an article page carry the *site's* language and
+  direction, so an English site title is not right-aligned above an Arabic
+  article, nor an Arabic site's chrome left-aligned above an English one.
+  Dates are written the reader's way: Gregorian with month names for ``en``,
+  ``ru``, ``ar`` and ``he``, the Solar Hijri calendar with Persian digits for
+  ``fa``; ``<time datetime>`` stays RFC 3339 UTC.
+- ``about.html`` (`render_about`) says which edition this is, how to check the
+  copy three ways (mirror, stock minisign, ``reader.html``) with the
+  fingerprints to compare, and where the next edition is: the signed mirror
+  list, so every copy leads on. Its facts come in one `EditionProof`.
 - Output is a pure function of the input: no clocks, no environment, no
-  dictionary-order surprises. `render_article` depends only on the article and
-  the site title, so an unchanged article gives the same bytes in every
+  dictionary-order surprises. An article page depends only on the article and
+  the site-wide constants (site title and language), never on the edition, its
+  root or its mirrors, so an unchanged article gives the same bytes in every
   edition and is never re-uploaded.
 
 The templates are module-level constants filled with `str.format`; every
-value put into them is escaped first.
+value put into them is escaped first (`_text`). Labels in `_UI_TEXT` exist in
+English, Russian, Arabic, Persian and Hebrew; the about page's longer
+explanations (`_ABOUT_TEXT`) in English and Russian. Where a language has no
+translation the English text is used and marked ``lang="en" dir="ltr"``, so
+it keeps its direction inside a right-to-left page.
 """
 
 from __future__ import annotations
@@ -30,27 +46,22 @@ import heapq
 import html
 import importlib.resources
 import re
+import shlex
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import jdatetime  # type: ignore[import-untyped]
+
+from mirror.csp import CONTENT_SECURITY_POLICY
 from mirror.ingest.model import Article, slugify, sort_articles, text_direction
 from mirror.ingest.sanitize import sanitize_html, strip_invalid_chars
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; img-src 'self' data:; style-src 'self'; "
-    "base-uri 'none'; form-action 'none'"
-)
-"""Only our own stylesheet and images; no script, frame, font, media or form target.
+ABOUT_MEMBER = "about.html"
+"""The about page: which edition this is, how to check it, where the next one is."""
 
-``'self'`` on a ``file://`` page matches the edition's own ``file:`` URLs:
-checked with headless Chromium (tests/test_render.py), which loads the
-stylesheet and images and reports no violation. ``base-uri`` and
-``form-action`` are listed because ``default-src`` does not cover them.
-"""
-
-ARTICLE_PAGE = """\
+PAGE_HEAD = """\
 <!doctype html>
 <html lang="{lang}" dir="{dir}">
 <head>
@@ -58,11 +69,16 @@ ARTICLE_PAGE = """\
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="{csp}">
 <meta name="referrer" content="no-referrer">
-<title>{title} — {site_title}</title>
-<link rel="stylesheet" href="../style.css">
-</head>
+<title>{title}</title>
+<link rel="stylesheet" href="{up}style.css">
+{links}</head>
 <body>
-<header class="masthead"><a href="../index.html"><bdi>{site_title}</bdi></a></header>
+"""
+"""The start of every page: language, direction, the policy, no referrer, our stylesheet."""
+
+ARTICLE_PAGE = """\
+{head}<header class="masthead" lang="{site_lang}" dir="{site_dir}">\
+<a href="../index.html"><bdi>{site_title}</bdi></a></header>
 <main>
 <article>
 <h1>{title}</h1>
@@ -72,25 +88,13 @@ ARTICLE_PAGE = """\
 </div>
 {tags}</article>
 </main>
-<footer><a href="../index.html">{all_articles}</a></footer>
+{footer}
 </body>
 </html>
 """
 
 INDEX_PAGE = """\
-<!doctype html>
-<html lang="{lang}" dir="{dir}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="{csp}">
-<meta name="referrer" content="no-referrer">
-<title>{site_title}</title>
-<link rel="stylesheet" href="style.css">
-<link rel="alternate" type="application/atom+xml" href="feed.xml" title="{site_title}">
-</head>
-<body>
-<header class="masthead">
+{head}<header class="masthead">
 <h1>{site_title}</h1>
 <p class="edition"><span>{publisher}</span><span>{edition_label} <code>{edition_id}</code></span>\
 <time datetime="{datetime}">{human_date}</time><a href="feed.xml">{feed_label}</a></p>
@@ -98,8 +102,61 @@ INDEX_PAGE = """\
 <main>
 {articles}
 </main>
+{footer}
 </body>
 </html>
+"""
+
+ABOUT_PAGE = """\
+{head}<header class="masthead"><a href="index.html"><bdi>{site_title}</bdi></a></header>
+<main class="about">
+<h1>{heading}</h1>
+<dl class="facts">
+<dt>{publisher_label}</dt><dd><bdi>{publisher}</bdi></dd>
+<dt>{edition_label}</dt><dd><code dir="ltr">{edition_id}</code></dd>
+<dt>{date_label}</dt><dd><time datetime="{datetime}">{human_date}</time></dd>
+</dl>
+<section id="check">
+<h2>{check_heading}</h2>
+{check_intro}
+<div class="warning" role="note">
+<h3>{compare_heading}</h3>
+{warning}
+</div>
+<h3>{mirror_heading}</h3>
+{mirror_pin}
+<pre dir="ltr"><code>{trust_command}</code></pre>
+{mirror_verify}
+<pre dir="ltr"><code>{verify_command}</code></pre>
+{mirror_root}
+<dl class="facts proof">
+<dt>{publisher_id_label}</dt><dd><code class="fingerprint" dir="ltr">{publisher_id}</code></dd>
+<dt>{root_version_label}</dt><dd>{root_version}</dd>
+<dt>{root_sha256_label}</dt><dd><code class="fingerprint" dir="ltr">{root_sha256}</code></dd>
+</dl>
+<h3>{minisign_heading}</h3>
+{minisign_text}
+<pre dir="ltr"><code>{minisign_command}</code></pre>
+<h3>{browser_heading}</h3>
+{browser_text}
+<dl class="facts proof">
+<dt>{reader_sha256_label}</dt><dd><code class="fingerprint" dir="ltr">{reader_sha256}</code></dd>
+</dl>
+</section>
+<section id="next">
+<h2>{next_heading}</h2>
+{mirrors}
+{pass_on}
+</section>
+</main>
+{footer}
+</body>
+</html>
+"""
+
+ABOUT_MIRROR = """\
+<li>{name} <code class="url" dir="ltr">{url}</code>{reader}
+<pre dir="ltr"><code>{command}</code></pre></li>
 """
 
 INDEX_BRIEF_ENTRY = """\
@@ -149,15 +206,192 @@ _UI_TEXT: dict[str, dict[str, str]] = {
         "feed": "Atom feed",
         "no_articles": "This edition has no articles.",
         "earlier": "Earlier articles",
+        "about": "About this edition",
+        "publisher": "Publisher",
+        "date": "Date",
+        "check": "How to check this copy",
+        "compare": "Compare the fingerprints",
+        "with_mirror": "With mirror",
+        "with_minisign": "With minisign",
+        "in_browser": "In a browser",
+        "publisher_id": "Publisher id",
+        "root_version": "Root version",
+        "root_sha256": "SHA-256 of root.json",
+        "reader_sha256": "SHA-256 of reader.html",
+        "next": "Where to get the next edition",
     },
     "ru": {
-        "all_articles": "Все статьи",  # noqa: RUF001 (Cyrillic, on purpose)
+        "all_articles": "Все статьи",
         "edition": "Выпуск",
         "feed": "Лента Atom",
-        "no_articles": "В этом выпуске нет статей.",  # noqa: RUF001
+        "no_articles": "В этом выпуске нет статей.",
         "earlier": "Более ранние статьи",
+        "about": "Об этом выпуске",
+        "publisher": "Издатель",
+        "date": "Дата",
+        "check": "Как проверить эту копию",
+        "compare": "Сверьте отпечатки",
+        "with_mirror": "С помощью mirror",
+        "with_minisign": "С помощью minisign",
+        "in_browser": "В браузере",
+        "publisher_id": "Идентификатор издателя",
+        "root_version": "Версия root.json",
+        "root_sha256": "SHA-256 файла root.json",
+        "reader_sha256": "SHA-256 файла reader.html",
+        "next": "Где взять следующий выпуск",
+    },
+    "ar": {
+        "all_articles": "كل المقالات",
+        "edition": "الإصدار",
+        "feed": "خلاصة Atom",
+        "no_articles": "لا يحتوي هذا الإصدار على مقالات.",
+        "earlier": "مقالات سابقة",
+        "about": "عن هذا الإصدار",
+        "publisher": "الناشر",
+        "date": "التاريخ",
+        "check": "كيف تتحقق من هذه النسخة",
+        "compare": "قارن البصمات",
+        "with_mirror": "باستخدام mirror",
+        "with_minisign": "باستخدام minisign",
+        "in_browser": "في المتصفح",
+        "publisher_id": "معرّف الناشر",
+        "root_version": "إصدار root.json",
+        "root_sha256": "بصمة SHA-256 لملف root.json",
+        "reader_sha256": "بصمة SHA-256 لملف reader.html",
+        "next": "من أين تحصل على الإصدار التالي",
+    },
+    "fa": {
+        "all_articles": "همهٔ مقاله\u200cها",
+        "edition": "شماره",
+        "feed": "خوراک Atom",
+        "no_articles": "این شماره مقاله\u200cای ندارد.",
+        "earlier": "مقاله\u200cهای قدیمی\u200cتر",
+        "about": "دربارهٔ این شماره",
+        "publisher": "ناشر",
+        "date": "تاریخ",
+        "check": "چگونه این نسخه را بررسی کنید",
+        "compare": "اثر انگشت\u200cها را مقایسه کنید",
+        "with_mirror": "با mirror",
+        "with_minisign": "با minisign",
+        "in_browser": "در مرورگر",
+        "publisher_id": "شناسهٔ ناشر",
+        "root_version": "نسخهٔ root.json",
+        "root_sha256": "SHA-256 فایل root.json",
+        "reader_sha256": "SHA-256 فایل reader.html",
+        "next": "شمارهٔ بعدی را از کجا بگیرید",
+    },
+    "he": {
+        "all_articles": "כל הכתבות",
+        "edition": "גיליון",
+        "feed": "פיד Atom",
+        "no_articles": "אין כתבות בגיליון הזה.",
+        "earlier": "כתבות קודמות",
+        "about": "על הגיליון הזה",
+        "publisher": "מוציא לאור",
+        "date": "תאריך",
+        "check": "איך לבדוק את העותק הזה",
+        "compare": "השוו את טביעות האצבע",
+        "with_mirror": "עם mirror",
+        "with_minisign": "עם minisign",
+        "in_browser": "בדפדפן",
+        "publisher_id": "מזהה המוציא לאור",
+        "root_version": "גרסת root.json",
+        "root_sha256": "SHA-256 של root.json",
+        "reader_sha256": "SHA-256 של reader.html",
+        "next": "איפה להשיג את הגיליון הבא",
     },
 }
+"""Labels of the pages' chrome and of the about page's headings, by primary language subtag."""
+
+_ABOUT_TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "check_intro": (
+            "Anyone who passed this copy on to you could have changed it. Each of the three "
+            "ways below proves that it is the publisher's own, unchanged; one is enough."
+        ),
+        "warning": (
+            "A forged copy can show forged fingerprints, on this very page. Compare the "
+            "fingerprints below with ones you got another way: the publisher's site, a friend, "
+            "a printed card. If they differ, do not trust this copy."
+        ),
+        "mirror_pin": (
+            "Once: get the publisher's {root_json} from the publisher another way, never from "
+            "a copy like this one, and pin it:"
+        ),
+        "mirror_verify": "Then check each edition you are given:",
+        "mirror_root": (
+            "This edition is signed under the root below. The newest {root_json} has this "
+            "SHA-256 ({sha256sum} shows it), and {trust_add} names this publisher id. An older "
+            "version of {root_json} works too: mirror follows the publisher's signed chain of "
+            "roots from it."
+        ),
+        "minisign": (
+            "Check the ZIP file with the stock minisign tool. Its signature is the file of the "
+            "same name ending in {minisig}, in the same folder:"
+        ),
+        "browser": (
+            "Open {reader_html}, the publisher's checking page, in a browser, offline, and give "
+            "it the ZIP file: it checks the file as mirror does. Before you trust the page "
+            "itself, check its SHA-256 ({sha256sum_reader} shows it). For root version "
+            "{root_version}, the page that mirror {mirror_version} writes has this one:"
+        ),
+        "next_intro": (
+            "This edition carries the publisher's signed list of mirrors. {fetch} checks "
+            "everything it gets from them against the root you pinned, so no mirror can hand "
+            "you a forged edition."
+        ),
+        "no_mirrors": (
+            "The publisher announces no mirror. Ask the publisher where to get the next edition."
+        ),
+        "pass_on": "Pass this copy on as it is: every copy carries this page.",
+    },
+    "ru": {
+        "check_intro": (
+            "Любой, кто передал вам эту копию, мог её изменить. Каждый из трёх способов ниже "
+            "доказывает, что это неизменённый выпуск издателя; достаточно одного."
+        ),
+        "warning": (
+            "Поддельная копия может показать поддельные отпечатки — прямо на этой странице. "
+            "Сверьте отпечатки ниже с теми, что вы получили другим путём: с сайта издателя, от "
+            "знакомого, с печатной карточки. Если они не совпадают, не доверяйте этой копии."
+        ),
+        "mirror_pin": (
+            "Один раз: получите {root_json} у издателя другим путём, никогда не из такой копии, "
+            "как эта, и закрепите его:"
+        ),
+        "mirror_verify": "Затем проверяйте каждый выпуск, который вам передали:",
+        "mirror_root": (
+            "Этот выпуск подписан под корнем, указанным ниже. У новейшего {root_json} такой "
+            "SHA-256 (его покажет {sha256sum}), а {trust_add} назовёт этот идентификатор "
+            "издателя. Подойдёт и более старая версия {root_json}: mirror пройдёт от неё по "
+            "подписанной издателем цепочке корней."
+        ),
+        "minisign": (
+            "Проверьте ZIP-файл стандартной программой minisign. Его подпись — файл с тем же "
+            "именем и окончанием {minisig} в той же папке:"
+        ),
+        "browser": (
+            "Откройте {reader_html}, страницу проверки от издателя, в браузере без сети и "
+            "передайте ей ZIP-файл: она проверяет файл так же, как mirror. Прежде чем доверять "
+            "самой странице, проверьте её SHA-256 (его покажет {sha256sum_reader}). Для версии "
+            "корня {root_version} у страницы, которую создаёт mirror {mirror_version}, он такой:"
+        ),
+        "next_intro": (
+            "В этом выпуске есть подписанный издателем список зеркал. {fetch} проверяет всё, "
+            "что получает с них, по закреплённому вами корню, так что ни одно зеркало не "
+            "сможет подсунуть вам поддельный выпуск."
+        ),
+        "no_mirrors": (
+            "Издатель не объявил ни одного зеркала. Спросите у издателя, где взять следующий "
+            "выпуск."
+        ),
+        "pass_on": "Передавайте эту копию дальше как есть: в каждой копии есть эта страница.",
+    },
+}
+"""The about page's explanations; other languages show the English, marked as English."""
+
+_FALLBACK_MARK = ' lang="en" dir="ltr"'
+"""On text shown in English because the site's language has no translation of it."""
 
 _MONTHS = {
     "en": (
@@ -168,7 +402,22 @@ _MONTHS = {
         "января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
         "сентября", "октября", "ноября", "декабря",
     ),
+    "ar": (
+        "يناير", "فبراير", "مارس", "أبريل", "مايو", "يونيو", "يوليو", "أغسطس",
+        "سبتمبر", "أكتوبر", "نوفمبر", "ديسمبر",
+    ),
+    "he": (
+        "בינואר", "בפברואר", "במרץ", "באפריל", "במאי", "ביוני", "ביולי", "באוגוסט",
+        "בספטמבר", "באוקטובר", "בנובמבר", "בדצמבר",
+    ),
+    "fa": (
+        "فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور", "مهر", "آبان",
+        "آذر", "دی", "بهمن", "اسفند",
+    ),
 }  # fmt: skip
+"""Month names as a date writes them (``1 марта``, ``1 בדצמבר``); Persian months are Solar Hijri."""
+
+_PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 
 # In sanitised bodies every local reference is exactly `="../assets/...`; the feed
 # lives one folder up from the article pages, so it needs them without the `../`.
@@ -176,16 +425,57 @@ _PAGE_RELATIVE_ASSET = re.compile(r'(\s(?:src|href))="\.\./assets/')
 
 
 @dataclass(frozen=True)
+class AnnouncedMirror:
+    """One mirror of the edition's signed mirror list, as the about page shows it."""
+
+    name: str
+    url: str
+    """Its public URL; shown as a link only when it is ``http(s)://`` or ``file://``."""
+
+
+@dataclass(frozen=True)
+class EditionProof:
+    """How a reader checks this copy and where the next one is: the facts of ``about.html``.
+
+    The build makes it once per edition from the keyring and from the very
+    bytes of the edition's ``mirrors.json``, so the page can never list other
+    mirrors than the signed list does, nor other fingerprints than the keys
+    readers were given.
+    """
+
+    publisher_id: str
+    """The id signed into the root (`mirror.trust.publisher`); ``mirror trust add`` prints it."""
+    root_version: int
+    """Version of the newest root, the one ``keys/root.json`` holds."""
+    root_sha256: str
+    """SHA-256 of the exact root.json bytes readers pin."""
+    minisign_public_key: str
+    """The base64 line of ``minisign.pub``, as ``minisign -P`` takes it."""
+    reader_page_sha256: str
+    """SHA-256 of the ``reader.html`` that ``mirror keys export-reader`` writes for this root."""
+    mirror_version: str
+    """The mirror version whose ``reader.html`` has that SHA-256 (the page embeds it)."""
+    mirrors: tuple[AnnouncedMirror, ...]
+    """The signed mirror list, in its own order; empty when the publisher announces none."""
+
+
+@dataclass(frozen=True)
 class SiteInfo:
-    """Edition-wide facts shown on the index and in the feed."""
+    """Edition-wide facts shown on the index, the about page and in the feed.
+
+    Article pages use only `title` and `language`, constants of the site, so
+    an article's page does not change from one edition to the next.
+    """
 
     title: str
     publisher: str
     language: str
-    """BCP-47-ish tag for the index page and the feed (e.g. ``ru``)."""
+    """BCP-47-ish tag for the index page, the about page, the feed and every page's chrome."""
     edition_id: str
     edition_created: datetime
     """When the edition was built; naive values are taken as UTC."""
+    proof: EditionProof
+    """What ``about.html`` shows to check this copy and find the next one."""
 
 
 @dataclass(frozen=True)
@@ -223,20 +513,90 @@ def _primary(language: str) -> str:
 
 
 def _human_date(moment: datetime, language: str) -> str:
-    """``1 March 2024`` / ``1 марта 2024``; ISO ``2024-03-01`` for languages without a table."""
+    """``1 March 2024``, ``1 марта 2024``, ``1 مارس 2024``, ``1 במרץ 2024``, ``11 اسفند 1402``.
+
+    Gregorian with Western digits for every language with a month table but
+    Persian, which gets the Solar Hijri calendar in Persian digits; ISO
+    ``2024-03-01`` for languages without a table. The day is the UTC day, as
+    in ``<time datetime>``.
+    """
     m = _utc(moment)
-    months = _MONTHS.get(_primary(language))
+    primary = _primary(language)
+    iso = f"{m.year:04d}-{m.month:02d}-{m.day:02d}"
+    if primary == "fa":
+        return _solar_hijri_date(m, iso).translate(_PERSIAN_DIGITS)
+    months = _MONTHS.get(primary)
     if months is None:
-        return f"{m.year:04d}-{m.month:02d}-{m.day:02d}"
+        return iso
     return f"{m.day} {months[m.month - 1]} {m.year}"
+
+
+def _solar_hijri_date(moment: datetime, iso: str) -> str:
+    """``10 آذر 1405``: the Solar Hijri date of ``moment`` (jdatetime converts); ISO before 622."""
+    try:
+        day = jdatetime.date.fromgregorian(date=moment.date())
+    except ValueError:  # before the calendar's year 1 (March 622): no Solar Hijri date
+        return iso
+    return f"{day.day} {_MONTHS['fa'][day.month - 1]} {day.year}"
 
 
 def _ui(language: str, key: str) -> str:
     return _UI_TEXT.get(_primary(language), _UI_TEXT["en"])[key]
 
 
+def _label(language: str, key: str) -> str:
+    """A label as HTML in ``language``; the English one, marked English, if it has none."""
+    if _primary(language) in _UI_TEXT:
+        return _text(_ui(language, key))
+    return f"<span{_FALLBACK_MARK}>{_text(_ui(language, key))}</span>"
+
+
+def _explain(language: str, key: str, **markup: str) -> str:
+    """One paragraph of the about page in ``language`` (else English, marked English).
+
+    ``markup`` fills the text's ``{placeholders}`` with HTML made here (code
+    spans), after the text itself is escaped.
+    """
+    table = _ABOUT_TEXT.get(_primary(language))
+    mark = ""
+    if table is None:
+        table, mark = _ABOUT_TEXT["en"], _FALLBACK_MARK
+    return f"<p{mark}>{_text(table[key]).format(**markup)}</p>"
+
+
+def _code(text: str) -> str:
+    return f'<code dir="ltr">{_text(text)}</code>'
+
+
 def _direction(language: str) -> str:
     return text_direction(language) if language else "ltr"
+
+
+def _head(*, lang: str, direction: str, title: str, up: str, links: str = "") -> str:
+    """`PAGE_HEAD` for a page ``up`` from the edition's top; ``title`` is escaped here."""
+    return PAGE_HEAD.format(
+        lang=_text(lang),
+        dir=direction,
+        csp=CONTENT_SECURITY_POLICY,
+        title=_text(title),
+        up=up,
+        links=links,
+    )
+
+
+def _footer(language: str, *, up: str, current: str | None = None) -> str:
+    """Every page's footer: all articles and the about page, in the site's language.
+
+    ``up`` leads from the page's folder to the edition's top (``../`` from
+    ``articles/``); ``current`` marks the link to the page itself.
+    """
+    links = []
+    for target, key in (("index.html", "all_articles"), (ABOUT_MEMBER, "about")):
+        here = ' aria-current="page"' if target == current else ""
+        links.append(f'<a href="{up}{target}"{here}>{_label(language, key)}</a>')
+    return (
+        f'<footer lang="{_text(language)}" dir="{_direction(language)}">{"".join(links)}</footer>'
+    )
 
 
 def _author_span(author: str) -> str:
@@ -254,19 +614,28 @@ def _safe_body(article: Article) -> str:
     return sanitize_html(article.body_html).strip()
 
 
-def _article_page(article: Article, site_title: str, body: str) -> bytes:
+def _article_page(article: Article, site_title: str, site_language: str, body: str) -> bytes:
+    """An article's page: the article, framed by the site's chrome in the site's language.
+
+    Nothing here names the edition, so the page keeps its bytes across editions.
+    """
     page = ARTICLE_PAGE.format(
-        lang=_text(article.language),
-        dir=article.direction,
-        csp=CONTENT_SECURITY_POLICY,
+        head=_head(
+            lang=article.language,
+            direction=article.direction,
+            title=f"{article.title} — {site_title}",
+            up="../",
+        ),
         title=_text(article.title),
         site_title=_text(site_title),
+        site_lang=_text(site_language),
+        site_dir=_direction(site_language),
         datetime=_timestamp(article.date),
         human_date=_text(_human_date(article.date, article.language)),
         author=_author_span(article.author),
         body=body,
         tags=_tag_list(article.tags),
-        all_articles=_text(_ui(article.language, "all_articles")),
+        footer=_footer(site_language, up="../"),
     )
     return page.encode("utf-8")
 
@@ -288,25 +657,141 @@ def render_index(articles: Sequence[Article], site: SiteInfo) -> bytes:
     listing = (
         f'<ol class="articles">\n{entries}</ol>'
         if entries
-        else f"<p>{_text(_ui(site.language, 'no_articles'))}</p>"
+        else f"<p>{_label(site.language, 'no_articles')}</p>"
     )
     if earlier:
         listing += (
-            f'\n<h2 class="earlier">{_text(_ui(site.language, "earlier"))}</h2>\n'
+            f'\n<h2 class="earlier">{_label(site.language, "earlier")}</h2>\n'
             f'<ol class="articles brief">\n{earlier}</ol>'
         )
+    feed_link = (
+        '<link rel="alternate" type="application/atom+xml" href="feed.xml" '
+        f'title="{_text(site.title)}">\n'
+    )
     page = INDEX_PAGE.format(
-        lang=_text(site.language),
-        dir=_direction(site.language),
-        csp=CONTENT_SECURITY_POLICY,
+        head=_head(
+            lang=site.language,
+            direction=_direction(site.language),
+            title=site.title,
+            up="",
+            links=feed_link,
+        ),
         site_title=_text(site.title),
         publisher=_text(site.publisher),
-        edition_label=_text(_ui(site.language, "edition")),
+        edition_label=_label(site.language, "edition"),
         edition_id=_text(site.edition_id),
         datetime=_timestamp(site.edition_created),
         human_date=_text(_human_date(site.edition_created, site.language)),
-        feed_label=_text(_ui(site.language, "feed")),
+        feed_label=_label(site.language, "feed"),
         articles=listing,
+        footer=_footer(site.language, up="", current="index.html"),
+    )
+    return page.encode("utf-8")
+
+
+_LINKABLE_URL = re.compile(r"(?:https?|file)://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
+"""A mirror URL that may become a link: http(s) or file, and nothing a browser would strip.
+
+Browsers drop tabs and newlines inside URLs and leading spaces and controls,
+so ``java\tscript:`` would run as ``javascript:``; any such character, or
+any other scheme, and the URL is shown as text only.
+"""
+
+
+def _mirror_entry(mirror: AnnouncedMirror, reader_page_sha256: str) -> str:
+    name = f"<bdi>{_text(mirror.name)}</bdi>"
+    reader = ""
+    if _LINKABLE_URL.fullmatch(mirror.url):
+        name = f'<a href="{_text(mirror.url)}">{name}</a>'
+        if "?" not in mirror.url and "#" not in mirror.url:
+            # The published reader.html under its consistent-snapshot (hash-prefixed) name.
+            page = f"{mirror.url.rstrip('/')}/targets/{reader_page_sha256}.reader.html"
+            reader = f' <a class="reader" href="{_text(page)}" dir="ltr">reader.html</a>'
+    return ABOUT_MIRROR.format(
+        name=name,
+        url=_text(mirror.url),
+        reader=reader,
+        command=_command("mirror", "fetch", "--mirror", mirror.url),
+    )
+
+
+def _command(*words: str) -> str:
+    """A command line to copy into a shell, quoted so that no value can add a command."""
+    return _text(shlex.join(words))
+
+
+def render_about(site: SiteInfo) -> bytes:
+    """``about.html``: this edition, three ways to check the copy, and the mirrors to go on to.
+
+    All of it comes from `SiteInfo` and its `EditionProof`; the edition's ZIP
+    is named ``<edition id>.zip`` in the commands, as the build names it.
+    """
+    language, proof = site.language, site.proof
+    archive = f"{site.edition_id}.zip"
+    if proof.mirrors:
+        items = "".join(_mirror_entry(m, proof.reader_page_sha256) for m in proof.mirrors)
+        mirrors = (
+            _explain(language, "next_intro", fetch=_code("mirror fetch"))
+            + f'\n<ul class="mirrors">\n{items}</ul>'
+        )
+    else:
+        mirrors = _explain(language, "no_mirrors")
+    page = ABOUT_PAGE.format(
+        head=_head(
+            lang=language,
+            direction=_direction(language),
+            title=f"{_ui(language, 'about')} — {site.title}",
+            up="",
+        ),
+        heading=_label(language, "about"),
+        site_title=_text(site.title),
+        publisher_label=_label(language, "publisher"),
+        publisher=_text(site.publisher),
+        edition_label=_label(language, "edition"),
+        edition_id=_text(site.edition_id),
+        date_label=_label(language, "date"),
+        datetime=_timestamp(site.edition_created),
+        human_date=_text(_human_date(site.edition_created, language)),
+        check_heading=_label(language, "check"),
+        check_intro=_explain(language, "check_intro"),
+        compare_heading=_label(language, "compare"),
+        warning=_explain(language, "warning"),
+        mirror_heading=_label(language, "with_mirror"),
+        mirror_pin=_explain(language, "mirror_pin", root_json=_code("root.json")),
+        trust_command=_command("mirror", "trust", "add", "root.json"),
+        mirror_verify=_explain(language, "mirror_verify"),
+        verify_command=_command("mirror", "verify", archive),
+        mirror_root=_explain(
+            language,
+            "mirror_root",
+            root_json=_code("root.json"),
+            sha256sum=_code("sha256sum root.json"),
+            trust_add=_code("mirror trust add"),
+        ),
+        publisher_id_label=_label(language, "publisher_id"),
+        publisher_id=_text(proof.publisher_id),
+        root_version_label=_label(language, "root_version"),
+        root_version=proof.root_version,
+        root_sha256_label=_label(language, "root_sha256"),
+        root_sha256=_text(proof.root_sha256),
+        minisign_heading=_label(language, "with_minisign"),
+        minisign_text=_explain(language, "minisign", minisig=_code(".minisig")),
+        minisign_command=_command("minisign", "-Vm", archive, "-P", proof.minisign_public_key),
+        browser_heading=_label(language, "in_browser"),
+        browser_text=_explain(
+            language,
+            "browser",
+            reader_html=_code("reader.html"),
+            sha256sum_reader=_code("sha256sum reader.html"),
+            root_version=str(proof.root_version),
+            mirror_version=_text(proof.mirror_version),
+        ),
+        reader_sha256_label=_label(language, "reader_sha256"),
+        reader_sha256=_text(proof.reader_page_sha256),
+        next_heading=_label(language, "next"),
+        mirrors=mirrors,
+        pass_on=_explain(language, "pass_on"),
+        footer=_footer(language, up="", current=ABOUT_MEMBER),
     )
     return page.encode("utf-8")
 
@@ -387,12 +872,12 @@ def render_site(articles: Iterable[Article], site: SiteInfo) -> Iterator[SiteFil
     """Every file of the edition's readable part, streamed in one pass.
 
     Each article's page (``articles/<slug>.html``, depending only on the
-    article and the site title) and its assets (`SiteFile` entries with a
+    article and the site's title and language) and its assets (`SiteFile` entries with a
     ``source`` path for the edition writer to stream) are yielded as the
     article arrives; the article is then forgotten but for its index line,
     except for the newest `FEED_ENTRIES`, whose sanitised bodies the feed
-    reuses (each body is sanitised once). ``index.html``, ``feed.xml`` and
-    ``style.css`` come last. Raises `ValueError` if two articles share a slug,
+    reuses (each body is sanitised once). ``index.html``, ``about.html``,
+    ``feed.xml`` and ``style.css`` come last. Raises `ValueError` if two articles share a slug,
     which ingest never produces.
     """
     listed: list[Article] = []
@@ -405,7 +890,8 @@ def render_site(articles: Iterable[Article], site: SiteInfo) -> Iterator[SiteFil
         slugs.add(article.slug)
         body = _safe_body(article)
         yield SiteFile(
-            f"articles/{article.slug}.html", data=_article_page(article, site.title, body)
+            f"articles/{article.slug}.html",
+            data=_article_page(article, site.title, site.language, body),
         )
         for asset in article.assets:
             yield SiteFile(asset.name, source=asset.source)
@@ -416,5 +902,6 @@ def render_site(articles: Iterable[Article], site: SiteInfo) -> Iterator[SiteFil
             feed_bodies[article.slug] = body
         feed_bodies = {slug: text for slug, text in feed_bodies.items() if slug in kept}
     yield SiteFile("index.html", data=render_index(listed, site))
+    yield SiteFile(ABOUT_MEMBER, data=render_about(site))
     yield SiteFile("feed.xml", data=_feed(feed, site, feed_bodies))
     yield SiteFile("style.css", data=stylesheet())

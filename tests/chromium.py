@@ -141,13 +141,20 @@ class Chromium:
         result: dict[str, Any] = reply.get("result", {})
         return result
 
-    def open(self, url: str) -> Page:
-        """A new tab showing ``url``, once its document has loaded."""
+    def open(self, url: str, *, log: bool = False) -> Page:
+        """A new tab showing ``url``, once its document has loaded.
+
+        With ``log`` the tab reports the browser's own console messages (a
+        Content-Security-Policy violation among them) from its first load on:
+        `Page.log_entries` returns them.
+        """
         target = self.send("Target.createTarget", url="about:blank")["targetId"]
         session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         page = Page(self, session)
         page.send("Page.enable")
         page.send("Runtime.enable")
+        if log:
+            page.send("Log.enable")
         page.navigate(url)
         return page
 
@@ -215,6 +222,28 @@ class Page:
             if time.monotonic() > deadline:
                 raise ProtocolError(f"timed out waiting for {expression}")
             time.sleep(poll_s)
+
+    def log_entries(self) -> list[dict[str, Any]]:
+        """The console messages this tab reported since the last call (``Log.entryAdded``).
+
+        Messages arrive on the same pipe as answers, in order, so every message
+        sent before the answer to an earlier command is here. Other tabs'
+        events stay queued.
+        """
+        mine: list[dict[str, Any]] = []
+        others: list[dict[str, Any]] = []
+        while True:
+            try:
+                event = self.browser.events.get_nowait()
+            except queue.Empty:
+                break
+            if event.get("sessionId") == self.session and event.get("method") == "Log.entryAdded":
+                mine.append(event["params"]["entry"])
+            else:
+                others.append(event)
+        for event in others:
+            self.browser.events.put(event)
+        return mine
 
     def set_files(self, selector: str, paths: Sequence[Path]) -> None:
         """Hand ``paths`` to the file input ``selector``, as a person picking files would.

@@ -100,11 +100,17 @@ class Publisher:
 
 
 def make_config(
-    home: Path, *, keys_dir: Path | None = None, extra: str = "", mirrors: str | None = None
+    home: Path,
+    *,
+    keys_dir: Path | None = None,
+    extra: str = "",
+    mirrors: str | None = None,
+    language: str = "en",
 ) -> Config:
     """Write a config file for a publisher in ``home`` and load it.
 
-    ``mirrors`` replaces the default single local mirror with a YAML list body.
+    ``mirrors`` replaces the default single local mirror with a YAML list body;
+    ``language`` is the site's.
     """
     (home / "passphrase").write_text(PASSPHRASE + "\n", encoding="utf-8")
     keys = keys_dir or home / "keys"
@@ -115,7 +121,7 @@ def make_config(
             f"    local:\n      path: {home / 'mirror-a'}\n"
         )
     (home / "mirror.yaml").write_text(
-        "publisher:\n  name: Test Newsroom\n  title: Test News\n  language: en\n"
+        f"publisher:\n  name: Test Newsroom\n  title: Test News\n  language: {language}\n"
         "sources:\n  - type: directory\n    path: articles\n"
         f"keys:\n  dir: {keys}\n  passphrase: file:passphrase\n"
         "output: out\n"

@@ -228,3 +228,29 @@ def test_internal_error_and_interrupt(
         err = capsys.readouterr().err
         assert err.startswith(f"mirror: {words}")
         assert "Traceback" not in err
+
+
+READER_VERDICTS = (7, 10, 11, 12, 13, 14, 15, 16)
+"""The codes a reader meets (fetch and verify): each must read in Russian too."""
+CYRILLIC = re.compile("[\u0400-\u04ff]")
+
+
+@pytest.mark.parametrize("code", READER_VERDICTS)
+def test_each_reader_verdict_in_russian(
+    code: int,
+    new_publisher: Callable[..., Publisher],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    publisher = new_publisher()
+    built = publisher.build()
+    argv = [*CASES[code](publisher, built, tmp_path), "--lang", "ru"]
+    capsys.readouterr()
+    assert main(argv) == code  # the same verdict and exit code in every language
+    lines = capsys.readouterr().err.strip().splitlines()
+    sentence, hint = lines[-2], lines[-1]
+    assert sentence.startswith("mirror: ")
+    assert CYRILLIC.search(sentence), sentence
+    assert hint.startswith("подсказка: ")
+    assert CYRILLIC.search(hint.removeprefix("подсказка: ")), hint
+    assert "Traceback" not in "\n".join(lines)

@@ -135,3 +135,6 @@ def test_kill_9_mid_fetch_keeps_edition_1_and_a_rerun_completes(
     assert_complete_edition(library_edition(state, editions.second_eid), editions.second_zip)
     leftovers = sorted(p.name for p in library.iterdir() if p.name.startswith("."))
     assert leftovers == [], f"half-assembled editions left behind: {leftovers}"
+    # The killed run's scratch (probes, downloads, staging) was swept by the rerun.
+    (scratch,) = state.glob("publishers/*/tmp")
+    assert list(scratch.iterdir()) == [], "a killed fetch's temporary files were left behind"

@@ -66,6 +66,9 @@ def test_pinned_once_then_no_command_needs_root(
     assert code == 0, err
     assert "Pinned Test Newsroom" in out
     assert (tmp_path / "st" / "publishers").is_dir()
+    code, out, _ = run(capsys, "trust", "add", str(publisher.root_json), "--state", "st", "--json")
+    assert code == 0
+    assert json.loads(out)["new"] is False  # the same root again: re-pinned, nothing lost
 
     code, out, err = run(capsys, "verify", str(built.zip_path), "--state", "st")
     assert code == 0, err

@@ -1,12 +1,15 @@
-"""Render: article pages, index, Atom feed and the stylesheet of an edition."""
+# ruff: noqa: RUF001 - Russian, Arabic and Persian texts are meant to be in their scripts
+"""Render: article pages, index, about page, Atom feed and the stylesheet of an edition."""
 
 from __future__ import annotations
 
 import dataclasses
 import posixpath
+import re
+import shlex
 import shutil
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -16,9 +19,31 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mirror.ingest import Article, Asset, load_directory, text_direction
-from mirror.render import SiteFile, SiteInfo, render_index, render_site, stylesheet
+from mirror.render import (
+    AnnouncedMirror,
+    EditionProof,
+    SiteFile,
+    SiteInfo,
+    render_about,
+    render_index,
+    render_site,
+    stylesheet,
+)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "articles"
+
+PROOF = EditionProof(
+    publisher_id="c4e8f15faba463f08b65a38f2cdf5fbc",
+    root_version=2,
+    root_sha256="ab" * 32,
+    minisign_public_key="RWTZzacp8U6knkxeo1YF9KgqzSuiU54FYJdI5d3aq7pcUAvyPo7Mu8K7",
+    reader_page_sha256="cd" * 32,
+    mirror_version="0.1.0",
+    mirrors=(
+        AnnouncedMirror("cloud", "https://cloud.example/news/"),
+        AnnouncedMirror("usb", "file:///media/usb/news/"),
+    ),
+)
 
 SITE = SiteInfo(
     title="Свободные новости",
@@ -26,6 +51,7 @@ SITE = SiteInfo(
     language="ru",
     edition_id="2024-03-08-0001",
     edition_created=datetime(2024, 3, 8, 6, 0, tzinfo=UTC),
+    proof=PROOF,
 )
 
 
@@ -102,6 +128,83 @@ def parse(data: bytes) -> LinkCollector:
     return collector
 
 
+VOID_ELEMENTS = frozenset({"meta", "link", "img", "br", "hr", "input", "source", "wbr"})
+CAPTURED = frozenset({"pre", "dt", "dd", "a", "h1"})
+
+
+class PageParts(HTMLParser):
+    """What a reader sees of a page: its text, commands (``<pre>``), facts (``<dt>`` to
+    ``<dd>``), mirror links (``ul.mirrors a``, as href and text), footer links, and
+    the ``lang``/``dir`` of the masthead and footer."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(convert_charrefs=True)
+        self.texts: list[str] = []
+        self.commands: list[str] = []
+        self.facts: dict[str, str] = {}
+        self.mirror_links: list[tuple[str, str]] = []
+        self.reader_links: list[str] = []
+        self.footer_links: list[str] = []
+        self.chrome: dict[str, dict[str, str]] = {}
+        self.heading = ""
+        self._open: list[tuple[str, dict[str, str]]] = []
+        self._captured: list[list[str]] = []
+        self._term = ""
+        self.feed(data.decode("utf-8"))
+        self.close()
+
+    @property
+    def text(self) -> str:
+        """Every text node, whitespace collapsed."""
+        return " ".join("".join(self.texts).split())
+
+    def _inside(self, tag: str, css_class: str | None = None) -> bool:
+        return any(
+            name == tag and (css_class is None or css_class in attrs.get("class", "").split())
+            for name, attrs in self._open
+        )
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag in VOID_ELEMENTS:
+            return
+        if tag in ("header", "footer"):
+            self.chrome[tag] = {k: v for k, v in values.items() if k in ("lang", "dir")}
+        if tag == "a" and self._inside("footer"):
+            self.footer_links.append(values.get("href", ""))
+        self._open.append((tag, values))
+        if tag in CAPTURED:
+            self._captured.append([])
+
+    def handle_endtag(self, tag: str) -> None:
+        values: dict[str, str] = {}
+        while self._open:
+            name, values = self._open.pop()
+            if name == tag:
+                break
+        if tag not in CAPTURED or not self._captured:
+            return
+        raw = "".join(self._captured.pop())
+        text = " ".join(raw.split())
+        if tag == "pre":
+            self.commands.append(raw)
+        elif tag == "dt":
+            self._term = text
+        elif tag == "dd":
+            self.facts[self._term] = text
+        elif tag == "h1" and not self.heading:
+            self.heading = text
+        elif tag == "a" and self._inside("ul", "mirrors") and values.get("class") == "reader":
+            self.reader_links.append(values.get("href", ""))
+        elif tag == "a" and self._inside("ul", "mirrors"):
+            self.mirror_links.append((values.get("href", ""), text))
+
+    def handle_data(self, data: str) -> None:
+        self.texts.append(data)
+        for buffer in self._captured:
+            buffer.append(data)
+
+
 # --- pages -----------------------------------------------------------------------------
 
 
@@ -110,7 +213,8 @@ def test_render_site_streams_every_file_once_pages_first(
 ) -> None:
     names = [file.name for file in render_site(example_articles, SITE)]
     assert len(names) == len(set(names))
-    assert names[-3:] == ["index.html", "feed.xml", "style.css"]  # after every article
+    # after every article
+    assert names[-4:] == ["index.html", "about.html", "feed.xml", "style.css"]
     for article in example_articles:
         assert f"articles/{article.slug}.html" in example_site
         for asset in article.assets:
@@ -127,8 +231,8 @@ def test_relative_links_resolve_to_files_the_site_contains(
             continue
         assert file.data is not None
         for tag, attribute, url in parse(file.data).urls:
-            if tag == "a" and url.startswith(("https://", "http://", "mailto:", "#")):
-                continue  # links the reader may follow by hand; never loaded by the page
+            if tag == "a" and url.startswith(("https://", "http://", "file://", "mailto:", "#")):
+                continue  # links the reader may follow by hand (mirrors); never loaded by the page
             assert "://" not in url, (name, url)
             assert not url.startswith(("/", "\\")), (name, url)
             target = posixpath.normpath(posixpath.join(posixpath.dirname(name), url))
@@ -193,22 +297,31 @@ def test_index_lists_articles_newest_first_whatever_the_input_order() -> None:
 
 def test_empty_edition_still_renders() -> None:
     files = {file.name: file for file in site_files([], SITE)}
-    assert set(files) == {"index.html", "feed.xml", "style.css"}
+    assert set(files) == {"index.html", "about.html", "feed.xml", "style.css"}
     index = (files["index.html"].data or b"").decode()
-    assert "В этом выпуске нет статей." in index  # noqa: RUF001
+    assert "В этом выпуске нет статей." in index
     feed = feedparser.parse(files["feed.xml"].data)
     assert not feed.bozo
     assert feed.feed.updated == "2024-03-08T06:00:00Z"
 
 
-def test_article_page_depends_only_on_article_and_site_title() -> None:
+def test_article_page_depends_only_on_article_and_site_title_and_language() -> None:
     article = make_article("same", 1)
     other_edition = dataclasses.replace(
-        SITE, edition_id="later", edition_created=datetime(2025, 1, 1, tzinfo=UTC), language="en"
+        SITE,
+        edition_id="later",
+        edition_created=datetime(2025, 1, 1, tzinfo=UTC),
+        publisher="Someone else",
+        proof=dataclasses.replace(
+            PROOF, root_version=3, root_sha256="ef" * 32, reader_page_sha256="01" * 32, mirrors=()
+        ),
     )
     first = page_of(article, SITE)
     assert first == page_of(article, other_edition)
     assert b"/srv/articles" not in first  # the source path is for messages, never published
+    # The site's title and language frame every page: they are the only site facts it shows.
+    assert first != page_of(article, dataclasses.replace(SITE, title="Other"))
+    assert first != page_of(article, dataclasses.replace(SITE, language="en"))
 
 
 def test_article_body_is_sanitised_again_and_values_escaped() -> None:
@@ -426,3 +539,163 @@ def test_index_lists_older_articles_briefly_so_updates_stay_small() -> None:
     # The brief entries cost a fraction of the full ones.
     full = render_index(articles[:INDEX_FULL_ENTRIES], SITE)
     assert len(page) - len(full) < 5 * 400
+
+
+# --- dates, right-to-left chrome and the about page ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "moment", "shown"),
+    [
+        ("en", datetime(2026, 12, 1, 9, 0, tzinfo=UTC), "1 December 2026"),
+        ("en-GB", datetime(2024, 2, 29, 9, 0, tzinfo=UTC), "29 February 2024"),
+        ("ru", datetime(2026, 12, 1, 9, 0, tzinfo=UTC), "1 декабря 2026"),
+        ("ru", datetime(2024, 5, 9, 9, 0, tzinfo=UTC), "9 мая 2024"),
+        ("ar", datetime(2026, 12, 1, 9, 0, tzinfo=UTC), "1 ديسمبر 2026"),
+        ("ar", datetime(2024, 3, 8, 9, 0, tzinfo=UTC), "8 مارس 2024"),
+        ("he", datetime(2026, 12, 1, 9, 0, tzinfo=UTC), "1 בדצמבר 2026"),
+        ("he", datetime(2024, 5, 14, 9, 0, tzinfo=UTC), "14 במאי 2024"),
+        # Solar Hijri, in Persian digits: Nowruz 1405, and pairs the library must agree with.
+        ("fa", datetime(2026, 3, 21, 9, 0, tzinfo=UTC), "۱ فروردین ۱۴۰۵"),
+        ("fa", datetime(2026, 12, 1, 9, 0, tzinfo=UTC), "۱۰ آذر ۱۴۰۵"),
+        ("fa-IR", datetime(1979, 2, 11, 9, 0, tzinfo=UTC), "۲۲ بهمن ۱۳۵۷"),
+        ("fa", datetime(2025, 3, 20, 9, 0, tzinfo=UTC), "۳۰ اسفند ۱۴۰۳"),  # a leap year's end
+        # The day is the UTC day, as in <time datetime>: 23:30 at UTC-1 is already Nowruz.
+        (
+            "fa",
+            datetime(2026, 3, 20, 23, 30, tzinfo=timezone(timedelta(hours=-1))),
+            "۱ فروردین ۱۴۰۵",
+        ),
+        ("fa", datetime(600, 1, 1, tzinfo=UTC), "۰۶۰۰-۰۱-۰۱"),  # before the calendar's year 1
+        ("de", datetime(2026, 12, 1, 9, 0, tzinfo=UTC), "2026-12-01"),  # no table: ISO
+    ],
+)
+def test_dates_are_written_the_readers_way(language: str, moment: datetime, shown: str) -> None:
+    article = make_article("d", 1, date=moment, language=language, direction="ltr")
+    m = moment.astimezone(UTC)
+    stamp = f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}Z"
+    assert f'<time datetime="{stamp}">{shown}</time>' in page_of(article, SITE).decode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("language", "all_articles", "about", "edition"),
+    [
+        ("ar", "كل المقالات", "عن هذا الإصدار", "الإصدار"),
+        ("fa", "همهٔ مقاله\u200cها", "دربارهٔ این شماره", "شماره"),
+        ("he", "כל הכתבות", "על הגיליון הזה", "גיליון"),
+    ],
+)
+def test_right_to_left_sites_have_their_own_labels_and_direction(
+    language: str, all_articles: str, about: str, edition: str
+) -> None:
+    site = dataclasses.replace(SITE, language=language, edition_created=datetime(2026, 12, 1))
+    files = {file.name: file.data or b"" for file in render_site([make_article("a", 1)], site)}
+    index = PageParts(files["index.html"])
+    assert parse(files["index.html"]).html_attrs == {"lang": language, "dir": "rtl"}
+    assert edition in index.text
+    assert index.chrome["footer"] == {"lang": language, "dir": "rtl"}
+    about_page = PageParts(files["about.html"])
+    assert about_page.heading == about
+    assert f'<a href="../index.html">{all_articles}</a>' in files["articles/a.html"].decode()
+    # A Russian article on this site: its own language inside, the site's chrome around it.
+    article = PageParts(files["articles/a.html"])
+    assert parse(files["articles/a.html"]).html_attrs == {"lang": "ru", "dir": "ltr"}
+    assert article.chrome == {
+        "header": {"lang": language, "dir": "rtl"},
+        "footer": {"lang": language, "dir": "rtl"},
+    }
+
+
+def test_an_english_site_keeps_its_chrome_left_to_right_around_an_arabic_article() -> None:
+    site = dataclasses.replace(SITE, title="Free News", language="en")
+    arabic = make_article("ar", 1, title="عنوان", language="ar", direction="rtl")
+    page = page_of(arabic, site)
+    assert parse(page).html_attrs == {"lang": "ar", "dir": "rtl"}
+    assert PageParts(page).chrome == {
+        "header": {"lang": "en", "dir": "ltr"},
+        "footer": {"lang": "en", "dir": "ltr"},
+    }
+
+
+def test_the_about_page_is_russian_in_full_and_english_marked_as_such_elsewhere() -> None:
+    russian = render_about(SITE).decode("utf-8")
+    assert 'lang="en"' not in russian
+    assert "Как проверить эту копию" in russian
+    assert "Поддельная копия может показать поддельные отпечатки" in russian
+    assert "8 марта 2024" in russian
+    for language, direction in (("uk", "ltr"), ("ur", "rtl"), ("ar", "rtl")):
+        page = render_about(dataclasses.replace(SITE, language=language)).decode("utf-8")
+        assert f'<html lang="{language}" dir="{direction}">' in page
+        paragraphs = re.findall(r"<p[ >][^>]*", page)
+        assert len(paragraphs) >= 9
+        # Every explanation falls back to English, marked so that it keeps its direction.
+        assert all(p.startswith('<p lang="en" dir="ltr"') for p in paragraphs), paragraphs
+        assert "A forged copy can show forged fingerprints" in page
+    # Languages with labels but no explanations keep their own labels.
+    arabic = render_about(dataclasses.replace(SITE, language="ar")).decode("utf-8")
+    assert "<h2>كيف تتحقق من هذه النسخة</h2>" in arabic
+    ukrainian = render_about(dataclasses.replace(SITE, language="uk")).decode("utf-8")
+    assert '<h2><span lang="en" dir="ltr">How to check this copy</span></h2>' in ukrainian
+
+
+def test_an_empty_mirror_list_says_to_ask_the_publisher() -> None:
+    site = dataclasses.replace(SITE, language="en", proof=dataclasses.replace(PROOF, mirrors=()))
+    page = PageParts(render_about(site))
+    assert "The publisher announces no mirror. Ask the publisher" in page.text
+    assert page.mirror_links == []
+    assert not [c for c in page.commands if c.startswith("mirror fetch")]
+
+
+HOSTILE_MIRRORS = (
+    AnnouncedMirror("<b>bold</b>", "javascript:alert(1)"),
+    AnnouncedMirror("tab", "java\tscript:alert(1)"),
+    AnnouncedMirror("space", " https://lead.example/"),
+    AnnouncedMirror("newline", "https://n.example/\njavascript:alert(1)"),
+    AnnouncedMirror("data", "data:text/html,<script>alert(1)</script>"),
+    AnnouncedMirror("vbs", "vbscript:msgbox(1)"),
+    AnnouncedMirror("quote", 'https://q.example/"onmouseover="alert(1)'),
+    AnnouncedMirror("shell", "https://s.example/$(id);`id`"),
+    AnnouncedMirror("usb", "FILE:///media/usb/"),
+)
+
+
+def test_the_about_page_escapes_the_newsrooms_values_and_links_only_web_and_file_urls() -> None:
+    site = dataclasses.replace(
+        SITE,
+        title="<script>alert('t')</script>",
+        publisher='"><img src=x onerror=alert(1)>',
+        edition_id="2024'; rm -rf ~; '",
+        proof=dataclasses.replace(PROOF, mirrors=HOSTILE_MIRRORS),
+    )
+    data = render_about(site)
+    text = data.decode("utf-8")
+    assert "<script" not in text
+    assert "<img" not in text
+    assert "<b>" not in text
+    links = parse(data)
+    assert not [name for name in links.attribute_names if name.startswith("on")]
+    hrefs = [url for tag, _, url in links.urls if tag == "a"]
+    reader = f"targets/{PROOF.reader_page_sha256}.reader.html"
+    assert hrefs == [
+        "index.html",  # the masthead
+        'https://q.example/"onmouseover="alert(1)',
+        f'https://q.example/"onmouseover="alert(1)/{reader}',
+        "https://s.example/$(id);`id`",
+        f"https://s.example/$(id);`id`/{reader}",
+        "FILE:///media/usb/",
+        f"FILE:///media/usb/{reader}",
+        "index.html",
+        "about.html",
+    ]
+    page = PageParts(data)
+    linked = {"quote", "shell", "usb"}
+    assert page.mirror_links == [(m.url, m.name) for m in HOSTILE_MIRRORS if m.name in linked]
+    assert "<b>bold</b>" in page.text  # shown as the text it is
+    # Each command, pasted into a shell, is exactly the command it says: no value adds one.
+    fetches = [shlex.split(c) for c in page.commands if c.startswith("mirror fetch")]
+    assert fetches == [["mirror", "fetch", "--mirror", m.url] for m in HOSTILE_MIRRORS]
+    assert shlex.split(next(c for c in page.commands if c.startswith("mirror verify"))) == [
+        "mirror",
+        "verify",
+        "2024'; rm -rf ~; '.zip",
+    ]

@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ROOT.json",
         help="the root to embed (default: root.json in keys.dir of the config)",
     )
-    reader.set_defaults(handler="keys:export_reader")
+    reader.set_defaults(handler="export_reader:export_reader")
     keys.set_defaults(handler=_needs_action(keys))
 
     build = commands.add_parser("build", help="ingest, render, archive and sign an edition")
@@ -469,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
         "add", help="pin a publisher: later commands need no --root for its editions"
     )
     trust_add.add_argument("root", metavar="ROOT.json", help="the root.json you got out of band")
+    trust_add.add_argument("--json", action="store_true", help="print the result as JSON")
     _add_store_and_language(trust_add)
     trust_add.set_defaults(handler="trust:add")
     trust_list = trust_commands.add_parser("list", help="the publishers you pinned")

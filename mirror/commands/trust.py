@@ -19,6 +19,16 @@ def add(args: argparse.Namespace) -> int:
         _, publisher, new = pins.pin(store, Path(args.root))
     except MirrorError as error:
         raise localized(error, args.lang or default_language()) from error
+    if args.json:
+        print_json(
+            {
+                "publisher": publisher.name,
+                "publisher_id": publisher.publisher_id,
+                "new": new,
+                "root": str(Path(args.root).absolute()),
+            }
+        )
+        return 0
     verb = "Pinned" if new else "Re-pinned"
     print(f"{verb} {publisher.name} (publisher id {publisher.publisher_id}) from {args.root}")
     print("`mirror fetch`, `mirror verify FILE` and `mirror read` now need no --root for it.")

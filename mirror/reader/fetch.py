@@ -311,7 +311,8 @@ class EditionFetch:
         self.deadline = time.monotonic() + self.deadline_s
         fetched: FetchedEdition | None = None
         error: MirrorError | None = None
-        self.work_dir = Path(tempfile.mkdtemp(prefix="mirror-fetch-"))
+        self.store.sweep_scratch()  # what a killed fetch left behind
+        self.work_dir = self.store.scratch("fetch")
         self.pool = MirrorPool(candidates, self.probe)
         try:
             self.pool.start()

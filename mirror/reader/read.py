@@ -34,7 +34,6 @@ import shutil
 import socket
 import stat
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,10 +46,10 @@ from urllib.parse import unquote, urlsplit
 from tuf.api.metadata import Metadata, Root
 
 from mirror import caps, fsutil
+from mirror.csp import CONTENT_SECURITY_POLICY
 from mirror.errors import MirrorError, RollbackError, StorageError, UsageError
 from mirror.reader.store import LibraryEdition, PublisherStore, ReaderStore
 from mirror.reader.verify_file import Verdict, verify_edition
-from mirror.render import CONTENT_SECURITY_POLICY
 from mirror.trust import layout
 from mirror.trust.publisher import publisher_of
 from mirror.trust.verify import EditionInfo, parse_edition_info
@@ -224,17 +223,13 @@ def add_edition_file(
     Verification extracts into a fresh staging folder inside the library
     (same file system), which is renamed to ``library/<edition id>`` only once
     everything verified; an edition already in the library is left as it is.
-    A crash leaves at most a hidden ``.read-*`` folder, which the library
-    never lists.
+    A crash leaves at most a folder in the store's scratch, which the next run
+    sweeps away.
     """
     editions_dir = publisher.library_dir
     fsutil.ensure_dir(editions_dir)
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=".read-", dir=editions_dir))
-    except OSError as error:
-        raise StorageError(
-            f"cannot create a folder in {editions_dir} ({error.strerror})"
-        ) from error
+    publisher.sweep_scratch()
+    staging = publisher.scratch("read")
     try:
         extracted = staging / "edition"
         try:

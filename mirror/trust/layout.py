@@ -3,7 +3,8 @@
 ::
 
     root ─┬─ timestamp ── snapshot (versions of every targets role)
-          └─ targets                      lists  mirrors.json (the signed mirror list)
+          └─ targets                      lists  mirrors.json (the signed mirror list) and
+              │                                  reader.html (the browser's checking page)
               ├─ content   articles/*, assets/*/*      ─► 2**bits succinct hash bins content-XX
               ├─ editions  editions/*                  lists <id>.zip and <id>.zip.minisig, and
               │                                        <id>.latest.zip (the newest articles)
@@ -39,6 +40,10 @@ MANIFESTS_PATTERNS = ("manifests/*/*", "manifests/*/*/*", "manifests/*/*/*/*")
 
 MIRROR_LIST_PATH = "mirrors.json"
 """Stable target path of the signed mirror list (top-level ``targets`` lists it)."""
+
+READER_PAGE_PATH = "reader.html"
+"""Target path of the publisher's ``reader.html`` for the newest root (top-level ``targets``
+lists it), so a reader with only a browser can get it from any mirror and check its hash."""
 
 EDITION_INFO_MEMBER = "edition.json"
 """ZIP member carrying the edition's id, version, created and expires times."""

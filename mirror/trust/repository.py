@@ -170,6 +170,7 @@ def sign_edition(
     policy: ExpiryPolicy,
     bin_bits: int = 8,
     drop_editions: Collection[str] = (),
+    reader_page: TargetEntry | None = None,
 ) -> EditionSigning:
     """Phase 1: sign the content bins, this edition's role, ``manifests`` and ``targets``.
 
@@ -241,9 +242,10 @@ def sign_edition(
         expires_days=long_days,
     )
 
-    # Top-level targets: the mirror list, and the three delegations.
+    # Top-level targets: the mirror list, the reader page, and the three delegations.
+    listed = [mirror_list, *([reader_page] if reader_page is not None else [])]
     top = Targets(
-        targets={mirror_list.path: mirror_list.target_file()},
+        targets={entry.path: entry.target_file() for entry in listed},
         delegations=Delegations(
             keys={key.keyid: key},
             roles={
