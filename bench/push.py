@@ -46,7 +46,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import corpus as corpus_gen  # bench/ is sys.path[0] when run as a script
 import run as build_bench
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -433,18 +432,8 @@ def webdav_vs_rclone(case: build_bench.Case, work: Path, repeat: int) -> list[Ro
 
 
 def _add_articles(corpus: Path, count: int) -> None:
-    """`count` new articles (and their images) with fresh slugs, from the same generator."""
-    scratch = corpus.parent / "new-articles"
-    shutil.rmtree(scratch, ignore_errors=True)
-    corpus_gen.generate(scratch, articles=count, seed=4242, target_mb=0)
-    for path in sorted(scratch.iterdir()):
-        if path.suffix == ".md":
-            text = path.read_text(encoding="utf-8")
-            text = text.replace("slug: a-", "slug: new-").replace("](img-", "](newimg-")
-            (corpus / ("new-" + path.name[2:])).write_text(text, encoding="utf-8")
-        else:
-            shutil.copy2(path, corpus / ("new" + path.name))
-    shutil.rmtree(scratch)
+    """`count` new articles (and their images) with fresh slugs (`run.add_articles`)."""
+    build_bench.add_articles(corpus, count)
 
 
 def republish(main: build_bench.Case, work: Path) -> list[Row]:

@@ -37,7 +37,7 @@ PUBLISH_MODULES: dict[str, str] = {
     "feedparser": "feedparser",
     "httpx": "httpx",
     "jdatetime": "jdatetime",
-    "markdown_it": "markdown-it-py",
+    "cmarkgfm": "cmarkgfm",
     "nh3": "nh3",
     "prometheus_client": "prometheus-client",
     "rich": "rich",
