@@ -43,8 +43,7 @@ from mirror.build import BuildResult
 from mirror.cli import main
 from mirror.edition import EditionArchive
 from mirror.keystore import init_keys, load_keyring, load_root_signers, rotate_role
-from mirror.reader import page_verdicts
-from mirror.reader import export_page
+from mirror.reader import export_page, page_verdicts
 from mirror.reader.export_page import SCRIPTS, build_reader_page, export_reader_page
 from mirror.secrets import Secret
 from mirror.trust.metadata import serializer
