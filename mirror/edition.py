@@ -47,6 +47,12 @@ sentence naming the member and the rule), and the attack each one stops:
 declared size + 1, so a member whose real data is longer (or shorter) than
 declared, or whose CRC-32 is wrong, raises instead of exhausting memory or
 disk. Chunks already yielded are untrusted until the generator finishes.
+Once `open` proved the structure sane, a member whose data then fails its
+own checks (corrupt deflate data, data after the stream, more or fewer bytes
+than declared, a wrong CRC-32) holds changed bytes: that is `TamperedError`
+(exit 10, like a wrong signed hash), never `UnsafeArchiveError`, whichever
+member it is and whoever reads it (`_damaged` is that one rule). Only the
+structure, and a declared size over the caller's cap, are unsafe-archive.
 
 `EditionWriter` writes members in the order added, with one fixed DOS
 timestamp (UTC, clamped to 1980-2107), mode 0o100644 made by Unix, the UTF-8
@@ -77,7 +83,7 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import BinaryIO, Final, Self
 
-from mirror.errors import IncompleteEditionError, StorageError, UnsafeArchiveError
+from mirror.errors import IncompleteEditionError, StorageError, TamperedError, UnsafeArchiveError
 
 __all__ = [
     "ArchiveDigest",
@@ -1249,11 +1255,11 @@ class EditionArchive:
     ) -> Iterator[bytes]:
         """Stream the member's uncompressed bytes in chunks of at most 1 MiB.
 
-        Never produces more than the declared size + 1 bytes; raises
-        `UnsafeArchiveError` if the data is longer or shorter than declared,
-        the deflate stream is corrupt or has bytes after its end, the CRC-32
-        does not match, or the member is larger than `max_bytes` (checked
-        before this returns; everything else while streaming).
+        Never produces more than the declared size + 1 bytes. Raises
+        `UnsafeArchiveError` if the member is larger than `max_bytes` (checked
+        before this returns), and `TamperedError` while streaming if the data
+        is longer or shorter than declared, the deflate stream is corrupt or
+        has bytes after its end, or the CRC-32 does not match (`_damaged`).
         """
         if self._by_name.get(member.name) != member:
             raise ValueError(f"{member.name!r} is not a member of {self.path}")
@@ -1309,9 +1315,7 @@ class EditionArchive:
         try:
             for chunk in raw:
                 if inflater.eof:
-                    raise UnsafeArchiveError(
-                        f"{label} has data after the end of its deflate stream."
-                    )
+                    raise _damaged(member, f"{label} has data after the end of its deflate stream")
                 data = chunk
                 while True:
                     cap = min(CHUNK_BYTES, limit - produced)
@@ -1324,17 +1328,17 @@ class EditionArchive:
                         return  # _check_stream reports "longer than declared"
                     if inflater.eof:
                         if data or inflater.unused_data:
-                            raise UnsafeArchiveError(
-                                f"{label} has data after the end of its deflate stream."
+                            raise _damaged(
+                                member, f"{label} has data after the end of its deflate stream"
                             )
                         break
                     if not data and len(out) < cap:
                         break
         except zlib.error as error:
-            raise UnsafeArchiveError(f"{label} has corrupt deflate data ({error}).") from None
+            raise _damaged(member, f"{label} has corrupt deflate data ({error})") from None
         if not inflater.eof:
-            raise UnsafeArchiveError(
-                f"{label}'s deflate stream ends early (truncated or shorter than declared)."
+            raise _damaged(
+                member, f"{label}'s deflate stream ends early (truncated or shorter than declared)"
             )
 
     @staticmethod
@@ -1347,14 +1351,25 @@ class EditionArchive:
         for chunk in chunks:
             produced += len(chunk)
             if produced > member.size:
-                raise UnsafeArchiveError(
-                    f"{label} inflates to more than its declared {member.size} bytes (zip bomb)."
+                raise _damaged(
+                    member,
+                    f"{label} inflates to more than its declared {member.size} bytes (zip bomb)",
                 )
             crc = zlib.crc32(chunk, crc)
             yield chunk
         if produced != member.size:
-            raise UnsafeArchiveError(
-                f"{label} has {produced} bytes, fewer than its declared {member.size}."
+            raise _damaged(
+                member, f"{label} has {produced} bytes, fewer than its declared {member.size}"
             )
         if crc != member.crc32:
-            raise UnsafeArchiveError(f"{label} fails its CRC-32 check (corrupt or tampered data).")
+            raise _damaged(member, f"{label} fails its CRC-32 check (corrupt or tampered data)")
+
+
+def _damaged(member: ArchiveMember, problem: str) -> TamperedError:
+    """The error for a member whose data fails its own checks after `open` proved the structure.
+
+    The one rule for every member (content or embedded metadata) and every
+    reader: a changed byte inside a member's data is tampering, exit 10. The
+    sentence names the member and the check it failed.
+    """
+    return TamperedError(f"{member.name} is not the data the publisher signed ({problem})")

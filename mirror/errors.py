@@ -4,7 +4,8 @@
 
     MirrorError                      one sentence (str) + a hint; exit_code picks the CLI exit
     ├── UsageError                   bad command-line arguments                         exit 2
-    │   └── TufClientUsageError      the same under the conformance protocol            exit 1
+    │   ├── TufClientUsageError      the same under the conformance protocol            exit 1
+    │   └── MissingExtraError        a publisher command on a reader-only install       exit 2
     ├── ConfigError                  bad configuration file (names file, line and key)  exit 3
     ├── StorageError                 local file system: cannot read or write            exit 4
     ├── KeyStoreError                keys missing, passphrase missing or wrong          exit 5
@@ -97,6 +98,29 @@ class TufClientUsageError(UsageError):
 
     exit_code = 1
     default_hint = ""
+
+
+class MissingExtraError(UsageError):
+    """A publisher command on a reader-only install: the ``publish`` extra is not installed.
+
+    The base install of mirror is the reader (docs/adr/0017-reader-only-install.md);
+    ``module`` names the import that failed, ``distribution`` the package of the
+    extra that provides it.
+    """
+
+    verdict = "missing-extra"
+    default_hint = (
+        "Install mirror again with its publish extra, from where you got it: e.g. "
+        "pip install --no-index --find-links WHEELHOUSE 'mirror[publish]' (docs/install.md; "
+        "the PyPI project named mirror is another one)."
+    )
+
+    def __init__(
+        self, message: str, *, module: str, distribution: str, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.module = module
+        self.distribution = distribution
 
 
 class ConfigError(MirrorError):

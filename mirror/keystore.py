@@ -302,8 +302,17 @@ def _next_root(
     retired_ids = list(new_root.roles[role].keyids)
     records = dict(new_root.unrecognized_fields.get(RETIRED_FIELD, {}))
     for keyid in retired_ids:
+        # The key itself and the role's threshold, as root N lists them: the newest root can
+        # then vouch for what this key signed without root N (ADR 0018).
+        records[keyid] = retirement_entry(
+            role,
+            retired=now,
+            compromised_since=compromised_since,
+            key=old_md.signed.keys[keyid],
+            threshold=old_md.signed.roles[role].threshold,
+            last_root_version=old_md.signed.version,
+        )
         new_root.revoke_key(keyid, role)
-        records[keyid] = retirement_entry(role, retired=now, compromised_since=compromised_since)
     new_root.unrecognized_fields[RETIRED_FIELD] = records
     new_signers = [_new_key(keys_dir, role, passphrase) for _ in retired_ids]
     for signer in new_signers:

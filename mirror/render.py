@@ -54,23 +54,12 @@ from pathlib import Path
 
 import jdatetime  # type: ignore[import-untyped]
 
+from mirror.csp import CONTENT_SECURITY_POLICY
 from mirror.ingest.model import Article, slugify, sort_articles, text_direction
 from mirror.ingest.sanitize import sanitize_html, strip_invalid_chars
 
 ABOUT_MEMBER = "about.html"
 """The about page: which edition this is, how to check it, where the next one is."""
-
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; img-src 'self' data:; style-src 'self'; "
-    "base-uri 'none'; form-action 'none'"
-)
-"""Only our own stylesheet and images; no script, frame, font, media or form target.
-
-``'self'`` on a ``file://`` page matches the edition's own ``file:`` URLs:
-checked with headless Chromium (tests/test_render.py), which loads the
-stylesheet and images and reports no violation. ``base-uri`` and
-``form-action`` are listed because ``default-src`` does not cover them.
-"""
 
 PAGE_HEAD = """\
 <!doctype html>

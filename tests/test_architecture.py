@@ -16,8 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from mirror.cli.extras import PUBLISH_MODULES
+
 PACKAGE = Path(__file__).resolve().parent.parent / "mirror"
-HEAVY = ("boto3", "botocore", "prometheus_client", "feedparser", "markdown_it", "ruamel")
+HEAVY = ("boto3", "botocore", *PUBLISH_MODULES)
+"""What a reader's command must not load: the publish extra (docs/adr/0017), and S3."""
+READER_COMMAND_MODULES = ("fetch", "verify", "read", "trust", "tuf_client", "help", "export_reader")
+"""`mirror.commands` modules of the reader-only install (fetch, verify, extract, read, trust,
+tuf-client, help, completion, keys export-reader)."""
 
 
 def _modules() -> list[tuple[Path, ast.Module]]:
@@ -98,18 +104,73 @@ def test_trust_layer_does_no_io() -> None:
 
 @pytest.mark.parametrize("argv", [["--version"], ["verify", "--help"], ["fetch", "--help"]])
 def test_light_commands_import_no_heavy_library(argv: list[str]) -> None:
-    script = (
-        "import json, sys\n"
-        "from mirror.cli import main\n"
-        "try:\n"
-        f"    main({argv!r})\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
-    )
+    script = f"from mirror.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass"
+    heavy = _loaded_after(script)
+    assert heavy == [], f"mirror {' '.join(argv)} imports {heavy}"
+
+
+def _loaded_after(script: str) -> list[str]:
+    """The heavy top-level packages loaded once ``script`` ran."""
+    script += "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     loaded = json.loads(done.stderr.strip().splitlines()[-1])
-    heavy = sorted({m.split(".")[0] for m in loaded} & set(HEAVY))
-    assert heavy == [], f"mirror {' '.join(argv)} imports {heavy}"
+    return sorted({m.split(".")[0] for m in loaded} & set(HEAVY))
+
+
+WITHOUT_PUBLISH_EXTRA = f"""\
+import importlib.abc, sys
+class _Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.partition(".")[0] in {sorted(PUBLISH_MODULES)!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+sys.meta_path.insert(0, _Absent())
+"""
+"""A script prefix that makes this venv a reader-only install: the extra's imports fail.
+
+(The base packages' own optional imports, such as securesystemslib trying
+boto3, still see them absent and carry on, as on a reader's machine.)
+"""
+
+
+def _handler_modules() -> set[str]:
+    """Every `mirror.commands` module a command of the parser names."""
+    from mirror.cli.parser import _subcommands, build_parser
+
+    found = set()
+    for parser in [build_parser(), *_subcommands(build_parser())]:
+        handler = parser.get_default("handler")
+        if isinstance(handler, str):
+            found.add(handler.partition(":")[0])
+    return found
+
+
+def test_each_command_is_a_reader_command_or_needs_the_publish_extra() -> None:
+    """Reader modules import without the extra; every other one fails at once, naming it.
+
+    A new command must be put on one side: importing it half-way on a
+    reader's machine and failing later would hide which extra is missing.
+    """
+    modules = sorted(_handler_modules())
+    assert set(READER_COMMAND_MODULES) <= set(modules)
+    script = WITHOUT_PUBLISH_EXTRA + (
+        "import importlib, json\n"
+        "outcome = {}\n"
+        f"for module in {modules!r}:\n"
+        "    try:\n"
+        "        importlib.import_module('mirror.commands.' + module)\n"
+        "        outcome[module] = None\n"
+        "    except ModuleNotFoundError as error:\n"
+        "        outcome[module] = error.name\n"
+        "print(json.dumps(outcome))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    outcome: dict[str, str | None] = json.loads(done.stdout)
+    readers = {m for m, missing in outcome.items() if missing is None}
+    assert readers == set(READER_COMMAND_MODULES), outcome
+    for module, missing in outcome.items():
+        assert missing is None or missing.partition(".")[0] in PUBLISH_MODULES, (module, missing)

@@ -7,10 +7,12 @@ exactly one `mirror:` sentence and one hint on stderr.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -238,6 +240,151 @@ def test_raw_bit_flip_in_compressed_data_is_rejected(
     hostile.write_bytes(bytes(data))
     code, out, err = run_verify(capsys, hostile, publisher, tmp_path / "state")
     assert_clean_rejection(code, TAMPERED, out, err)  # one changed byte is tampering
+
+
+def edit_root_document(
+    m: dict[str, bytes], version: int, edit: Callable[[dict[str, Any]], None]
+) -> dict[str, bytes]:
+    """The edition with its embedded copy of root ``version`` edited as JSON (signatures kept)."""
+    name = f".mirror/root/{version}.root.json"
+    document = json.loads(m[name])
+    edit(document)
+    return {**m, name: json.dumps(document, indent=1).encode()}
+
+
+ROOT_COPY_EDITS: dict[str, tuple[Callable[[dict[str, Any]], None], int]] = {
+    "a field added to its signed part": (
+        lambda d: d["signed"].__setitem__("x-added", "by the censor"),
+        TAMPERED,
+    ),
+    "a field added outside its signed part (signatures still valid)": (
+        lambda d: d.__setitem__("x-note", "unsigned"),
+        TAMPERED,
+    ),
+    "a field added to one signature": (
+        lambda d: d["signatures"][0].__setitem__("x-note", "unsigned"),
+        TAMPERED,
+    ),
+    "its signatures in another order": (lambda d: d["signatures"].reverse(), TAMPERED),
+    "one signature dropped": (
+        lambda d: d["signatures"].pop(),
+        TAMPERED,
+    ),
+    "its keys reordered and re-indented (the same document)": (
+        lambda d: d["signed"].__setitem__("keys", dict(reversed(d["signed"]["keys"].items()))),
+        0,
+    ),
+    "its version written as true (Python: True == 1)": (
+        lambda d: d["signed"].__setitem__("version", True),
+        TAMPERED,
+    ),
+    "its threshold written as true": (
+        lambda d: d["signed"]["roles"]["targets"].__setitem__("threshold", True),
+        TAMPERED,
+    ),
+    "its consistent_snapshot written as 1 (Python: 1 == True)": (
+        lambda d: d["signed"].__setitem__("consistent_snapshot", 1),
+        TAMPERED,
+    ),
+}
+"""An embedded copy of the root the reader pinned, changed: only the same document passes."""
+
+
+@pytest.mark.parametrize("edit", sorted(ROOT_COPY_EDITS))
+def test_an_embedded_copy_of_the_pinned_root_must_be_exactly_that_root(
+    edit: str,
+    built: tuple[Publisher, BuildResult],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Compared as canonical JSON: key order aside, every value counts, and true is not 1."""
+    publisher, result = built
+    change, expected = ROOT_COPY_EDITS[edit]
+    hostile = write_zip(
+        tmp_path / "copy.zip", edit_root_document(members(result.zip_path), 1, change)
+    )
+    code, out, err = run_verify(capsys, hostile, publisher, tmp_path / "state")
+    if expected == 0:
+        assert code == 0, err
+    else:
+        assert_clean_rejection(code, expected, out, err)
+        assert "the archive's copy of root version 1 is not the root you trust" in err
+
+
+# --- one changed byte inside a member's data, whichever member it is -----------------
+
+STREAM_DAMAGE: dict[str, Callable[[hostile_zip.RawMember], hostile_zip.RawMember]] = {
+    "one bit flipped in its compressed data": lambda m: dataclasses.replace(
+        m, payload=_flip(m.payload, len(m.payload) // 2)
+    ),
+    "junk after its deflate stream": lambda m: dataclasses.replace(
+        m, payload=m.payload + b"hidden payload"
+    ),
+    "its deflate stream cut short": lambda m: dataclasses.replace(
+        m, payload=m.payload[: len(m.payload) // 2]
+    ),
+    "its deflate stream corrupt": lambda m: dataclasses.replace(
+        m, payload=b"\xff" * len(m.payload)
+    ),
+    "its CRC-32 wrong in both headers": lambda m: dataclasses.replace(m, crc32=m.crc32 ^ 1),
+    "it inflates past its declared size": lambda m: dataclasses.replace(m, size=m.size - 1),
+    "it inflates short of its declared size": lambda m: dataclasses.replace(m, size=m.size + 1),
+}
+"""Ways the data of one (deflated) member can change while the archive's structure stays sane."""
+
+
+def _flip(data: bytes, offset: int) -> bytes:
+    changed = bytearray(data)
+    changed[offset] ^= 0x10
+    return bytes(changed)
+
+
+def damaged_members(valid: bytes) -> list[str]:
+    """The members every stream damage is tried on: content, edition.json, all signed metadata."""
+    names = [m.name.decode() for m in hostile_zip.parse_members(valid)]
+    role = next(n for n in names if n.startswith(".mirror/edition-"))
+    return [
+        "index.html",
+        "edition.json",
+        ".mirror/targets.json",
+        ".mirror/manifests.json",
+        role,
+        ".mirror/root/1.root.json",
+    ]
+
+
+def with_damaged_member(valid: bytes, name: str, damage: str) -> bytes:
+    """``valid`` with member ``name``'s data damaged by ``damage``, every header consistent."""
+    raw = hostile_zip.parse_members(valid)
+    index = next(i for i, m in enumerate(raw) if m.name == name.encode())
+    assert raw[index].method == 8, name
+    raw[index] = STREAM_DAMAGE[damage](raw[index])
+    return hostile_zip.build(raw)
+
+
+@pytest.mark.parametrize("damage", sorted(STREAM_DAMAGE))
+def test_a_changed_byte_in_any_member_is_tampering_not_an_unsafe_archive(
+    damage: str,
+    built: tuple[Publisher, BuildResult],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Content or embedded metadata (root 1, targets, manifests, the edition role): exit 10."""
+    publisher, result = built
+    valid = result.zip_path.read_bytes()
+    for name in damaged_members(valid):
+        hostile = tmp_path / f"{len(name)}-{name.replace('/', '_')}.zip"
+        hostile.write_bytes(with_damaged_member(valid, name, damage))
+        code, out, err = run_verify(capsys, hostile, publisher, tmp_path / "state")
+        assert_clean_rejection(code, TAMPERED, out, err)
+        assert f"mirror: {name} is " in err, (name, err)
+        # Without --root the CLI reads the archive's root 1 to find the pin: the same verdict.
+        state = tmp_path / f"pinned-{len(name)}"
+        assert main(["trust", "add", str(publisher.root_json), "--state", str(state)]) == 0
+        capsys.readouterr()
+        code = main(["verify", str(hostile), "--state", str(state)])
+        out, err = capsys.readouterr()
+        assert_clean_rejection(code, TAMPERED, out, err)
 
 
 # --- root chain attacks -------------------------------------------------------

@@ -23,10 +23,10 @@ import pytest
 
 from mirror.build import BuildResult
 from mirror.cli import main
+from mirror.csp import CONTENT_SECURITY_POLICY
 from mirror.reader.read import EditionServer, open_edition, parse_index
 from mirror.reader.store import LibraryEdition, ReaderStore
 from mirror.reader.verify_file import load_pinned_root
-from mirror.render import CONTENT_SECURITY_POLICY
 from tests.conftest import Publisher
 
 CHROMIUM = "/usr/bin/chromium"

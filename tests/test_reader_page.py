@@ -20,7 +20,6 @@ DevTools pipe (tests/chromium.py).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import io
 import json
@@ -48,7 +47,7 @@ from mirror.reader import page_verdicts
 from mirror.reader.export_page import SCRIPTS, build_reader_page, export_reader_page
 from mirror.secrets import Secret
 from mirror.trust.metadata import serializer
-from mirror.trust.retired import RETIRED_FIELD
+from mirror.trust.retired import LISTING_FIELDS, RETIRED_FIELD
 from tests import hostile_zip
 from tests.chromium import CHROMIUM, Chromium, Page
 from tests.conftest import BUILD_TIME, Publisher, make_config, make_keys, write_articles
@@ -58,15 +57,30 @@ from tests.test_attacks import (
     MEMBER_ATTACKS,
     OTHER_PUBLISHER,
     ROOT_ATTACKS,
+    ROOT_COPY_EDITS,
+    STREAM_DAMAGE,
     UNSIGNED_STREAM_VARIANTS,
     _next_root,
     _sign,
     _with_root,
+    damaged_members,
+    edit_root_document,
     members,
+    with_damaged_member,
     write_zip,
 )
 from tests.test_read import RUSSIAN_BODY, TITLES, RecordingProxy
-from tests.test_rotation import thief_of
+from tests.test_rotation import (
+    MALFORMED_RECORDS,
+    created_at,
+    forged_root_1_edition,
+    make_threshold_two,
+    resigned_root,
+    retired_together,
+    targets_signer,
+    thief_of,
+    with_edition_info,
+)
 
 needs_chromium = pytest.mark.skipif(
     not os.path.exists(CHROMIUM), reason="chromium is installed by .ci/run"
@@ -167,58 +181,6 @@ def _cuts(valid: bytes) -> dict[str, bytes]:
     return {label: valid[:offset] for label, offset in offsets.items()}
 
 
-def _edit_root_document(
-    m: dict[str, bytes], version: int, edit: Callable[[dict[str, Any]], None]
-) -> dict[str, bytes]:
-    """The edition with its embedded copy of root ``version`` edited as JSON (signatures kept)."""
-    name = f".mirror/root/{version}.root.json"
-    document = json.loads(m[name])
-    edit(document)
-    return {**m, name: json.dumps(document, indent=1).encode()}
-
-
-ROOT_COPY_EDITS: dict[str, tuple[Callable[[dict[str, Any]], None], int | None]] = {
-    "a field added to its signed part": (
-        lambda d: d["signed"].__setitem__("x-added", "by the censor"),
-        TAMPERED,
-    ),
-    "a field added outside its signed part (signatures still valid)": (
-        lambda d: d.__setitem__("x-note", "unsigned"),
-        TAMPERED,
-    ),
-    "a field added to one signature": (
-        lambda d: d["signatures"][0].__setitem__("x-note", "unsigned"),
-        TAMPERED,
-    ),
-    "its signatures in another order": (lambda d: d["signatures"].reverse(), TAMPERED),
-    "one signature dropped": (
-        lambda d: d["signatures"].pop(),
-        TAMPERED,
-    ),
-    "its keys reordered and re-indented (the same document)": (
-        lambda d: d["signed"].__setitem__("keys", dict(reversed(d["signed"]["keys"].items()))),
-        0,
-    ),
-    "its version written as true (Python: True == 1)": (
-        lambda d: d["signed"].__setitem__("version", True),
-        None,
-    ),
-}
-"""An embedded copy of the root the reader pinned, changed: only the same document passes."""
-
-
-def _resigned_root(
-    publisher: Publisher, base: Path, out: Path, edit: Callable[[dict[str, Any]], None]
-) -> Path:
-    """Root ``base`` with its signed part edited, signed again by the publisher's root keys."""
-    signed = json.loads(base.read_bytes())["signed"]
-    edit(signed)
-    root = Metadata(Root.from_dict(signed))
-    _sign(root, load_root_signers(publisher.config.keys.dir, publisher.config.passphrase()))
-    out.write_bytes(root.to_bytes(serializer()))
-    return out
-
-
 def _retired(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
     """An edit of every retirement record of a root's signed part."""
 
@@ -227,6 +189,12 @@ def _retired(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]
             edit(entry)
 
     return apply
+
+
+def _without_listing(entry: dict[str, Any]) -> None:
+    """A retirement record as written before it carried the key itself (ADR 0018)."""
+    for name in LISTING_FIELDS:
+        del entry[name]
 
 
 def _loosely(moment: datetime) -> str:
@@ -295,21 +263,6 @@ def _casefold_collision(valid: bytes) -> bytes:
     )
 
 
-def _signed_member_deflate(valid: bytes, damage: str) -> bytes:
-    """index.html (a signed member) with its deflate stream damaged but its headers consistent."""
-    raw = hostile_zip.parse_members(valid)
-    index = next(i for i, m in enumerate(raw) if m.name == b"index.html")
-    member = raw[index]
-    assert member.method == 8
-    payload = {
-        "junk after the deflate stream": member.payload + b"hidden payload",
-        "deflate stream cut short": member.payload[: len(member.payload) // 2],
-        "deflate stream corrupt": b"\xff" * len(member.payload),
-    }[damage]
-    raw[index] = dataclasses.replace(member, payload=payload)
-    return hostile_zip.build(raw)
-
-
 @pytest.fixture(scope="module")
 def corpus(
     built: tuple[Publisher, BuildResult], tmp_path_factory: pytest.TempPathFactory
@@ -346,9 +299,20 @@ def corpus(
     for name in ("index.html", "articles/article-001.html", "edition.json"):
         flipped = _raw_bit_flip(result.zip_path, out / f"flipped-{len(corpus.cases)}.zip", name)
         corpus.add(f"one bit flipped in the data of {name}", root, flipped, expected=[TAMPERED])
-    # Embedded metadata is read before any member is hashed: the CLI calls this unsafe.
+    # A changed byte inside any member's data is tampering, embedded metadata included.
     flipped = _raw_bit_flip(result.zip_path, out / "flipped-meta.zip", ".mirror/targets.json")
-    corpus.add("one bit flipped in the data of the embedded targets metadata", root, flipped)
+    corpus.add(
+        "one bit flipped in the data of the embedded targets metadata",
+        root,
+        flipped,
+        expected=[TAMPERED],
+    )
+    zip_bytes = result.zip_path.read_bytes()
+    for name in damaged_members(zip_bytes):
+        for damage in sorted(STREAM_DAMAGE):
+            path = out / f"damaged-{len(corpus.cases)}.zip"
+            path.write_bytes(with_damaged_member(zip_bytes, name, damage))
+            corpus.add(f"{name}: {damage}", root, path, expected=[TAMPERED])
     for name, make in sorted(hostile_zip.HOSTILE_VARIANTS.items()):
         path = out / f"hostile-{name}.zip"
         path.write_bytes(make(result.zip_path.read_bytes()))
@@ -363,14 +327,6 @@ def corpus(
     path = out / "casefold.zip"
     path.write_bytes(_casefold_collision(result.zip_path.read_bytes()))
     corpus.add("hostile structure: names equal after full case folding", root, path)
-    for damage in (
-        "junk after the deflate stream",
-        "deflate stream cut short",
-        "deflate stream corrupt",
-    ):
-        path = out / f"deflate-{len(corpus.cases)}.zip"
-        path.write_bytes(_signed_member_deflate(result.zip_path.read_bytes(), damage))
-        corpus.add(f"signed member: {damage}", root, path, expected=[TAMPERED])
     for name, signers in sorted(ROOT_ATTACKS.items()):
         next_root, old, new = _next_root(publisher)
         _sign(next_root, signers(old, new))  # type: ignore[no-untyped-call]
@@ -393,9 +349,9 @@ def corpus(
         corpus.add(f"lenient parsing: {label}", root, path, expected=[code])
     for label, (change, outcome) in ROOT_COPY_EDITS.items():
         path = write_zip(
-            out / f"root-copy-{len(corpus.cases)}.zip", _edit_root_document(valid, 1, change)
+            out / f"root-copy-{len(corpus.cases)}.zip", edit_root_document(valid, 1, change)
         )
-        expected = None if outcome is None else [outcome]
+        expected = [outcome]
         corpus.add(f"the pinned root's embedded copy: {label}", root, path, expected=expected)
     role = next(k for k in valid if k.startswith(".mirror/edition-"))
     undelegated = {k: v for k, v in valid.items() if k != role}
@@ -532,7 +488,7 @@ def _rotations(corpus: Corpus, factory: pytest.TempPathFactory, out: Path) -> No
         expected=[0, TAMPERED],
     )
     # The reader's stored root 2 is the one an edition's copy must equal.
-    copy = _edit_root_document(members(after.zip_path), 2, lambda d: d.__setitem__("x", 1))
+    copy = edit_root_document(members(after.zip_path), 2, lambda d: d.__setitem__("x", 1))
     changed = write_zip(out / "root-2-copy.zip", copy)
     corpus.add("root 2 with an unsigned field, first seen", old_root, changed, expected=[0])
     corpus.add(
@@ -570,9 +526,15 @@ def _rotations(corpus: Corpus, factory: pytest.TempPathFactory, out: Path) -> No
             ),
             EXPIRED,
         ),
+        "a record older than the key fields (the root chain vouches)": (
+            _retired(_without_listing),
+            0,
+        ),
     }
+    for flaw, (edit, _) in MALFORMED_RECORDS.items():
+        signed_root_2[f"malformed: {flaw}"] = (edit, TAMPERED)
     for label, (edit, code) in signed_root_2.items():
-        page_root = _resigned_root(third, new_root, out / f"root-v2-{len(corpus.cases)}.json", edit)
+        page_root = resigned_root(third, new_root, out / f"root-v2-{len(corpus.cases)}.json", edit)
         corpus.add(f"superseded, root 2: {label}", page_root, before.zip_path, expected=[code])
         if label == "the newest root expired":
             corpus.cases.append(
@@ -591,6 +553,91 @@ def _rotations(corpus: Corpus, factory: pytest.TempPathFactory, out: Path) -> No
         third.root_json,
         after.zip_path,
         before.zip_path,
+        expected=[0, ROLLBACK],
+    )
+    root_3 = out / "root-v3.json"
+    root_3.write_bytes(third.root_json.read_bytes())
+    corpus.add(
+        "an edition two rotations old, to a page embedding root 3 (root 2 never seen)",
+        root_3,
+        before.zip_path,
+        expected=[0],
+        verdicts=["superseded"],
+    )
+    # The targets key rotated a second time (root 4): editions of roots 1 and 2 stay genuine.
+    rotate_role(
+        third.config.keys.dir,
+        third.config.passphrase(),
+        "targets",
+        now=BUILD_TIME + timedelta(minutes=25),
+    )
+    for label, path in (("root 1", before.zip_path), ("root 2", after.zip_path)):
+        corpus.add(
+            f"targets rotated twice: an edition of {label}, to a page embedding root 4",
+            third.root_json,
+            path,
+            expected=[0],
+            verdicts=["superseded"],
+        )
+    forged = forged_root_1_edition(before.zip_path, out / "forged-root-1.zip")
+    for label, page_root in (("root 4", third.root_json), ("root 2", new_root)):
+        corpus.add(
+            f"an attacker's root 1 mapping a retired key id to its own key, page at {label}",
+            page_root,
+            forged,
+            expected=[TAMPERED],
+            verdicts=["tampered"],
+        )
+    # Times written in another UTC offset are shown in UTC, as the CLI shows them.
+    late_offset = with_edition_info(
+        late.zip_path, out / "late-offset.zip", targets_signer(thief), created_at(late.created, 2)
+    )
+    corpus.add(
+        "created after its key's retirement, written at +02:00",
+        new_root,
+        late_offset,
+        expected=[TAMPERED],
+    )
+    future = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    ahead = third.build(when=future)
+    ahead_offset = with_edition_info(
+        ahead.zip_path, out / "ahead-offset.zip", targets_signer(third), created_at(future, -5)
+    )
+    corpus.add(
+        "not yet valid, written at -05:00", third.root_json, ahead_offset, expected=[NOT_YET_VALID]
+    )
+    fifth = _publisher(factory)
+    made = fifth.build()
+    offset = -12 if made.created.hour < 12 else 14  # the date differs from the UTC date
+    other_day = with_edition_info(
+        made.zip_path,
+        out / "other-day.zip",
+        targets_signer(fifth),
+        created_at(made.created, offset),
+    )
+    corpus.add(
+        "genuine, written in an offset where it is another day",
+        fifth.root_json,
+        other_day,
+        expected=[0],
+    )
+
+    # Threshold 2: retired keys vouch only as the set they were retired in, never mixed.
+    two = make_threshold_two(_publisher(factory), factory.mktemp("threshold-two"))
+    a, b = two.signers
+    vouching = two.pin(out / "t2-root-4.json", retired_together)
+    for label, signers, code in (("A and B", [a, b], 0), ("A alone", [a], TAMPERED)):
+        corpus.add(
+            f"threshold 2 of retired keys: targets signed by {label}",
+            vouching,
+            two.zip(out / f"t2-{len(corpus.cases)}.zip", signers=signers),
+            expected=[code],
+        )
+    corpus.add(
+        "threshold 2 of retired keys: the edition claims a root newer than the keys' last",
+        two.pin(out / "t2-root-4-old.json", lambda root: retired_together(root, version=1)),
+        two.zip(out / "t2-both.zip", signers=[a, b]),
+        expected=[TAMPERED],
     )
 
     # A compromised key: what it signed from the stated time on is refused, not what came before.
@@ -635,6 +682,37 @@ def _rotations(corpus: Corpus, factory: pytest.TempPathFactory, out: Path) -> No
         after_leak.zip_path,
         expected=[0],
     )
+    after_leak_offset = with_edition_info(
+        after_leak.zip_path,
+        out / "after-leak-offset.zip",
+        targets_signer(leaked),
+        created_at(after_leak.created, 2),
+    )
+    corpus.add(
+        "compromised key: an edition created after the leak, written at +02:00",
+        fourth.root_json,
+        after_leak_offset,
+        expected=[TAMPERED],
+        verdicts=["compromised-key"],
+    )
+    # A second rotation, routine: the compromised key's record still judges, from root 3.
+    rotate_role(
+        fourth.config.keys.dir,
+        fourth.config.passphrase(),
+        "targets",
+        now=BUILD_TIME + timedelta(minutes=58),
+    )
+    for label, path, code, verdict in (
+        ("after the leak", after_leak.zip_path, TAMPERED, "compromised-key"),
+        ("before the leak", before_leak.zip_path, 0, "superseded"),
+    ):
+        corpus.add(
+            f"compromised key, two rotations back: an edition created {label}",
+            fourth.root_json,
+            path,
+            expected=[code],
+            verdicts=[verdict],
+        )
 
 
 # --- the two readers ----------------------------------------------------------------------------

@@ -6,10 +6,12 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mirror.backends.base import Backend, CallLimits
-from mirror.yamlnodes import Node
+
+if TYPE_CHECKING:  # the CLI parser reads BACKEND_MODULES; it must not load the YAML parser
+    from mirror.yamlnodes import Node
 
 BACKEND_MODULES = {
     "local": "mirror.backends.local",

@@ -10,7 +10,7 @@ Exit codes (docs/exit-codes.md):
 ==  ==============================================================
 0   success; for ``verify``: verified
 1   unexpected internal error (reported in one sentence, no traceback)
-2   usage: bad arguments, unusable pinned root
+2   usage: bad arguments, unusable pinned root, a newsroom command on a reader-only install
 3   configuration file invalid
 4   local file system error
 5   keys missing, passphrase missing or wrong
@@ -36,6 +36,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from mirror import logs
+from mirror.cli.extras import missing_extra
 from mirror.cli.parser import Handler, build_parser
 from mirror.errors import MirrorError, StorageError, TransportError, os_reason
 from mirror.text import shown
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         logs.configure(args.log_format)
-        return _handler(args.handler)(args)
+        return _run(args)
     except MirrorError as error:
         error = _with_os_reason(error)
         _report(error.message, error.hint, label=error.hint_label)
@@ -74,6 +75,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             "This is a bug in mirror; run again with MIRROR_DEBUG=1 and report the traceback.",
         )
         return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Import the command's module and run it; a missing package of the publish extra is exit 2.
+
+    The one place that meets a reader-only install: a newsroom command's
+    module (or a module it imports later, such as the config's YAML parser)
+    fails to import, and the reader is told which extra to install.
+    """
+    try:
+        return _handler(args.handler)(args)
+    except ModuleNotFoundError as error:
+        missing = missing_extra(error, _command_words(args))
+        if missing is None:
+            raise
+        raise missing from error
+
+
+def _command_words(args: argparse.Namespace) -> str:
+    """``sync``, ``keys init``: the command the arguments chose (``--help`` for none)."""
+    command = getattr(args, "command", None)
+    if command is None:
+        return "--help"
+    action = getattr(args, f"{command}_command", None)
+    return f"{command} {action}" if action else str(command)
 
 
 def _handler(handler: Handler) -> Callable[[argparse.Namespace], int]:

@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ROOT.json",
         help="the root to embed (default: root.json in keys.dir of the config)",
     )
-    reader.set_defaults(handler="keys:export_reader")
+    reader.set_defaults(handler="export_reader:export_reader")
     keys.set_defaults(handler=_needs_action(keys))
 
     build = commands.add_parser("build", help="ingest, render, archive and sign an edition")

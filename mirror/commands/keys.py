@@ -1,4 +1,7 @@
-"""`mirror keys init|rotate|propose-root|sign-root|import-root|export-reader`: publisher keys."""
+"""`mirror keys init|rotate|propose-root|sign-root|import-root`: publisher keys.
+
+`mirror keys export-reader` is `mirror.commands.export_reader` (it runs on a reader install).
+"""
 
 from __future__ import annotations
 
@@ -85,19 +88,6 @@ def import_root(args: argparse.Namespace) -> int:
     config = config_file.load(args)
     root = keystore.import_root(config.keys.dir, Path(args.signed))
     print(f"Root is now version {root.version}; the next build publishes it.")
-    return 0
-
-
-def export_reader(args: argparse.Namespace) -> int:
-    """Write reader.html with the publisher's root embedded; print its SHA-256."""
-    from mirror.reader.export_page import export_reader_page  # noqa: PLC0415 - only this command
-
-    root = Path(args.root) if args.root else config_file.load(args).keys.dir / "root.json"
-    out = Path(args.out)
-    page = export_reader_page(root, out)
-    print(f"Wrote {out} for {page.publisher.name} (root version {page.root_version})")
-    print(f"  SHA-256: {page.sha256}")
-    print("  Give readers this file and this fingerprint; they open it in a browser, offline.")
     return 0
 
 

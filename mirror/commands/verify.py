@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC
 from pathlib import Path
 
 from mirror.cli.output import print_json, shown
@@ -77,7 +78,7 @@ def _verify(args: argparse.Namespace, *, extract_to: Path | None) -> int:
         "publisher": verdict.publisher,
         "eid": verdict.eid,
         "version": verdict.version,
-        "date": verdict.created.strftime("%Y-%m-%d"),
+        "date": verdict.created.astimezone(UTC).strftime("%Y-%m-%d"),  # as the page says it
         "expires": verdict.expires.strftime("%Y-%m-%d"),
         "days": fresh.age.days,
     }

@@ -46,7 +46,7 @@ from mirror.reader.verify_file import load_pinned_root
 from mirror.trust import layout, strictjson, verify
 from mirror.trust.metadata import parse_metadata
 from mirror.trust.publisher import PUBLISHER_FIELD, Publisher, publisher_of
-from mirror.trust.retired import RETIRED_FIELD
+from mirror.trust.retired import LISTING_FIELDS, RETIRED_FIELD
 
 SOURCES = "reader_page"
 """Folder of the page's sources inside the `mirror` package."""
@@ -127,6 +127,7 @@ def page_data(root_bytes: bytes) -> dict[str, Any]:
             "edition_id_re": layout.EDITION_ID_RE.pattern,
             "publisher_field": PUBLISHER_FIELD,
             "retired_keys_field": RETIRED_FIELD,
+            "retired_listing_fields": list(LISTING_FIELDS),
             "index_member": INDEX_MEMBER,
         },
         "key_types": sorted([list(pair) for pair in KEY_FOR_TYPE_AND_SCHEME]),

@@ -18,7 +18,7 @@ from mirror import caps, fsutil
 from mirror.edition import ArchiveLimits, EditionArchive
 from mirror.errors import ForeignEditionError, UsageError
 from mirror.reader.store import PublisherStore, ReaderStore
-from mirror.reader.verify_file import load_pinned_root
+from mirror.reader.verify_file import load_pinned_root, trusted_root
 from mirror.trust import layout
 from mirror.trust.metadata import parse_metadata
 from mirror.trust.publisher import Publisher, publisher_of, told_apart
@@ -39,15 +39,15 @@ def pin(store: ReaderStore, path: Path) -> tuple[PublisherStore, Publisher, bool
             hint="Keep the newer pin: readers walk forward from it by themselves.",
         )
     data = fsutil.read_bounded(path, max_bytes=caps.ROOT_MAX_BYTES, what="pinned root")
-    fsutil.atomic_write_bytes(folder.pinned_file, data)
+    folder.write_pinned_root(data)
     return folder, publisher, current is None
 
 
 def pinned_root(folder: PublisherStore) -> Metadata[Root] | None:
-    """The root pinned for this publisher, if any."""
-    if not folder.pinned_file.is_file():
+    """The root pinned for this publisher, if any (a damaged pin is a `StorageError`)."""
+    if not (folder.pinned_file.exists() or folder.pinned_file.is_symlink()):
         return None
-    return load_pinned_root(folder.pinned_file)
+    return load_pinned_root(folder.pinned_file, stored=True)
 
 
 def pinned_publishers(store: ReaderStore) -> list[tuple[Publisher, Metadata[Root]]]:
@@ -63,7 +63,18 @@ def pinned_publishers(store: ReaderStore) -> list[tuple[Publisher, Metadata[Root
 def root_for_command(
     store: ReaderStore, *, root: str | None, publisher: str | None = None
 ) -> Metadata[Root]:
-    """``--root``, else the only pinned publisher's root, else the one ``publisher`` names."""
+    """``--root``, else the only pinned publisher's root, else the one ``publisher`` names.
+
+    The reader's own state for that publisher is read and checked first
+    (`PublisherStore.check`): a command that goes on to ask mirrors must not
+    blame them for a damaged local file.
+    """
+    chosen = _chosen_root(store, root=root, publisher=publisher)
+    trusted_root(chosen, store.publisher(publisher_of(chosen.signed).publisher_id).check())
+    return chosen
+
+
+def _chosen_root(store: ReaderStore, *, root: str | None, publisher: str | None) -> Metadata[Root]:
     if root is not None:
         return load_pinned_root(Path(root))
     pinned = pinned_publishers(store)

@@ -46,10 +46,10 @@ from urllib.parse import unquote, urlsplit
 from tuf.api.metadata import Metadata, Root
 
 from mirror import caps, fsutil
+from mirror.csp import CONTENT_SECURITY_POLICY
 from mirror.errors import MirrorError, RollbackError, StorageError, UsageError
 from mirror.reader.store import LibraryEdition, PublisherStore, ReaderStore
 from mirror.reader.verify_file import Verdict, verify_edition
-from mirror.render import CONTENT_SECURITY_POLICY
 from mirror.trust import layout
 from mirror.trust.publisher import publisher_of
 from mirror.trust.verify import EditionInfo, parse_edition_info

@@ -25,8 +25,19 @@ never falls back to root 2. Verifications return a `TrustUpdate`; only
 Everything under ``library/`` and ``cache/`` was verified against signed
 hashes before it was placed, and every file here is written atomically
 (temporary name, then rename): a crash leaves the previous state, and an
-edition folder exists only once all of it is there. A damaged state file is
-the reader's local problem (`StorageError`), never blamed on a mirror.
+edition folder exists only once all of it is there.
+
+A damaged state file is the reader's local problem, never blamed on a
+mirror and never an internal error: unreadable, cut short, not JSON, the
+wrong shape, or stored roots that no longer follow from the pinned root are
+each a `StorageError` (exit 4) naming the file and what is wrong, with a
+hint to move it aside (`mirror fetch` rebuilds it). `PublisherStore.check`
+reads all of it, so a command can refuse before any mirror is asked.
+
+What someone reads is sensitive where the publisher is blocked: the folders
+of the store are created 0700 and its files written 0600 (`_private_dir`,
+`_keep_private`), and what others write into a publisher's folder (the
+trusted metadata) is made private when the store records a verification.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,15 +54,27 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import platformdirs
+from tuf.api.metadata import Root, Snapshot, Targets, Timestamp
 
 from mirror import caps, fsutil
 from mirror.errors import StorageError, VerificationError
 from mirror.trust import layout, strictjson
+from mirror.trust.metadata import parse_metadata
 
 MAX_STATE_FILE_BYTES = 4 * 1024 * 1024
 _BUNDLE_SUFFIX = ".latest"
 """A library folder ``<edition id>.latest`` holds that edition's latest bundle."""
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+_YOURS = "This is your own copy, not a mirror's: "
+REBUILT_HINT = f"{_YOURS}move it aside; `mirror fetch` (or verifying an edition) writes it again."
+ROOTS_HINT = f"{_YOURS}move the roots folder aside; `mirror fetch` rebuilds it from your pin."
+METADATA_HINT = f"{_YOURS}move the metadata folder aside; `mirror fetch` rebuilds it."
+PIN_HINT = (
+    f"{_YOURS}move it aside, then pin the publisher's root.json again with "
+    "`mirror trust add ROOT.json`."
+)
 
 
 def default_state_dir() -> Path:
@@ -63,9 +87,11 @@ class Trust:
     """What this reader trusts for one publisher."""
 
     roots: dict[int, bytes]
-    """Root versions accepted after the pinned one, by version."""
+    """Root versions accepted after the pinned one, by version (each parsed once already)."""
     highest: tuple[int, str] | None
     """(version, edition id) of the newest edition verified, if any."""
+    roots_dir: Path | None = None
+    """Where the stored roots live, to name them when they do not follow from the pin."""
 
     @classmethod
     def nothing(cls) -> Trust:
@@ -171,46 +197,142 @@ class PublisherStore:
 
     # --- trust ---------------------------------------------------------------------
     def trust(self) -> Trust:
-        """What this reader trusts for the publisher (nothing yet, if it never saw it)."""
+        """What this reader trusts for the publisher (nothing yet, if it never saw it).
+
+        Raises `StorageError` naming the file when a stored root or the record
+        of editions seen is unreadable or damaged.
+        """
         roots: dict[int, bytes] = {}
-        if self.roots_dir.is_dir():
-            for path in self.roots_dir.glob("*.root.json"):
+        if self.roots_dir.exists() or self.roots_dir.is_symlink():
+            if not self.roots_dir.is_dir():
+                raise StorageError(
+                    f"your stored roots folder {self.roots_dir} is not a folder", hint=ROOTS_HINT
+                )
+            for path in sorted(self.roots_dir.glob("*.root.json")):
                 version = path.name.split(".", 1)[0]
                 if version.isdigit():
-                    roots[int(version)] = fsutil.read_bounded(
-                        path, max_bytes=caps.ROOT_MAX_BYTES, what="stored root"
-                    )
-        highest: tuple[int, str] | None = None
-        if self.seen_file.is_file():
-            document = self._read_json(self.seen_file, what="record of editions seen")
-            seen_version, seen_eid = document.get("version"), document.get("edition")
-            if isinstance(seen_version, int) and isinstance(seen_eid, str):
-                highest = (seen_version, seen_eid)
-        return Trust(roots=roots, highest=highest)
+                    roots[int(version)] = self._stored_root(path, int(version))
+        return Trust(roots=roots, highest=self._highest(), roots_dir=self.roots_dir)
+
+    def check(self) -> Trust:
+        """`trust`, and every other file a reader command trusts, read and checked.
+
+        For commands that then ask mirrors (`mirror fetch`): a damaged local
+        file is reported as the reader's own, before any mirror could be
+        blamed for it. The trusted metadata must be TUF metadata of its kind.
+        """
+        trust = self.trust()
+        if self.metadata_dir.exists() or self.metadata_dir.is_symlink():
+            if not self.metadata_dir.is_dir():
+                raise StorageError(
+                    f"your trusted metadata folder {self.metadata_dir} is not a folder",
+                    hint=METADATA_HINT,
+                )
+            for path in sorted(self.metadata_dir.glob("*.json")):
+                data = read_state(
+                    path,
+                    what="trusted metadata",
+                    max_bytes=caps.TARGETS_MAX_BYTES,
+                    hint=METADATA_HINT,
+                )
+                what = f"your trusted metadata {path}"
+                try:
+                    _parse_trusted_metadata(path.name, data, what=what)
+                except VerificationError as error:
+                    raise StorageError(error.message, hint=METADATA_HINT) from error
+        return trust
+
+    def _stored_root(self, path: Path, version: int) -> bytes:
+        data = read_state(path, what="stored root", max_bytes=caps.ROOT_MAX_BYTES, hint=ROOTS_HINT)
+        what = f"your stored root {path}"
+        try:
+            root = parse_metadata(data, Root, what=what)
+        except VerificationError as error:
+            raise StorageError(error.message, hint=ROOTS_HINT) from error
+        if root.signed.version != version or isinstance(root.signed.version, bool):
+            raise StorageError(
+                f"{what} says it is root version {root.signed.version!r}", hint=ROOTS_HINT
+            )
+        return data
+
+    def _highest(self) -> tuple[int, str] | None:
+        path = self.seen_file
+        if not (path.exists() or path.is_symlink()):
+            return None
+        document = self._read_json(path, what="record of editions seen", hint=REBUILT_HINT)
+        seen_version, seen_eid = document.get("version"), document.get("edition")
+        if not isinstance(seen_version, int) or isinstance(seen_version, bool) or seen_version < 1:
+            raise StorageError(
+                f"your record of editions seen {path} has no edition version (a whole number)",
+                hint=REBUILT_HINT,
+            )
+        if not isinstance(seen_eid, str):
+            raise StorageError(
+                f"your record of editions seen {path} has no edition id (text)", hint=REBUILT_HINT
+            )
+        return seen_version, seen_eid
 
     def apply(self, update: TrustUpdate) -> None:
-        """Record newly accepted roots and the newest edition verified (never lowering it)."""
-        for version, data in sorted(update.roots.items()):
-            path = self.roots_dir / f"{version}.root.json"
-            if not path.exists():
-                fsutil.atomic_write_bytes(path, data)
-        current = self.trust().highest
-        if current is None or update.highest[0] > current[0]:
-            fsutil.atomic_write_bytes(
-                self.seen_file,
-                strictjson.dumps({"version": update.highest[0], "edition": update.highest[1]}),
-            )
+        """Record newly accepted roots and the newest edition verified (never lowering it).
 
-    def _read_json(self, path: Path, *, what: str) -> dict[str, Any]:
-        data = fsutil.read_bounded(path, max_bytes=MAX_STATE_FILE_BYTES, what=what)
+        Called after a verification: a file that cannot be written (a full
+        disk, a folder where a file belongs) is a `StorageError` that says the
+        edition verified but this reader's state could not be updated.
+        """
         try:
-            return strictjson.loads(data, what=str(path))
-        except VerificationError as error:
+            if update.roots:
+                self._private_dir(self.roots_dir)
+            for version, data in sorted(update.roots.items()):
+                path = self.roots_dir / f"{version}.root.json"
+                if not path.exists():
+                    fsutil.atomic_write_bytes(path, data, mode=PRIVATE_FILE_MODE)
+            current = self.trust().highest
+            if current is None or update.highest[0] > current[0]:
+                fsutil.atomic_write_bytes(
+                    self.seen_file,
+                    strictjson.dumps({"version": update.highest[0], "edition": update.highest[1]}),
+                    mode=PRIVATE_FILE_MODE,
+                )
+            self._keep_private()
+        except StorageError as error:
+            cause = error.__cause__
             raise StorageError(
-                f"your {what} {path} is damaged ({error.message})",
-                hint="Your own copy is broken, not a mirror: restore it from a backup, "
-                "or delete it to start again from the pinned root.",
-            ) from error
+                f"the edition verified, but your reader state could not be updated: "
+                f"{error.message}",
+                # The hint for what the system said (a full disk: free space), if it said.
+                hint=StorageError.from_os(cause).hint if isinstance(cause, OSError) else error.hint,
+            ) from (cause if isinstance(cause, OSError) else error)
+
+    def _keep_private(self) -> None:
+        """Make this publisher's folder, and what is in it but the library and cache, private.
+
+        The trusted metadata is written by the fetch before it records the
+        verification here; the library and cache are kept private as they are
+        filled (`install`, `cache_file`).
+        """
+        self._private_dir(self.path)
+        for folder in (self.roots_dir, self.metadata_dir):
+            if folder.is_dir() and not folder.is_symlink():
+                self._private_dir(folder)
+                for path in folder.iterdir():
+                    _private_file(path)
+        for path in (self.pinned_file, self.seen_file, self.health_file):
+            _private_file(path)
+
+    def _private_dir(self, folder: Path) -> None:
+        _private_dir(folder, within=self.path.parent)
+
+    def write_pinned_root(self, data: bytes) -> None:
+        """Pin ``data`` (the root.json as the reader gave it), privately."""
+        self._private_dir(self.path)
+        fsutil.atomic_write_bytes(self.pinned_file, data, mode=PRIVATE_FILE_MODE)
+
+    def _read_json(self, path: Path, *, what: str, hint: str) -> dict[str, Any]:
+        data = read_state(path, what=what, max_bytes=MAX_STATE_FILE_BYTES, hint=hint)
+        try:
+            return strictjson.loads(data, what=f"your {what} {path}")
+        except VerificationError as error:
+            raise StorageError(error.message, hint=hint) from error
 
     # --- editions ------------------------------------------------------------------
     def editions(self) -> list[LibraryEdition]:
@@ -274,17 +396,21 @@ class PublisherStore:
     def _assemble(self, eid: str, members: Mapping[str, Path], *, complete: bool) -> LibraryEdition:
         if not layout.EDITION_ID_RE.match(eid):
             raise StorageError(f"{eid!r} is not an edition id")
-        fsutil.ensure_dir(self.library_dir)
+        self._private_dir(self.library_dir)
         final = self.library_dir / (eid if complete else f"{eid}{_BUNDLE_SUFFIX}")
         staging = self.scratch("install")
         try:
             for member, source in members.items():
                 target = staging.joinpath(*PurePosixPath(member).parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
+                target.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
                 try:
                     os.link(source, target)
                 except OSError:
                     shutil.copyfile(source, target)
+                    os.chmod(target, PRIVATE_FILE_MODE)
+            for folder in staging.rglob("*"):  # mkdir(parents=True) gives parents the umask's mode
+                if folder.is_dir():
+                    os.chmod(folder, PRIVATE_DIR_MODE)
             if final.exists():
                 shutil.rmtree(final)
             os.replace(staging, final)
@@ -302,7 +428,7 @@ class PublisherStore:
 
     def scratch(self, what: str) -> Path:
         """A new folder for one run's temporary files, named after the running process."""
-        fsutil.ensure_dir(self.scratch_dir)
+        self._private_dir(self.scratch_dir)
         try:
             return Path(tempfile.mkdtemp(prefix=f"{what}-{os.getpid()}-", dir=self.scratch_dir))
         except OSError as error:
@@ -329,14 +455,16 @@ class PublisherStore:
         return path if path.is_file() else None
 
     def cache_file(self, sha256: str, source: Path) -> Path:
-        """Move an already verified file into the cache under its hash."""
-        fsutil.ensure_dir(self.cache_dir)
+        """Move an already verified file into the cache under its hash (private: 0600)."""
+        self._private_dir(self.cache_dir)
         destination = self.cache_dir / sha256
         try:
+            os.chmod(source, PRIVATE_FILE_MODE)
             os.replace(source, destination)
         except OSError:
             try:
                 shutil.copyfile(source, destination.with_suffix(".tmp"))
+                os.chmod(destination.with_suffix(".tmp"), PRIVATE_FILE_MODE)
                 os.replace(destination.with_suffix(".tmp"), destination)
             except OSError as error:
                 raise StorageError(f"cannot store {destination} ({error})") from error
@@ -348,7 +476,7 @@ class PublisherStore:
         if not self.health_file.is_file():
             return {"mirrors": {}, "signed_list": []}
         try:
-            document = self._read_json(self.health_file, what="mirror health")
+            document = self._read_json(self.health_file, what="mirror health", hint="")
         except StorageError:  # a damaged health file only costs us its hints
             return {"mirrors": {}, "signed_list": []}
         document.setdefault("mirrors", {})
@@ -358,7 +486,68 @@ class PublisherStore:
     def save_health(self, document: dict[str, Any]) -> None:
         """Write mirror health atomically."""
         data = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        fsutil.atomic_write_bytes(self.health_file, data.encode("utf-8"))
+        self._private_dir(self.path)
+        fsutil.atomic_write_bytes(self.health_file, data.encode("utf-8"), mode=PRIVATE_FILE_MODE)
+
+
+def _parse_trusted_metadata(name: str, data: bytes, *, what: str) -> None:
+    """Parse a file of the trusted metadata folder as the role its (python-tuf) name says."""
+    if name == "root.json":
+        parse_metadata(data, Root, what=what)
+    elif name == "timestamp.json":
+        parse_metadata(data, Timestamp, what=what)
+    elif name == "snapshot.json":
+        parse_metadata(data, Snapshot, what=what)
+    else:
+        parse_metadata(data, Targets, what=what)
+
+
+def read_state(path: Path, *, what: str, max_bytes: int, hint: str) -> bytes:
+    """The bytes of a file of the reader's state; if it cannot be read, a `StorageError`
+    ("your <what> <path> cannot be read (...)") with ``hint``."""
+    try:
+        return fsutil.read_bounded(path, max_bytes=max_bytes, what=what)
+    except StorageError as error:
+        raise StorageError(f"your {error.message.removeprefix('the ')}", hint=hint) from error
+
+
+def _private_dir(folder: Path, *, within: Path) -> None:
+    """Create ``folder`` and its missing parents 0700; tighten existing ones from ``within`` down.
+
+    ``within`` is the store's ``publishers/`` folder: folders above it are only
+    created, never changed (the state folder may be one the reader chose, such
+    as ``--state .``).
+    """
+    missing: list[Path] = []
+    path = folder
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    try:
+        for existing in (path, *path.parents):
+            if existing != within and within not in existing.parents:
+                continue
+            if existing.is_dir() and existing.stat().st_mode & 0o777 != PRIVATE_DIR_MODE:
+                os.chmod(existing, PRIVATE_DIR_MODE)
+        for created in reversed(missing):
+            created.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+    except OSError as error:
+        raise StorageError.from_os(error, action="create the folder") from error
+
+
+def _private_file(path: Path) -> None:
+    """Make a regular file of the store private (0600), if it exists."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise StorageError.from_os(error, path=path, action="read") from error
+    if stat.S_ISREG(info.st_mode) and info.st_mode & 0o777 != PRIVATE_FILE_MODE:
+        try:
+            os.chmod(path, PRIVATE_FILE_MODE)
+        except OSError as error:
+            raise StorageError.from_os(error, path=path, action="protect") from error
 
 
 def _alive(pid: int) -> bool:

@@ -30,14 +30,16 @@ from mirror.errors import (
     ForeignEditionError,
     StorageError,
     TamperedError,
-    UnsafeArchiveError,
     UsageError,
 )
-from mirror.reader.store import Trust, TrustUpdate
+from mirror.reader.store import PIN_HINT, ROOTS_HINT, Trust, TrustUpdate, read_state
 from mirror.trust import layout, verify
 from mirror.trust.metadata import parse_metadata
 from mirror.trust.publisher import publisher_of, told_apart
 from mirror.trust.retired import RetiredKey, retired_keys
+
+_Vouched = tuple[verify.VerifiedManifest, tuple[RetiredKey, ...]]
+"""An old edition's member list, and the retired keys that signed it."""
 
 
 @dataclass(frozen=True)
@@ -72,13 +74,24 @@ class Verdict:
     """What the reader's store should record now (`PublisherStore.apply`)."""
 
 
-def load_pinned_root(path: Path) -> Metadata[Root]:
-    """Read the reader's pinned ``root.json``; it must be root metadata signed by itself."""
-    data = fsutil.read_bounded(path, max_bytes=caps.ROOT_MAX_BYTES, what="pinned root")
+def load_pinned_root(path: Path, *, stored: bool = False) -> Metadata[Root]:
+    """Read the reader's pinned ``root.json``; it must be root metadata signed by itself.
+
+    ``stored``: the copy `mirror trust add` keeps in the reader's state
+    folder, whose damage is the reader's local problem (`StorageError`, exit
+    4), not a wrong command line.
+    """
+    if stored:
+        data = read_state(path, what="pinned root", max_bytes=caps.ROOT_MAX_BYTES, hint=PIN_HINT)
+    else:
+        data = fsutil.read_bounded(path, max_bytes=caps.ROOT_MAX_BYTES, what="pinned root")
+    what = f"your pinned root {path}" if stored else f"the pinned root {path}"
     try:
-        root = parse_metadata(data, Root, what=f"the pinned root {path}")
-        verify.require_threshold(root.signed, Root.type, root, what=f"the pinned root {path}")
+        root = parse_metadata(data, Root, what=what)
+        verify.require_threshold(root.signed, Root.type, root, what=what)
     except TamperedError as error:
+        if stored:
+            raise StorageError(error.message, hint=PIN_HINT) from error
         raise UsageError(
             f"{path} is not a usable root.json ({error.message})",
             hint="Pin the root.json the publisher gave you out of band.",
@@ -87,8 +100,21 @@ def load_pinned_root(path: Path) -> Metadata[Root]:
 
 
 def trusted_root(pinned: Metadata[Root], trust: Trust) -> verify.RootChain:
-    """The newest root this reader trusts: the pinned one, walked forward through stored roots."""
-    return verify.walk_root_chain(pinned, trust.roots)
+    """The newest root this reader trusts: the pinned one, walked forward through stored roots.
+
+    Stored roots were accepted by an earlier walk from this pin: when they no
+    longer follow from it (a root damaged on disk, a version missing between
+    two), the reader's own state is broken, which is a `StorageError`, never
+    "tampered" and never a mirror's fault.
+    """
+    try:
+        return verify.walk_root_chain(pinned, trust.roots)
+    except TamperedError as error:
+        where = f" in {trust.roots_dir}" if trust.roots_dir is not None else ""
+        raise StorageError(
+            f"your stored roots{where} do not follow from your pinned root ({error.message})",
+            hint=ROOTS_HINT,
+        ) from error
 
 
 def verify_edition(
@@ -197,6 +223,20 @@ class _SignedBytes:
             edition_role_bytes=self.edition_role,
         )
 
+    def verify_by_record(
+        self, newest: Metadata[Root], retired: dict[str, RetiredKey], signed_under: int
+    ) -> _Vouched | None:
+        """The member list, if keys ``newest`` records as retired signed it (ADR 0018)."""
+        return verify.verify_manifest_by_retired_keys(
+            newest,
+            retired,
+            signed_under=signed_under,
+            targets_bytes=self.targets,
+            manifests_bytes=self.manifests,
+            edition_role_name=self.edition_role_name,
+            edition_role_bytes=self.edition_role,
+        )
+
 
 def _require_publisher(pinned: Metadata[Root], roots: dict[int, bytes]) -> None:
     """The archive's own first root must name the pinned publisher: else it is someone else's.
@@ -226,7 +266,7 @@ def _require_trusted_copies(pinned: Metadata[Root], trust: Trust, roots: dict[in
     for version, data in roots.items():
         embedded = parse_metadata(data, Root, what=f"the archive's root version {version}")
         trusted = _known_root(version, pinned, trust)
-        if trusted is not None and embedded.to_dict() != trusted.to_dict():
+        if trusted is not None and not verify.same_document(embedded, trusted):
             raise TamperedError(
                 f"the archive's copy of root version {version} is not the root you trust"
             )
@@ -240,12 +280,17 @@ def _verify_signed(
     trust: Trust,
 ) -> tuple[verify.VerifiedManifest, Superseded | None, RetiredKey | None]:
     """The member list, verified under the reader's newest root — or, for an edition
-    signed before a key rotation, under the root it was signed under.
+    signed before a key rotation, by the retired key that signed it.
 
-    The second only when the archive's newest root is one this reader trusts
-    (it is byte for byte that root) and the key that signed the edition is
-    recorded as retired in the newest root: routinely (the edition is then
-    superseded) or as compromised (judged against the edition's date).
+    The newest root vouches for that key in one of two ways: its record of
+    retired keys carries the key itself and the role's threshold (ADR 0018:
+    no older root is needed, however many rotations ago it was), or, for
+    records older than that, the archive's newest root is one this reader
+    trusts (byte for byte) or proven by the root chain to the newest, and the
+    edition verifies under it. Either way the key must be recorded as retired
+    in the newest root: routinely (the edition is then superseded) or as
+    compromised (judged against the edition's date). Otherwise the error under
+    the newest root stands.
     """
     try:
         return signed.verify(newest), None, None
@@ -253,27 +298,54 @@ def _verify_signed(
         signed_under = max(roots, default=0)
         if not 0 < signed_under < newest.signed.version:
             raise
-        old = _known_root(signed_under, pinned, trust) or _predecessor(
-            roots[signed_under], newest, pinned, trust
-        )
-        if old is None:
-            raise
-        try:
-            manifest = signed.verify(old)
-        except TamperedError:
-            raise under_newest from None
-        targets = parse_metadata(signed.targets, Targets, what="the embedded targets metadata")
-        keys = verify.signing_keys(old.signed, Targets.type, targets)
         retired = retired_keys(newest.signed)
-        used = [retired[k] for k in sorted(keys) if k in retired]
-        if not used:
-            raise under_newest from None
-        key = max(used, key=lambda k: (k.compromised_since is not None, k.retired))
-        manifest = dataclasses.replace(
-            manifest, expiries={**manifest.expiries, "root": newest.signed.expires}
+        found = signed.verify_by_record(newest, retired, signed_under) or _verify_by_chain(
+            signed,
+            signed_under,
+            roots=roots,
+            newest=newest,
+            pinned=pinned,
+            trust=trust,
+            retired=retired,
         )
+        if found is None:
+            raise under_newest from None
+        manifest, used = found
+        key = max(used, key=lambda k: (k.compromised_since is not None, k.retired))
         superseded = Superseded(signed_under, newest.signed.version, key.retired)
         return manifest, superseded, key
+
+
+def _verify_by_chain(
+    signed: _SignedBytes,
+    signed_under: int,
+    *,
+    roots: dict[int, bytes],
+    newest: Metadata[Root],
+    pinned: Metadata[Root],
+    trust: Trust,
+    retired: dict[str, RetiredKey],
+) -> _Vouched | None:
+    """The member list under root ``signed_under`` (trusted, or proven by the chain), if a
+    key the newest root records as retired signed it; else None."""
+    old = _known_root(signed_under, pinned, trust) or _predecessor(
+        roots[signed_under], newest, pinned, trust
+    )
+    if old is None:
+        return None
+    try:
+        manifest = signed.verify(old)
+    except TamperedError:
+        return None
+    targets = parse_metadata(signed.targets, Targets, what="the embedded targets metadata")
+    keys = verify.signing_keys(old.signed, Targets.type, targets)
+    used = tuple(retired[k] for k in sorted(keys) if k in retired)
+    if not used:
+        return None
+    manifest = dataclasses.replace(
+        manifest, expiries={**manifest.expiries, "root": newest.signed.expires}
+    )
+    return manifest, used
 
 
 def _known_root(version: int, pinned: Metadata[Root], trust: Trust) -> Metadata[Root] | None:
@@ -305,21 +377,22 @@ def _predecessor(
         reached = verify.walk_root_chain(old, later).root
     except TamperedError:
         return None
-    return old if reached.to_dict() == newest.to_dict() else None
+    return old if verify.same_document(reached, newest) else None
 
 
 def _judge_retired_key(key: RetiredKey, info: verify.EditionInfo) -> None:
     """A retired key vouches only for what it signed while it was the publisher's own."""
+    created = verify.show_time(info.created)
     if key.compromised_since is not None and info.created >= key.compromised_since:
         raise CompromisedKeyError(
-            f"this edition says it was created on {info.created:%Y-%m-%d %H:%M} UTC, and the "
-            f"key that signed it is compromised since {key.compromised_since:%Y-%m-%d %H:%M} "
-            "UTC, as the publisher declared in a newer root"
+            f"this edition says it was created on {created}, and the key that signed it is "
+            f"compromised since {verify.show_time(key.compromised_since)}, as the publisher "
+            "declared in a newer root"
         )
     if info.created > key.retired:
         raise TamperedError(
-            f"this edition says it was created on {info.created:%Y-%m-%d %H:%M} UTC, after the "
-            f"key that signed it was retired on {key.retired:%Y-%m-%d %H:%M} UTC"
+            f"this edition says it was created on {created}, after the key that signed it was "
+            f"retired on {verify.show_time(key.retired)}"
         )
 
 
@@ -394,9 +467,9 @@ def _check_member(
 ) -> None:
     """Stream one member through SHA-256, never past its signed length.
 
-    The archive's structure was proven sane when it was opened, so a member
-    whose stream then fails (its CRC-32, its deflate data, its length) holds
-    bytes that are not the ones signed: tampered, like a wrong hash.
+    A member whose stream fails (its CRC-32, its deflate data, its length)
+    holds bytes that are not the ones signed: `EditionArchive` raises that as
+    tampered, like a wrong hash, for this member as for embedded metadata.
     """
     if member.size != signed.length:
         raise TamperedError(
@@ -404,16 +477,11 @@ def _check_member(
         )
     digest = hashlib.sha256()
     length = 0
-    try:
-        for chunk in archive.iter_chunks(member, max_bytes=signed.length):
-            digest.update(chunk)
-            length += len(chunk)
-            if target is not None:
-                target.write(chunk)
-    except UnsafeArchiveError as error:
-        raise TamperedError(
-            f"{member.name} is not the data the publisher signed ({error.message.rstrip('.')})"
-        ) from error
+    for chunk in archive.iter_chunks(member, max_bytes=signed.length):
+        digest.update(chunk)
+        length += len(chunk)
+        if target is not None:
+            target.write(chunk)
     if length != signed.length or digest.hexdigest() != signed.sha256:
         raise TamperedError(f"{member.name} does not match the publisher's signed hash")
 

@@ -294,23 +294,23 @@
     return metadata;
   }
 
-  /** Python's == on parsed JSON: dicts ignore key order, lists do not, True == 1. */
-  function pyEqual(a, b) {
-    if (isMap(a) || isMap(b)) {
-      if (!isMap(a) || !isMap(b) || a.size !== b.size) return false;
-      for (const [key, value] of a) if (!b.has(key) || !pyEqual(value, b.get(key))) return false;
-      return true;
+  /**
+   * same_document: two parsed copies are exactly one signed document, signatures included:
+   * canonical JSON of to_dict() (key order and white space aside, every value counts, and
+   * `true` is not 1).
+   */
+  function sameDocument(a, b) {
+    let x;
+    let y;
+    try {
+      x = R.strictjson.canonical(a.toDict);
+      y = R.strictjson.canonical(b.toDict);
+    } catch (error) {
+      if (error instanceof R.Verdict) return false; // not canonical JSON: not the trusted document
+      throw error;
     }
-    if (Array.isArray(a) || Array.isArray(b)) {
-      if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
-      return a.every((value, i) => pyEqual(value, b[i]));
-    }
-    if (isIntLike(a) && isIntLike(b)) return asBig(a) === asBig(b);
-    return a === b;
+    return x.length === y.length && x.every((byte, i) => byte === y[i]);
   }
-
-  /** a.to_dict() == b.to_dict() for two parsed metadata documents (signatures included). */
-  const sameDocument = (a, b) => pyEqual(a.toDict, b.toDict);
 
   // --- signatures and thresholds -----------------------------------------------------------
 
@@ -430,19 +430,65 @@
 
   // --- retired keys (mirror/trust/retired.py) ---------------------------------------------
 
-  function retirementTime(value, root) {
-    if (typeof value !== "string") throw R.tampered(`root version ${root.version} records a retirement without a time`);
-    try {
-      return parseExpires(value); // the same strptime format as expires
-    } catch (error) {
-      if (error instanceof Invalid) throw R.tampered(`root version ${root.version} records the time ${R.pyRepr(value)}`);
-      throw error;
-    }
+  /** retired._kind: what a JSON value is, in words (values are not echoed). */
+  function kind(value) {
+    if (typeof value === "boolean") return "true or false";
+    if (value === null) return "null";
+    if (isInt(value)) return "a number";
+    if (typeof value === "string") return "text";
+    if (Array.isArray(value)) return "a list";
+    return "an object";
+  }
+
+  /** retired._Record: one key's entry in a root's record, and the sentence for each flaw. */
+  function record(root, keyid, ctx) {
+    const malformed = (problem) => R.tampered(`root version ${root.version} records retired key ${keyid} ${problem}`);
+    const present = (entry, name) => {
+      if (!entry.has(name)) throw malformed(`without its ${name}`);
+      return entry.get(name);
+    };
+    const text = (entry, name) => {
+      const value = present(entry, name);
+      if (typeof value !== "string") throw malformed(`with ${name} as ${kind(value)}, not text`);
+      return value;
+    };
+    const time = (entry, name) => {
+      const value = present(entry, name);
+      if (typeof value !== "string") throw malformed(`with ${name} as ${kind(value)}, not a time`);
+      try {
+        return parseExpires(value); // the same strptime format as expires
+      } catch (error) {
+        if (error instanceof Invalid) throw malformed(`with ${name} ${R.pyRepr(value)}, which is not a time`);
+        throw error;
+      }
+    };
+    const count = (entry, name) => {
+      const value = present(entry, name);
+      if (!isInt(value)) throw malformed(`with ${name} as ${kind(value)}, not a whole number`);
+      if (BigInt(value) < 1n) throw malformed(`with ${name} ${value}, below 1`);
+      return BigInt(value);
+    };
+    const listing = (entry) => {
+      if (!ctx.layout.retired_listing_fields.some((name) => entry.has(name))) return null;
+      const value = present(entry, "key");
+      if (!isMap(value)) throw malformed(`with key as ${kind(value)}, not an object`);
+      let key;
+      try {
+        key = parseKey(keyid, copy(value), ctx);
+      } catch (error) {
+        if (error instanceof Invalid) throw malformed("with a key that is not a usable public key");
+        throw error;
+      }
+      const threshold = count(entry, "threshold");
+      return { key, threshold, rootVersion: count(entry, "last_root_version") };
+    };
+    return { malformed, text, time, listing };
   }
 
   /**
    * retired_keys: every key `root` records as retired, by key id, strictly parsed:
-   * {keyid, role, retired, compromisedSince} with times in ms (compromisedSince may be null).
+   * {keyid, role, retired, compromisedSince, listing} with times in ms (compromisedSince may be
+   * null) and listing {key, threshold, rootVersion} or null (records older than ADR 0018).
    */
   function retiredKeys(root, ctx) {
     const name = ctx.layout.retired_keys_field;
@@ -450,16 +496,13 @@
     if (!isMap(field)) throw R.tampered(`root version ${root.version} has a malformed ${name}`);
     const keys = new Map();
     for (const [keyid, entry] of field) {
-      if (!isMap(entry) || typeof entry.get("role") !== "string") {
-        throw R.tampered(`root version ${root.version} records key ${keyid} malformed`);
-      }
+      const r = record(root, keyid, ctx);
+      if (!isMap(entry)) throw r.malformed(`as ${kind(entry)}, not an object`);
       const since = entry.get("compromised_since");
-      keys.set(keyid, {
-        keyid,
-        role: entry.get("role"),
-        retired: retirementTime(entry.get("retired"), root),
-        compromisedSince: since === undefined || since === null ? null : retirementTime(since, root),
-      });
+      const role = r.text(entry, "role");
+      const retired = r.time(entry, "retired");
+      const compromisedSince = since === undefined || since === null ? null : r.time(entry, "compromised_since");
+      keys.set(keyid, { keyid, role, retired, compromisedSince, listing: r.listing(entry) });
     }
     return keys;
   }
@@ -524,10 +567,49 @@
   }
 
   /** verify_manifest: the embedded targets -> manifests -> edition chain under `root`. */
-  async function verifyManifest(root, { targetsBytes, manifestsBytes, editionRoleName, editionRoleBytes }, ctx) {
-    const L = ctx.layout;
-    const targets = parseMetadata(targetsBytes, "targets", "the embedded targets metadata", ctx);
+  async function verifyManifest(root, proofs, ctx) {
+    const targets = parseMetadata(proofs.targetsBytes, "targets", "the embedded targets metadata", ctx);
     await requireThreshold(root.signed, "targets", targets, "the targets metadata");
+    return memberList(root, targets, proofs, ctx);
+  }
+
+  /**
+   * verify_manifest_by_retired_keys: the member list of an edition whose targets one set of
+   * retired targets keys (retired together, last listed no earlier than `signedUnder`) signed
+   * to its threshold, with the keys as the trusted newest root records them; or null.
+   * Returns {manifest, used} (the retired keys that signed, by key id).
+   */
+  async function verifyManifestByRetiredKeys(newest, retired, signedUnder, proofs, ctx) {
+    const targets = parseMetadata(proofs.targetsBytes, "targets", "the embedded targets metadata", ctx);
+    const sets = new Map();
+    for (const key of retired.values()) {
+      if (key.role !== "targets" || key.listing === null) continue;
+      const version = key.listing.rootVersion;
+      if (!sets.has(version)) sets.set(version, []);
+      sets.get(version).push(key);
+    }
+    const versions = Array.from(sets.keys()).sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+    for (const version of versions) {
+      if (version < BigInt(signedUnder)) continue; // a root that no longer listed these keys
+      const keys = sets.get(version);
+      const used = [];
+      for (const key of keys) {
+        const signature = targets.signatures.get(hashKey(key.keyid));
+        const listed = key.listing.key;
+        if (signature === undefined || listed.keytype !== "ed25519" || listed.scheme !== "ed25519") continue;
+        if (await ed25519Verifies(listed.public, signature.sig, targets.signedBytes)) used.push(key);
+      }
+      const threshold = keys.reduce((top, key) => (key.listing.threshold > top ? key.listing.threshold : top), 0n);
+      if (BigInt(new Set(used.map((key) => String(key.listing.key.public))).size) < threshold) continue;
+      const manifest = await memberList(newest, targets, proofs, ctx);
+      return { manifest, used: used.sort((a, b) => R.comparePython(a.keyid, b.keyid)) };
+    }
+    return null;
+  }
+
+  /** _member_list: below the (verified) targets: manifests -> edition role, and the members. */
+  async function memberList(root, targets, { manifestsBytes, editionRoleName, editionRoleBytes }, ctx) {
+    const L = ctx.layout;
     const manifests = parseMetadata(manifestsBytes, "targets", "the embedded manifests metadata", ctx);
     await requireThreshold(targets.signed, L.manifests_role, manifests, "the manifests metadata");
     const edition = parseMetadata(editionRoleBytes, "targets", "the embedded edition metadata", ctx);
@@ -574,8 +656,7 @@
 
   /**
    * datetime.fromisoformat(text.replace("Z", "+00:00")), aware times only: `ms` since 1970
-   * (whole milliseconds), `sub` the microseconds below that (0-999), and `wall` the time of
-   * day as written, in its own offset, which Python's strftime shows.
+   * (whole milliseconds) and `sub` the microseconds below that (0-999).
    */
   function parseTime(text) {
     const iso = text.replace(/Z/g, "+00:00");
@@ -590,7 +671,7 @@
     }
     if (m[8] === undefined) throw new Invalid(`time ${text} has no time zone`);
     const offset = (parseInt(m[9], 10) * 3600 + parseInt(m[10] || "0", 10) * 60 + parseInt(m[11] || "0", 10)) * 1000;
-    return { ms: local - (m[8] === "-" ? -offset : offset), sub: micros % 1000, wall: local };
+    return { ms: local - (m[8] === "-" ? -offset : offset), sub: micros % 1000 };
   }
 
   /** Python's a < b for two parsed times. */
@@ -626,6 +707,7 @@
     }
   }
 
+  /** verify.show_time: a moment as UTC to the minute, whatever offset it was written in. */
   function showTime(ms) {
     return new Date(ms).toISOString().slice(0, 16).replace("T", " ") + " UTC";
   }
@@ -656,16 +738,14 @@
     if (info.created > now + ctx.clockSkewMs) {
       throw new R.Verdict(
         "not-yet-valid",
-        `the edition says it was created at ${showTime(info.times.created.wall)}, after your clock's time ${showTime(now)}`,
+        `the edition says it was created at ${showTime(info.times.created.ms)}, after your clock's time ${showTime(now)}`,
       );
     }
     let expiredRoles = Array.from(manifest.expiries).filter(([, when]) => when <= now).map(([role]) => role).sort();
     if (info.expires <= now) expiredRoles = ["edition", ...expiredRoles];
     if (expiredRoles.length && !allowExpired) {
-      // min(info.expires, *expiries): the edition's own expiry wins ties, shown as written.
-      const roles = Math.min(...manifest.expiries.values());
-      const own = info.times.expires;
-      const first = own.ms < roles || (own.ms === roles && own.sub === 0) ? own.wall : roles;
+      // min(info.expires, *expiries), shown in UTC to the minute.
+      const first = Math.min(info.times.expires.ms, ...manifest.expiries.values());
       throw new R.Verdict("expired", `the edition expired at ${showTime(first)}; your clock says ${showTime(now)}`);
     }
     return { expired: expiredRoles.length > 0, expiredRoles, ageMs: now - info.created };
@@ -680,13 +760,13 @@
     if (key.compromisedSince !== null && created.ms >= key.compromisedSince) {
       throw new R.Verdict(
         "compromised-key",
-        `this edition says it was created on ${showTime(created.wall)}, and the key that signed it is ` +
+        `this edition says it was created on ${showTime(created.ms)}, and the key that signed it is ` +
           `compromised since ${showTime(key.compromisedSince)}, as the publisher declared in a newer root`,
       );
     }
     if (created.ms > key.retired || (created.ms === key.retired && created.sub > 0)) {
       throw R.tampered(
-        `this edition says it was created on ${showTime(created.wall)}, after the key that signed it ` +
+        `this edition says it was created on ${showTime(created.ms)}, after the key that signed it ` +
           `was retired on ${showTime(key.retired)}`,
       );
     }
@@ -701,6 +781,7 @@
     judgeRetiredKey,
     walkRootChain,
     verifyManifest,
+    verifyManifestByRetiredKeys,
     checkMembers,
     parseEditionInfo,
     judgeEdition,

@@ -70,9 +70,9 @@
   /**
    * Stream one member through SHA-256, never past its signed length; return its bytes if asked.
    *
-   * The archive's structure was proven sane when it was opened, so a member whose stream then
-   * fails (its CRC-32, its deflate data, its length) holds bytes that are not the ones signed:
-   * tampered, like a wrong hash.
+   * A member whose stream fails (its CRC-32, its deflate data, its length) holds bytes that are
+   * not the ones signed: the archive reader throws that as tampered, like a wrong hash, for this
+   * member as for embedded metadata (zip.js, `damaged`).
    */
   async function checkMember(archive, member, signed, ctx, keep = false) {
     const length = Number(signed.length);
@@ -81,18 +81,13 @@
     }
     let digest;
     let bytes = null;
-    try {
-      if (length > ctx.streamHashBytes && !keep) {
-        const hash = new R.Sha256();
-        await archive.stream(member, length, (chunk) => hash.update(chunk));
-        digest = hash.hex();
-      } else {
-        bytes = await archive.read(member, length);
-        digest = await R.sha256Hex(bytes);
-      }
-    } catch (error) {
-      if (!(error instanceof R.Verdict) || error.verdict !== "unsafe-archive") throw error;
-      throw R.tampered(`${member.name} is not the data the publisher signed (${error.message.replace(/\.+$/, "")})`);
+    if (length > ctx.streamHashBytes && !keep) {
+      const hash = new R.Sha256();
+      await archive.stream(member, length, (chunk) => hash.update(chunk));
+      digest = hash.hex();
+    } else {
+      bytes = await archive.read(member, length);
+      digest = await R.sha256Hex(bytes);
     }
     if (digest !== signed.sha256) throw R.tampered(`${member.name} does not match the publisher's signed hash`);
     return bytes;
@@ -163,10 +158,11 @@
 
   /**
    * _verify_signed: the member list, verified under the newest trusted root, or, for an edition
-   * signed before a key rotation, under the root it was signed under: only when the archive's
-   * newest root is one this browser trusts (or proven by the chain to the newest) and a key that
-   * signed its targets is recorded as retired in the newest root. Returns
-   * {manifest, superseded, retiredBy}; otherwise the error under the newest root stands.
+   * signed before a key rotation, by the retired key that signed it: vouched for by the newest
+   * root's record of retired keys (the key itself and its threshold, ADR 0018), or, for older
+   * records, by the archive's newest root when this browser trusts it (or the chain proves it)
+   * and the edition verifies under it. Returns {manifest, superseded, retiredBy}; otherwise
+   * the error under the newest root stands.
    */
   async function verifySigned(newest, proofs, roots, pinned, trust, ctx) {
     try {
@@ -175,36 +171,48 @@
       if (!isTampered(underNewest)) throw underNewest;
       const signedUnder = roots.size ? Math.max(...roots.keys()) : 0;
       if (!(signedUnder > 0 && BigInt(signedUnder) < BigInt(newest.signed.version))) throw underNewest;
-      const old =
-        knownRoot(signedUnder, pinned, trust, ctx) || (await predecessor(roots.get(signedUnder), newest, pinned, trust, ctx));
-      if (old === null) throw underNewest;
-      let manifest;
-      try {
-        manifest = await R.tuf.verifyManifest(old, proofs, ctx);
-      } catch (error) {
-        if (isTampered(error)) throw underNewest;
-        throw error;
-      }
-      const targets = R.tuf.parseMetadata(proofs.targetsBytes, "targets", "the embedded targets metadata", ctx);
-      const keys = await R.tuf.signingKeys(old.signed, "targets", targets);
       const retired = R.tuf.retiredKeys(newest.signed, ctx);
-      const used = Array.from(keys).sort(R.comparePython).filter((k) => retired.has(k)).map((k) => retired.get(k));
-      if (!used.length) throw underNewest;
+      const found =
+        (await R.tuf.verifyManifestByRetiredKeys(newest, retired, signedUnder, proofs, ctx)) ||
+        (await verifyByChain(proofs, signedUnder, { roots, newest, pinned, trust, retired }, ctx));
+      if (found === null) throw underNewest;
       // max(used, key=(compromised?, retired)): the first of the greatest.
       const rank = (k) => [k.compromisedSince !== null ? 1 : 0, k.retired];
-      let key = used[0];
-      for (const other of used.slice(1)) {
+      let key = found.used[0];
+      for (const other of found.used.slice(1)) {
         const [a, b] = [rank(other), rank(key)];
         if (a[0] > b[0] || (a[0] === b[0] && a[1] > b[1])) key = other;
       }
-      manifest.expiries.set("root", newest.signed.expires); // the newest root's expiry is judged
       const superseded = {
         rootVersion: signedUnder,
         newestRootVersion: newest.signed.version,
         retired: key.retired,
       };
-      return { manifest, superseded, retiredBy: key };
+      return { manifest: found.manifest, superseded, retiredBy: key };
     }
+  }
+
+  /**
+   * _verify_by_chain: the member list under root `signedUnder` (trusted, or proven by the chain),
+   * if a key the newest root records as retired signed it: {manifest, used}, else null.
+   */
+  async function verifyByChain(proofs, signedUnder, { roots, newest, pinned, trust, retired }, ctx) {
+    const old =
+      knownRoot(signedUnder, pinned, trust, ctx) || (await predecessor(roots.get(signedUnder), newest, pinned, trust, ctx));
+    if (old === null) return null;
+    let manifest;
+    try {
+      manifest = await R.tuf.verifyManifest(old, proofs, ctx);
+    } catch (error) {
+      if (isTampered(error)) return null;
+      throw error;
+    }
+    const targets = R.tuf.parseMetadata(proofs.targetsBytes, "targets", "the embedded targets metadata", ctx);
+    const keys = await R.tuf.signingKeys(old.signed, "targets", targets);
+    const used = Array.from(keys).sort(R.comparePython).filter((k) => retired.has(k)).map((k) => retired.get(k));
+    if (!used.length) return null;
+    manifest.expiries.set("root", newest.signed.expires); // the newest root's expiry is judged
+    return { manifest, used };
   }
 
   /**

@@ -45,6 +45,13 @@
   }
   R.showName = show;
 
+  /**
+   * _damaged: a member whose data fails its own checks after `open` proved the structure sane
+   * holds changed bytes: "tampered", for every member (content or embedded metadata) alike.
+   */
+  const damaged = (member, problem) =>
+    R.tampered(`${member.name} is not the data the publisher signed (${problem})`);
+
   /** Bounded positional reads from the File, through one cached window. */
   class BlobReader {
     constructor(blob) {
@@ -577,9 +584,10 @@
 
     /**
      * Feed the member's uncompressed bytes to `sink(chunk)`, never more than the
-     * declared size; throws "unsafe-archive" if the data is longer or shorter than
-     * declared, the deflate stream is corrupt or has data after its end, or the
-     * CRC-32 does not match; or if the member is larger than `maxBytes` (checked first).
+     * declared size; throws "unsafe-archive" if the member is larger than `maxBytes`
+     * (checked first), and "tampered" (`damaged`) if the data is longer or shorter than
+     * declared, the deflate stream is corrupt or has data after its end, or the CRC-32
+     * does not match.
      */
     async stream(member, maxBytes, sink) {
       const label = `Member ${show(member.name)}`;
@@ -590,7 +598,7 @@
       let crc = 0;
       const accept = (chunk) => {
         produced += chunk.length;
-        if (produced > member.size) throw R.unsafe(`${label} inflates to more than its declared ${member.size} bytes (zip bomb).`);
+        if (produced > member.size) throw damaged(member, `${label} inflates to more than its declared ${member.size} bytes (zip bomb)`);
         crc = R.crc32(chunk, crc);
         sink(chunk);
       };
@@ -603,8 +611,8 @@
       } else {
         await this.inflate(label, member, accept);
       }
-      if (produced !== member.size) throw R.unsafe(`${label} has ${produced} bytes, fewer than its declared ${member.size}.`);
-      if (crc !== member.crc32) throw R.unsafe(`${label} fails its CRC-32 check (corrupt or tampered data).`);
+      if (produced !== member.size) throw damaged(member, `${label} has ${produced} bytes, fewer than its declared ${member.size}`);
+      if (crc !== member.crc32) throw damaged(member, `${label} fails its CRC-32 check (corrupt or tampered data)`);
     }
 
     async inflate(label, member, accept) {
@@ -631,14 +639,14 @@
             const failure = await fed;
             if (failure instanceof R.Verdict) throw failure; // the file could not be read
             const text = String((error && error.message) || error);
-            if (/junk|extra|trailing/i.test(text)) throw R.unsafe(`${label} has data after the end of its deflate stream.`);
+            if (/junk|extra|trailing/i.test(text)) throw damaged(member, `${label} has data after the end of its deflate stream`);
             if (/truncat|end of|incomplete/i.test(text)) {
-              throw R.unsafe(`${label}'s deflate stream ends early (truncated or shorter than declared).`);
+              throw damaged(member, `${label}'s deflate stream ends early (truncated or shorter than declared)`);
             }
             // Chromium inflates with zlib too; say it as Python's zlib.error does (Z_DATA_ERROR).
             const reason = /not valid: (.*?)\.?$/.exec(text);
             const detail = reason ? `Error -3 while decompressing data: ${reason[1]}` : text;
-            throw R.unsafe(`${label} has corrupt deflate data (${detail}).`);
+            throw damaged(member, `${label} has corrupt deflate data (${detail})`);
           }
           if (step.done) break;
           accept(step.value);

@@ -13,6 +13,11 @@ Each check says which attack it stops:
   not list, counts for nothing); what a role may list is decided by walking
   the delegation paths from the top, never by a file name, so metadata for one
   edition cannot vouch for members of another (mix-and-match).
+* `verify_manifest_by_retired_keys` — the same chain for an edition signed
+  before a key rotation, with ``targets`` checked against the public keys and
+  threshold the *trusted newest* root records for the retired keys (ADR
+  0018), never against the archive's own old root: a forged old root that
+  maps a retired key id to another key vouches for nothing.
 * `check_members` — every archive member is listed and every listed member is
   present, one to one (added, removed and renamed members).
 * `judge_edition` — the signed edition info agrees with the metadata, and its
@@ -27,9 +32,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from securesystemslib.exceptions import FormatError, UnverifiedSignatureError
+from securesystemslib.formats import encode_canonical
 from tuf.api.metadata import Metadata, Root, Targets
 
 from mirror import caps
@@ -42,6 +49,7 @@ from mirror.errors import (
 from mirror.trust import layout, strictjson
 from mirror.trust.metadata import parse_metadata
 from mirror.trust.publisher import Publisher, publisher_of
+from mirror.trust.retired import KeyListing, RetiredKey
 
 CLOCK_SKEW = timedelta(minutes=10)
 """How far in the future an edition may claim to be created before we call the clock wrong."""
@@ -93,6 +101,21 @@ class Freshness:
     expired: bool
     expired_roles: tuple[str, ...]
     age: timedelta
+
+
+def same_document(first: Metadata[Any], second: Metadata[Any]) -> bool:
+    """Whether two parsed copies are exactly one signed document, signatures included.
+
+    Compared as canonical JSON of everything python-tuf keeps (``to_dict``: the
+    signed part, the signatures in order, unsigned extra fields), so key order
+    and white space do not matter but every value does. Not with ``==`` on the
+    dicts: Python's ``True == 1`` would let a copy with ``"version": true``
+    pass for the trusted root version 1.
+    """
+    try:
+        return bool(encode_canonical(first.to_dict()) == encode_canonical(second.to_dict()))
+    except FormatError:  # not writable as canonical JSON: not the document we trust
+        return False
 
 
 def signing_keys(delegator: Root | Targets, role: str, metadata: Metadata[Any]) -> set[str]:
@@ -181,6 +204,87 @@ def verify_manifest(
     """
     targets = parse_metadata(targets_bytes, Targets, what="the embedded targets metadata")
     require_threshold(root.signed, Targets.type, targets, what="the targets metadata")
+    return _member_list(
+        root,
+        targets,
+        manifests_bytes=manifests_bytes,
+        edition_role_name=edition_role_name,
+        edition_role_bytes=edition_role_bytes,
+    )
+
+
+def verify_manifest_by_retired_keys(
+    newest: Metadata[Root],
+    retired: Mapping[str, RetiredKey],
+    *,
+    signed_under: int,
+    targets_bytes: bytes,
+    manifests_bytes: bytes,
+    edition_role_name: str,
+    edition_role_bytes: bytes,
+) -> tuple[VerifiedManifest, tuple[RetiredKey, ...]] | None:
+    """The member list of an edition whose ``targets`` a retired key set signed, or None.
+
+    ``retired`` is the trusted ``newest`` root's record (`retired_keys`);
+    ``signed_under`` is the newest root version the archive carries, the root
+    it claims to be signed under. ``targets`` must carry a threshold of
+    distinct valid signatures from *one* set of retired ``targets`` keys
+    (retired together: the same last root version, which must not be older
+    than ``signed_under``), with the public keys and threshold as the record
+    has them. None when no set does: the caller falls back to the root chain
+    (records older than ADR 0018 carry no keys) or calls the edition tampered.
+    Returns the member list (the newest root's expiry is the one judged) and
+    the retired keys that signed.
+    """
+    targets = parse_metadata(targets_bytes, Targets, what="the embedded targets metadata")
+    sets: dict[int, list[tuple[RetiredKey, KeyListing]]] = {}
+    for key in retired.values():
+        if key.role == Targets.type and key.listing is not None:
+            sets.setdefault(key.listing.root_version, []).append((key, key.listing))
+    for version in sorted(sets, reverse=True):
+        if version < signed_under:
+            continue  # the archive claims a root that no longer listed these keys
+        signed = _retired_signers(sets[version], targets)
+        threshold = max(listing.threshold for _, listing in sets[version])
+        if len({str(listing.key.keyval.get("public")) for _, listing in signed}) < threshold:
+            continue  # distinct public keys, as everywhere: one key under two ids counts once
+        manifest = _member_list(
+            newest,
+            targets,
+            manifests_bytes=manifests_bytes,
+            edition_role_name=edition_role_name,
+            edition_role_bytes=edition_role_bytes,
+        )
+        return manifest, tuple(sorted((key for key, _ in signed), key=lambda k: k.keyid))
+    return None
+
+
+def _retired_signers(
+    keys: list[tuple[RetiredKey, KeyListing]], targets: Metadata[Targets]
+) -> list[tuple[RetiredKey, KeyListing]]:
+    """The retired keys with a valid signature on ``targets``, checked with the recorded key."""
+    signed = []
+    for key, listing in keys:
+        signature = targets.signatures.get(key.keyid)
+        if signature is None:
+            continue
+        try:
+            listing.key.verify_signature(signature, targets.signed_bytes)
+        except UnverifiedSignatureError:
+            continue
+        signed.append((key, listing))
+    return signed
+
+
+def _member_list(
+    root: Metadata[Root],
+    targets: Metadata[Targets],
+    *,
+    manifests_bytes: bytes,
+    edition_role_name: str,
+    edition_role_bytes: bytes,
+) -> VerifiedManifest:
+    """Below ``targets`` (already verified): manifests → edition role, and the member list."""
     manifests = parse_metadata(manifests_bytes, Targets, what="the embedded manifests metadata")
     require_threshold(
         targets.signed, layout.MANIFESTS_ROLE, manifests, what="the manifests metadata"
@@ -295,21 +399,26 @@ def judge_edition(
             )
     if info.created > now + CLOCK_SKEW:
         raise NotYetValidError(
-            f"the edition says it was created at {_show(info.created)}, after your clock's "
-            f"time {_show(now)}"
+            f"the edition says it was created at {show_time(info.created)}, after your clock's "
+            f"time {show_time(now)}"
         )
     expired_roles = tuple(sorted(role for role, when in manifest.expiries.items() if when <= now))
     if info.expires <= now:
         expired_roles = ("edition", *expired_roles)
     if expired_roles and not allow_expired:
         raise ExpiredError(
-            f"the edition expired at {_show(min(info.expires, *manifest.expiries.values()))}; "
-            f"your clock says {_show(now)}"
+            f"the edition expired at {show_time(min(info.expires, *manifest.expiries.values()))}; "
+            f"your clock says {show_time(now)}"
         )
     return Freshness(
         expired=bool(expired_roles), expired_roles=expired_roles, age=now - info.created
     )
 
 
-def _show(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+def show_time(moment: datetime) -> str:
+    """A moment as a reader reads it: UTC to the minute, whatever offset it was written in.
+
+    An edition's own times keep their offset (``10:00+02:00``); labelling that
+    wall-clock time "UTC" would be two hours wrong, so it is converted first.
+    """
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
