@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -41,10 +41,11 @@ from mirror.render import (
 )
 from mirror.trust import layout, minisign
 from mirror.trust.repository import (
+    EditionSigning,
     ExpiryPolicy,
     RepositoryState,
-    SignedRole,
     TargetEntry,
+    edition_listing,
     editions_to_drop,
     resign_timestamp,
     sign_edition,
@@ -218,8 +219,13 @@ class Unchanged:
     problems: tuple[IngestProblem, ...]
 
 
-def _same_content(state: RepositoryState, entries: Sequence[TargetEntry]) -> bool:
-    """True when every member but the volatile ones matches the newest edition's, byte for byte."""
+def _same_content(state: RepositoryState, entries: Sequence[TargetEntry], *, bits: int) -> bool:
+    """True when every member but the volatile ones matches the newest edition's, byte for byte.
+
+    Compared as the roles list them: pages one by one, articles and assets by
+    member shard (`edition_listing`), so the previous edition's shards need
+    not be read.
+    """
     eids = publish_tree.edition_ids(state)
     if not eids:
         return False
@@ -230,7 +236,8 @@ def _same_content(state: RepositoryState, entries: Sequence[TargetEntry]) -> boo
         for path, target in role.targets.items()
         if path.removeprefix(prefix) not in VOLATILE_MEMBERS
     }
-    current = {e.path: e.sha256 for e in entries if e.path not in VOLATILE_MEMBERS}
+    listed, _ = edition_listing(entries, bits=bits)
+    current = {e.path: e.sha256 for e in listed if e.path not in VOLATILE_MEMBERS}
     return previous == current
 
 
@@ -400,10 +407,10 @@ def build_edition(
         new_root = not root_published.exists() or (
             root_published.read_bytes() != keyring.root_chain[-1]
         )
-        if not force and not new_root and _same_content(state, entries):
+        bits = config.trust.hash_bin_bits
+        if not force and not new_root and _same_content(state, entries, bits=bits):
             writer.discard()
             return Unchanged(publish_tree.edition_ids(state)[-1], False, tuple(problems))
-        targets_written += publish_tree.write_targets(publish_dir, edition_targets)
         signing = sign_edition(
             state,
             signer=keyring.signer("targets"),
@@ -413,10 +420,24 @@ def build_edition(
             reader_page=reader_entry,
             now=created,
             policy=policy,
-            bin_bits=config.trust.hash_bin_bits,
+            bin_bits=bits,
             drop_editions=dropped,
+            kept_content=publish_tree.content_of_editions(
+                publish_dir, state, [e for e in publish_tree.edition_ids(state) if e not in dropped]
+            )
+            if dropped
+            else (),
         )
-        for name, data in _embedded_metadata(keyring, signing.state.roles, eid):
+        edition_targets += [
+            PublishedTarget(
+                path=layout.manifest_path(eid, shard.name),
+                sha256=hashlib.sha256(shard.data).hexdigest(),
+                data=shard.data,
+            )
+            for shard in signing.shards
+        ]
+        targets_written += publish_tree.write_targets(publish_dir, edition_targets)
+        for name, data in _embedded_metadata(keyring, signing, eid):
             writer.add_bytes(name, data)
     archive = writer.close()
 
@@ -538,10 +559,13 @@ def _check_minisign(
 
 
 def _embedded_metadata(
-    keyring: Keyring, roles: Mapping[str, SignedRole], eid: str
+    keyring: Keyring, signing: EditionSigning, eid: str
 ) -> Iterator[tuple[str, bytes]]:
-    """The signed metadata an edition carries: root chain, targets, manifests, its own role."""
+    """The signed metadata an edition carries: root chain, targets, manifests, its own role
+    and the member shards that role lists."""
     for version, data in enumerate(keyring.root_chain, start=1):
         yield layout.archive_root_name(version), data
     for name in ("targets", layout.MANIFESTS_ROLE, layout.edition_role(eid)):
-        yield layout.archive_role_name(name), roles[name].data
+        yield layout.archive_role_name(name), signing.state.roles[name].data
+    for shard in signing.shards:
+        yield layout.archive_shard_name(shard.name), shard.data
