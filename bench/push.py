@@ -15,7 +15,10 @@ Measures, on a corpus from ``bench/corpus.py`` built once with ``mirror build``:
 3. bytes uploaded re-publishing after 10 new articles against the bytes of the
    full push (target <= 2%);
 4. peak RSS of ``mirror push`` to a few mirrors of a ~2 GB corpus edition
-   (target <= 150 MB).
+   (target <= 150 MB);
+5. ``mirror push --no-read-back`` to 8 local folders at once against the same push
+   to one local folder (target <= 1.5x), and the client's CPU seconds per mirror
+   against ``cp -r`` of the same publish tree (target <= 3x).
 
 Every server is a provider from ``tests/servers`` run in its own subprocess
 (``python bench/push.py --serve FLAVOUR WORKDIR INFO``), so servers do not share a
@@ -43,7 +46,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import corpus as corpus_gen  # bench/ is sys.path[0] when run as a script
 import run as build_bench
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -53,6 +55,9 @@ FAN_OUT_TARGET = 1.5
 RCLONE_TARGET = 1.0
 REPUBLISH_TARGET = 0.02
 RSS_TARGET_MB = 150.0
+LOCAL_FAN_OUT_TARGET = 1.5
+CPU_PER_MIRROR_TARGET = 3.0
+LOCAL_FAN_OUT_MIRRORS = 8
 NEW_ARTICLES = 10
 START_TIMEOUT_S = 60.0
 
@@ -419,18 +424,8 @@ def webdav_vs_rclone(case: build_bench.Case, work: Path, repeat: int) -> list[Ro
 
 
 def _add_articles(corpus: Path, count: int) -> None:
-    """`count` new articles (and their images) with fresh slugs, from the same generator."""
-    scratch = corpus.parent / "new-articles"
-    shutil.rmtree(scratch, ignore_errors=True)
-    corpus_gen.generate(scratch, articles=count, seed=4242, target_mb=0)
-    for path in sorted(scratch.iterdir()):
-        if path.suffix == ".md":
-            text = path.read_text(encoding="utf-8")
-            text = text.replace("slug: a-", "slug: new-").replace("](img-", "](newimg-")
-            (corpus / ("new-" + path.name[2:])).write_text(text, encoding="utf-8")
-        else:
-            shutil.copy2(path, corpus / ("new" + path.name))
-    shutil.rmtree(scratch)
+    """`count` new articles (and their images) with fresh slugs (`run.add_articles`)."""
+    build_bench.add_articles(corpus, count)
 
 
 def republish(main: build_bench.Case, work: Path) -> list[Row]:
@@ -489,6 +484,140 @@ def big_rss(args: argparse.Namespace, work: Path) -> tuple[list[Row], build_benc
     ], case
 
 
+@dataclass(frozen=True)
+class Timed:
+    """One command: wall seconds and the CPU seconds (user + system) of it and its children."""
+
+    wall_s: float
+    cpu_s: float
+
+
+def timed(argv: Sequence[str | Path]) -> Timed:
+    """Run ``argv`` to completion (output discarded); its own wall and CPU time, via wait4."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [str(part) for part in argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert process.stderr is not None
+    errors = process.stderr.read()  # small; read before waiting so the pipe never fills
+    _, status, usage = os.wait4(process.pid, 0)
+    wall_s = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    process.stderr.close()
+    if process.returncode != 0:
+        command = " ".join(str(part) for part in argv)
+        raise build_bench.CommandFailed(
+            f"{command} exited {process.returncode}\n{errors.decode(errors='replace')}"
+        )
+    return Timed(wall_s, usage.ru_utime + usage.ru_stime)
+
+
+def write_local_config(case: build_bench.Case, label: str, folders: Sequence[Path]) -> Path:
+    """The case's config with one ``local`` mirror per folder (no server: ``file://`` URLs)."""
+    lines = [build_bench.CONFIG_TEMPLATE.rstrip("\n"), "mirrors:"]
+    for index, folder in enumerate(folders, start=1):
+        lines += [
+            f"  - name: local-{index}",
+            "    type: local",
+            f"    public_url: file://{folder}/",
+            "    limits: {concurrency: 8, timeout_s: 120}",
+            "    local:",
+            f"      path: {folder}",
+        ]
+    path = case.root / f"push-{label}.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _median_of(runs: Sequence[Timed]) -> Timed:
+    return Timed(_median([r.wall_s for r in runs]), _median([r.cpu_s for r in runs]))
+
+
+def _runs(runs: Sequence[Timed]) -> str:
+    return ", ".join(f"{r.wall_s:.2f}/{r.cpu_s:.2f}" for r in runs)
+
+
+def local_fan_out(case: build_bench.Case, work: Path, repeat: int) -> tuple[list[Row], list[str]]:
+    """Scenario 5: one local folder, then eight at once, against ``cp -r`` once and eight times.
+
+    Local folders need no server, so the figure is the client's own work: what it
+    does once per push (read the tree, plan) and what it does per mirror (copy,
+    fsync, rename). Every push starts from empty folders on the work dir's file
+    system; runs alternate push and copy so load from elsewhere hits both.
+    """
+    publish = case.out / "publish"
+    root = work / "local-fan-out"
+    eight = [root / f"m{i}" for i in range(1, LOCAL_FAN_OUT_MIRRORS + 1)]
+    one_cfg = write_local_config(case, "local-one", [root / "one"])
+    eight_cfg = write_local_config(case, "local-eight", eight)
+    mirror = build_bench._mirror_bin()
+    copies = " && ".join(f"cp -r {publish} {folder}" for folder in eight)
+    measured: dict[str, list[Timed]] = {"one": [], "eight": [], "cp1": [], "cp8": []}
+    commands: dict[str, list[str | Path]] = {
+        "one": [mirror, "--config", one_cfg, "push", "--no-read-back"],
+        "eight": [mirror, "--config", eight_cfg, "push", "--no-read-back"],
+        "cp1": ["cp", "-r", publish, root / "one"],
+        "cp8": ["sh", "-c", copies],
+    }
+    for attempt in range(1, repeat + 1):
+        for key, argv in commands.items():
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir(parents=True)
+            measured[key].append(timed(argv))
+        print(
+            f"  #{attempt} wall/CPU s: "
+            + ", ".join(f"{k} {v[-1].wall_s:.2f}/{v[-1].cpu_s:.2f}" for k, v in measured.items())
+        )
+    shutil.rmtree(root, ignore_errors=True)
+    one, eight_m = _median_of(measured["one"]), _median_of(measured["eight"])
+    cp1, cp8 = _median_of(measured["cp1"]), _median_of(measured["cp8"])
+    fan_ratio = eight_m.wall_s / one.wall_s
+    per_mirror_cpu = eight_m.cpu_s / LOCAL_FAN_OUT_MIRRORS
+    per_copy_cpu = cp8.cpu_s / LOCAL_FAN_OUT_MIRRORS
+    cpu_ratio = per_mirror_cpu / per_copy_cpu
+    n = LOCAL_FAN_OUT_MIRRORS
+    rows = [
+        Row(
+            f"push to {n} local folders at once (--no-read-back), wall",
+            f"{eight_m.wall_s:.2f} s, CPU {eight_m.cpu_s:.2f} s",
+            f"{one.wall_s:.2f} s to 1 local folder, CPU {one.cpu_s:.2f} s",
+            f"{fan_ratio:.2f}x",
+            f"<= {LOCAL_FAN_OUT_TARGET}x",
+            _verdict(fan_ratio, LOCAL_FAN_OUT_TARGET),
+        ),
+        Row(
+            "client CPU per mirror (CPU of the 8-folder push / 8)",
+            f"{per_mirror_cpu:.3f} s",
+            f"{per_copy_cpu:.3f} s = CPU of `cp -r` x{n} / {n} "
+            f"(x{n}: {cp8.wall_s:.2f} s wall, {cp8.cpu_s:.2f} s CPU; "
+            f"once: {cp1.wall_s:.2f} s wall, {cp1.cpu_s:.2f} s CPU)",
+            f"{cpu_ratio:.2f}x",
+            f"<= {CPU_PER_MIRROR_TARGET:g}x",
+            _verdict(cpu_ratio, CPU_PER_MIRROR_TARGET),
+        ),
+    ]
+    marginal = (eight_m.cpu_s - one.cpu_s) / (n - 1)
+    notes = [
+        f"- local fan-out runs (wall/CPU s), push to 1: {_runs(measured['one'])}; "
+        f"push to {n}: {_runs(measured['eight'])}; cp -r once: {_runs(measured['cp1'])}; "
+        f"cp -r x{n}: {_runs(measured['cp8'])}",
+        f"- local fan-out: each mirror after the first costs {marginal:.3f} s CPU "
+        f"((CPU of {n} - CPU of 1) / {n - 1}); the push to one folder includes start-up "
+        f"(imports, reading the tree, planning), which the {n}-folder push pays once too",
+        f"- local folders under `{root}` ({_filesystem(root)}), on the same file system as "
+        "the publish tree; no server process: what limits the figure is the client's CPU "
+        "(2 cores shared with whatever else runs on the machine) and the kernel's copying",
+    ]
+    return rows, notes
+
+
+def _filesystem(folder: Path) -> str:
+    done = subprocess.run(
+        ["df", "--output=fstype", str(folder.parent)], capture_output=True, text=True, check=False
+    )
+    return done.stdout.split()[-1] if done.returncode == 0 and done.stdout.split() else "?"
+
+
 # --- main ---------------------------------------------------------------------------------
 
 
@@ -500,7 +629,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target-mb", type=float, default=300.0)
     parser.add_argument("--big-mb", type=float, default=2000.0)
     parser.add_argument("--skip-big", action="store_true")
-    parser.add_argument("--only", choices=["fanout", "webdav", "republish", "big"], nargs="*")
+    parser.add_argument(
+        "--only", choices=["fanout", "local-fanout", "webdav", "republish", "big"], nargs="*"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path("/dev/shm/mbench-push"))
@@ -520,7 +651,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _bench(args: argparse.Namespace, work: Path) -> int:
-    only = set(args.only or ["fanout", "webdav", "republish", "big"])
+    only = set(args.only or ["fanout", "local-fanout", "webdav", "republish", "big"])
     if args.skip_big:
         only.discard("big")
     case = prepare(args, work, args.target_mb)
@@ -534,6 +665,11 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
         fan_rows, fan_notes = fan_out(case, work, args.repeat)
         rows += fan_rows
         notes += fan_notes
+    if "local-fanout" in only:
+        print(f"push to one local folder, then to {LOCAL_FAN_OUT_MIRRORS} at once, against cp -r")
+        local_rows, local_notes = local_fan_out(case, work, args.repeat)
+        rows += local_rows
+        notes += local_notes
     if "webdav" in only:
         print("one WebDAV mirror against rclone copy")
         rows += webdav_vs_rclone(case, work, args.repeat)

@@ -13,7 +13,10 @@ same run, on the same machine:
 - verify: ``mirror verify`` against ``unzip -tq`` + ``minisign -Vm`` of the
   same edition file (target: ratio <= 1.0);
 - peak RSS of ``mirror build`` and ``mirror verify`` on a big corpus
-  (``--big-mb``, target <= 150 MB each), unless ``--skip-big``.
+  (``--big-mb``, target <= 150 MB each), unless ``--skip-big``;
+- ``mirror build`` again with nothing changed (target: <= 0.05x the build
+  baseline) and after 10 new articles (target: <= 0.15x), both against the
+  output folder of the last build, so its build cache and edition are used.
 
 Each timed command runs ``--repeat`` times; the median wall time counts. The
 results are printed and appended to ``bench/RESULTS.md``. Timings are never
@@ -43,6 +46,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "RESULTS.md"
 TIME_BIN = Path("/usr/bin/time")
 RATIO_TARGET = 1.0
+UNCHANGED_TARGET = 0.05
+REBUILD_TARGET = 0.15
+NEW_ARTICLES = 10
 RSS_TARGET_MB = 150.0
 PASSPHRASE = "bench-passphrase-not-secret\n"  # noqa: S105 - throwaway bench keys
 
@@ -249,6 +255,43 @@ def mirror_build(case: Case, *, fresh: bool = True) -> tuple[Run, Path]:
     return run, zip_path
 
 
+def add_articles(corpus: Path, count: int, *, seed: int = 4242, prefix: str = "new") -> list[Path]:
+    """`count` new articles (and their images) with fresh slugs, from the same generator.
+
+    Returns the files added, so a caller can take them out again.
+    """
+    scratch = corpus.parent / f"{prefix}-articles"
+    shutil.rmtree(scratch, ignore_errors=True)
+    corpus_gen.generate(scratch, articles=count, seed=seed, target_mb=0)
+    added = []
+    for path in sorted(scratch.iterdir()):
+        if path.suffix == ".md":
+            text = path.read_text(encoding="utf-8")
+            text = text.replace("slug: a-", f"slug: {prefix}-").replace("](img-", f"]({prefix}img-")
+            target = corpus / (f"{prefix}-" + path.name[2:])
+            target.write_text(text, encoding="utf-8")
+        else:
+            target = corpus / (prefix + path.name)
+            shutil.copy2(path, target)
+        added.append(target)
+    shutil.rmtree(scratch)
+    return added
+
+
+def mirror_rebuild(case: Case) -> tuple[Run, bool]:
+    """`mirror build` into the existing output folder; returns the run and whether it built."""
+    run = _run([_mirror_bin(), "--config", case.config, "build", "--json"], rss=True)
+    return run, not json.loads(run.stdout).get("unchanged", False)
+
+
+def compile_package() -> None:
+    """Byte-compile mirror once: an installed package has its .pyc files, an editable one
+    run with PYTHONDONTWRITEBYTECODE would compile every module at every start."""
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(BENCH_DIR.parent / "mirror")], check=True
+    )
+
+
 def baseline_build(case: Case) -> Run:
     """`zip -X -r` of the corpus, `sha256sum` of every file, `minisign -S` of the zip."""
     shutil.rmtree(case.baseline_dir, ignore_errors=True)
@@ -353,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _bench(args: argparse.Namespace, work: Path) -> int:
     case = prepare(work, articles=args.articles, target_mb=args.target_mb, seed=args.seed)
+    compile_package()
     build, base_build, verify, base_verify = Figure(), Figure(), Figure(), Figure()
     edition = Path()
     for attempt in range(1, args.repeat + 1):
@@ -372,6 +416,24 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
             f"baseline {base_verify.runs[-1].seconds:.2f} s"
         )
     edition_mb = edition.stat().st_size / 1e6
+    # The last build's output folder (cache and edition) is what the next runs start from.
+    unchanged, rebuild = Figure(), Figure()
+    for attempt in range(1, args.repeat + 1):
+        run, built = mirror_rebuild(case)
+        unchanged.runs.append(run)
+        print(f"unchanged #{attempt}: {run.seconds:.2f} s (built: {built})")
+    added: list[Path] = []
+    try:
+        for attempt in range(1, args.repeat + 1):
+            added += add_articles(
+                case.corpus, NEW_ARTICLES, seed=4242 + attempt, prefix=f"new{attempt}"
+            )
+            run, built = mirror_rebuild(case)
+            rebuild.runs.append(run)
+            print(f"{NEW_ARTICLES} new #{attempt}: {run.seconds:.2f} s (built: {built})")
+    finally:
+        for path in added:
+            path.unlink(missing_ok=True)
 
     rows: list[tuple[str, str, str, str, str, str]] = []
     for name, mine, base in (("build", build, base_build), ("verify", verify, base_verify)):
@@ -384,6 +446,21 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
                 f"{ratio:.2f}x",
                 f"<= {RATIO_TARGET:.1f}x",
                 _verdict(ratio, RATIO_TARGET),
+            )
+        )
+    for name, mine, target in (
+        ("rebuild, nothing changed", unchanged, UNCHANGED_TARGET),
+        (f"rebuild after {NEW_ARTICLES} new articles", rebuild, REBUILD_TARGET),
+    ):
+        ratio = mine.median / base_build.median
+        rows.append(
+            (
+                f"{name} wall time",
+                f"{mine.median:.2f} s ({mine.spread()})",
+                f"{base_build.median:.2f} s (build baseline)",
+                f"{ratio:.3f}x",
+                f"<= {target:.2f}x",
+                _verdict(ratio, target),
             )
         )
     for name, figure in (("build", build), ("verify", verify)):

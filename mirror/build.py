@@ -13,39 +13,45 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from tuf.api.metadata import Metadata, Root
+
 from mirror import __version__, fsutil, publish_tree
+from mirror.build_sources import PreviousEdition, ReadyArticle, SourceReader
+from mirror.buildcache import BuildCache, context_key
 from mirror.config import Config, DirectorySource, Source
-from mirror.edition import ArchiveDigest, EditionWriter
-from mirror.errors import KeyStoreError, TamperedError, UsageError
+from mirror.edition import ArchiveDigest, EditionArchive, EditionWriter, MemberDigest
+from mirror.errors import KeyStoreError, MirrorError, StorageError, TamperedError, UsageError
 from mirror.ingest import Article, IngestProblem
 from mirror.ingest.directory import iter_directory
 from mirror.ingest.feed import iter_feed
-from mirror.ingest.model import DEFAULT_LIMITS, ProblemLog
+from mirror.ingest.model import DEFAULT_LIMITS, INGEST_VERSION, ProblemLog
 from mirror.ingest.workers import Runner, WorkerPool, default_processes
-from mirror.keystore import Keyring, load_keyring
+from mirror.keystore import Keyring, load_keyring, load_root_chain, minisign_public_key
 from mirror.latest_bundle import LatestPicker, write_latest_bundle
 from mirror.publish_tree import PublishedTarget
 from mirror.reader.export_page import build_reader_page
 from mirror.render import (
     ABOUT_MEMBER,
+    RENDER_VERSION,
     AnnouncedMirror,
     EditionProof,
+    RenderedArticle,
     SiteFile,
     SiteInfo,
     render_site,
 )
 from mirror.trust import layout, minisign
+from mirror.trust.publisher import publisher_of
 from mirror.trust.repository import (
     EditionSigning,
     ExpiryPolicy,
     RepositoryState,
     TargetEntry,
-    edition_listing,
     editions_to_drop,
     resign_timestamp,
     sign_edition,
@@ -133,7 +139,11 @@ def mirror_list(config: Config) -> bytes:
 
 
 def edition_proof(
-    keyring: Keyring, mirror_list_bytes: bytes, *, reader_page_sha256: str
+    root_chain: Sequence[bytes],
+    minisign_public: minisign.MinisignPublicKey,
+    mirror_list_bytes: bytes,
+    *,
+    reader_page_sha256: str,
 ) -> EditionProof:
     """What the edition's about page shows to check it and to find the next one.
 
@@ -141,15 +151,17 @@ def edition_proof(
     bytes (``keys/root.json``), ``minisign.pub``'s key and the ``reader.html``
     that ``mirror keys export-reader`` writes for that root. The mirrors are
     read back from ``mirror_list_bytes``, the edition's own ``mirrors.json``,
-    so the page lists exactly what the signed list does.
+    so the page lists exactly what the signed list does. Only public keys are
+    read: a build that finds nothing changed never decrypts the signing keys.
     """
-    root = keyring.root_chain[-1]
+    root = root_chain[-1]
+    signed_root = Metadata[Root].from_bytes(root).signed
     document = json.loads(mirror_list_bytes)
     return EditionProof(
-        publisher_id=keyring.publisher.publisher_id,
-        root_version=keyring.root.signed.version,
+        publisher_id=publisher_of(signed_root).publisher_id,
+        root_version=signed_root.version,
         root_sha256=hashlib.sha256(root).hexdigest(),
-        minisign_public_key=keyring.minisign_public.to_file().splitlines()[-1],
+        minisign_public_key=minisign_public.to_file().splitlines()[-1],
         reader_page_sha256=reader_page_sha256,
         mirror_version=__version__,
         mirrors=tuple(AnnouncedMirror(m["name"], m["url"]) for m in document["mirrors"]),
@@ -219,26 +231,58 @@ class Unchanged:
     problems: tuple[IngestProblem, ...]
 
 
-def _same_content(state: RepositoryState, entries: Sequence[TargetEntry], *, bits: int) -> bool:
+def _same_content(previous: Mapping[str, str], entries: Sequence[TargetEntry]) -> bool:
     """True when every member but the volatile ones matches the newest edition's, byte for byte.
 
-    Compared as the roles list them: pages one by one, articles and assets by
-    member shard (`edition_listing`), so the previous edition's shards need
-    not be read.
+    ``previous`` is the newest edition's whole member list (`_previous_members`).
     """
+    current = {e.path: e.sha256 for e in entries if e.path not in VOLATILE_MEMBERS}
+    return {n: h for n, h in previous.items() if n not in VOLATILE_MEMBERS} == current
+
+
+def _previous_members(publish_dir: Path, state: RepositoryState) -> dict[str, str]:
+    """The newest edition's members (name -> signed SHA-256), its shards' included; empty when
+    there is none, or when the tree's copy of a shard is damaged (every page is made again)."""
     eids = publish_tree.edition_ids(state)
     if not eids:
-        return False
-    role = state.roles[layout.edition_role(eids[-1])].metadata.signed
-    prefix = f"manifests/{eids[-1]}/"
-    previous = {
-        path.removeprefix(prefix): target.hashes.get("sha256")
-        for path, target in role.targets.items()
-        if path.removeprefix(prefix) not in VOLATILE_MEMBERS
-    }
-    listed, _ = edition_listing(entries, bits=bits)
-    current = {e.path: e.sha256 for e in listed if e.path not in VOLATILE_MEMBERS}
-    return previous == current
+        return {}
+    try:
+        members = publish_tree.edition_members(publish_dir, state, eids[-1])
+    except StorageError:
+        return {}
+    return {name: signed.sha256 for name, signed in members.items()}
+
+
+def cache_context(config: Config, site: SiteInfo) -> str:
+    """The build cache's context key: every setting and version an article's page depends on.
+
+    Of the site facts, an article page shows only the title and the language
+    (`SiteInfo`); the edition's own (id, date, proof) would rebuild every page.
+    """
+    return context_key(
+        {
+            "ingest": INGEST_VERSION,
+            "render": RENDER_VERSION,
+            "language": config.publisher.language,
+            "on_article_error": config.on_article_error,
+            "limits": asdict(DEFAULT_LIMITS),
+            "site": {"title": site.title, "language": site.language},
+            "compression_level": config.edition.compression_level,
+        }
+    )
+
+
+def _open_previous(config: Config, state: RepositoryState) -> PreviousEdition:
+    """The newest edition's signed members and its ZIP, read strictly (None if unusable)."""
+    members = _previous_members(config.publish_dir, state)
+    eids = publish_tree.edition_ids(state)
+    archive: EditionArchive | None = None
+    if eids:
+        try:
+            archive = EditionArchive.open(config.editions_dir / f"{eids[-1]}.zip")
+        except MirrorError:
+            archive = None  # gone or damaged: every page is made again
+    return PreviousEdition(members=members, archive=archive, publish_dir=config.publish_dir)
 
 
 def build_or_refresh(
@@ -278,17 +322,27 @@ def build_edition(
 ) -> BuildResult | Unchanged:
     """Build, sign and publish (locally) one edition from ``config``.
 
-    ``workers`` processes parse articles (default: one per CPU). With
-    ``force=False`` an edition whose content equals the newest one is not
-    made: the result is then `Unchanged` and nothing was written
-    (`build_or_refresh` re-signs the timestamp in that case).
+    ``workers`` processes parse, render and compress articles (default: one
+    per CPU); articles the build cache knows are not parsed again and their
+    pages are copied from the previous edition (`mirror.build_sources`), with
+    the same bytes as a build from scratch. With ``force=False`` an edition
+    whose content equals the newest one is not made: the result is then
+    `Unchanged` and nothing was written (`build_or_refresh` re-signs the
+    timestamp in that case); when the cache knows every article, that is
+    decided without parsing any and without the signing keys.
     """
-    workers = workers or default_processes()
+    with WorkerPool(workers or default_processes(), cpu_s=DEFAULT_LIMITS.article_cpu_s) as pool:
+        return _build_edition(config, now=now, version=version, pool=pool, force=force)
+
+
+def _build_edition(
+    config: Config, *, now: datetime, version: int | None, pool: Runner, force: bool
+) -> BuildResult | Unchanged:
     # Leftovers of a run killed mid-write (the caller holds the output lock).
     fsutil.remove_stale_temp_files(config.editions_dir, (".*.part",))
     fsutil.remove_stale_temp_files(config.publish_dir, (".*.tmp",))
     fsutil.remove_stale_temp_files(config.output.latest_dir, ("*",))
-    keyring = load_keyring(config.keys.dir, config.passphrase())
+    fsutil.remove_stale_temp_files(config.output.build_cache, (".*.tmp",))
     publish_dir = config.publish_dir
     state = publish_tree.load_state(publish_dir)
     previous = publish_tree.last_edition_version(state)
@@ -317,7 +371,8 @@ def build_edition(
     )
     mirrors_document = mirror_list(config)
     # The browser's checking page for the newest root: published beside the mirror list.
-    reader_page = build_reader_page(keyring.root_chain[-1])
+    root_chain = load_root_chain(config.keys.dir)
+    reader_page = build_reader_page(root_chain[-1])
     reader_entry = TargetEntry(layout.READER_PAGE_PATH, len(reader_page.html), reader_page.sha256)
     site = SiteInfo(
         title=config.publisher.title,
@@ -325,8 +380,24 @@ def build_edition(
         language=config.publisher.language,
         edition_id=eid,
         edition_created=created,
-        proof=edition_proof(keyring, mirrors_document, reader_page_sha256=reader_page.sha256),
+        proof=edition_proof(
+            root_chain,
+            minisign_public_key(config.keys.dir),
+            mirrors_document,
+            reader_page_sha256=reader_page.sha256,
+        ),
     )
+    cache = BuildCache.load(config.output.build_cache, cache_context(config, site))
+    reader = SourceReader(config, cache, pool, site)
+    root_published = publish_tree.root_path(publish_dir)
+    new_root = not root_published.exists() or (root_published.read_bytes() != root_chain[-1])
+    if not force and not new_root:
+        unchanged = _predicted_unchanged(config, state, reader, site)
+        if unchanged is not None:
+            cache.save()
+            return unchanged
+    keyring = load_keyring(config.keys.dir, config.passphrase())
+    previous_edition = _open_previous(config, state)
     zip_path = config.editions_dir / f"{eid}.zip"
     fsutil.ensure_dir(config.editions_dir)
     latest = LatestPicker(
@@ -343,34 +414,55 @@ def build_edition(
     # once the build is sure to make an edition: an unchanged build writes nothing.
     edition_targets: list[PublishedTarget] = []
 
-    def add(writer: EditionWriter, member: SiteFile) -> None:
+    def add(writer: EditionWriter, member: SiteFile | RenderedArticle) -> None:
         nonlocal targets_written
         staged: Path | None = None
         try:
-            if member.data is not None:
-                digest = writer.add_bytes(member.name, member.data)
+            data: bytes | None = None
+            kept: MemberDigest | None = None
+            if isinstance(member, RenderedArticle):
+                if not isinstance(member, ReadyArticle):  # pragma: no cover - we give only these
+                    raise TypeError(f"{member.article.slug} has no page")
+                name = member.page_name
+                if member.prepared is not None:
+                    digest = writer.add_prepared(member.prepared)
+                    data = member.prepared.data
+                else:
+                    digest = kept = _copy_member(writer, previous_edition, member)
+            elif member.data is not None:
+                name, data = member.name, member.data
+                digest = writer.add_bytes(name, data)
             elif member.source is not None:
-                # Our own copy of the source, archived and published as it is: what is
-                # hashed, zipped and placed in the tree are the same bytes, whatever
-                # happens to the newsroom's file meanwhile.
-                staged = publish_tree.stage_copy(
-                    publish_dir, member.source, max_bytes=DEFAULT_LIMITS.max_asset_bytes
-                )
-                digest = writer.add_file(member.name, staged)
+                name = member.name
+                kept = _copy_asset(writer, previous_edition, cache, member.name, member.source)
+                if kept is not None:
+                    digest = kept
+                else:
+                    # Our own copy of the source, archived and published as it is: what is
+                    # hashed, zipped and placed in the tree are the same bytes, whatever
+                    # happens to the newsroom's file meanwhile.
+                    info, read_ns = cache.before_reading(member.source)
+                    staged = publish_tree.stage_copy(
+                        publish_dir, member.source, max_bytes=DEFAULT_LIMITS.max_asset_bytes
+                    )
+                    digest = writer.add_file(member.name, staged)
+                    cache.learn(member.source, info, digest.sha256, read_ns)
             else:  # pragma: no cover - SiteFile guarantees one of the two
                 raise ValueError(f"{member.name} has no content")
-            entries.append(TargetEntry(member.name, digest.length, digest.sha256))
+            entries.append(TargetEntry(name, digest.length, digest.sha256))
+            if kept is not None:
+                return  # the publish tree holds it already (`PreviousEdition.reusable`)
             target = PublishedTarget(
-                path=_published_path(eid, member.name),
+                path=_published_path(eid, name),
                 sha256=digest.sha256,
-                data=member.data,
+                data=data,
                 staged=staged,
             )
-            if layout.is_content_path(member.name):
+            if layout.is_content_path(name):
                 # Shared and content-addressed: new content means a new edition anyway.
                 targets_written += publish_tree.write_targets(publish_dir, [target])
             elif staged is not None:  # pragma: no cover - only content members have files
-                raise ValueError(f"{member.name} is not content but has a file")
+                raise ValueError(f"{name} is not content but has a file")
             else:
                 edition_targets.append(target)
         finally:
@@ -382,14 +474,15 @@ def build_edition(
     ) as writer:
         # One pass: each article is parsed, rendered, written and forgotten, so
         # memory does not grow with the archive (only a summary per article stays).
-        def articles() -> Iterator[Article]:
+        def articles() -> Iterator[ReadyArticle]:
             nonlocal article_count
-            for item in iter_articles(config, workers=workers):
+            log = ProblemLog(config.on_article_error)
+            for item in reader.items(log, previous_edition):
                 if isinstance(item, IngestProblem):
                     problems.append(item)
                 else:
                     article_count += 1
-                    latest.offer(item)
+                    latest.offer(item.article)
                     yield item
 
         for member in render_site(articles(), site):
@@ -403,13 +496,9 @@ def build_edition(
         for name, data in extra.items():
             add(writer, SiteFile(name, data=data))
         mirrors_entry = next(e for e in entries if e.path == layout.MIRROR_LIST_PATH)
-        root_published = publish_tree.root_path(publish_dir)
-        new_root = not root_published.exists() or (
-            root_published.read_bytes() != keyring.root_chain[-1]
-        )
-        bits = config.trust.hash_bin_bits
-        if not force and not new_root and _same_content(state, entries, bits=bits):
+        if not force and not new_root and _same_content(previous_edition.members, entries):
             writer.discard()
+            cache.save()
             return Unchanged(publish_tree.edition_ids(state)[-1], False, tuple(problems))
         signing = sign_edition(
             state,
@@ -420,7 +509,7 @@ def build_edition(
             reader_page=reader_entry,
             now=created,
             policy=policy,
-            bin_bits=bits,
+            bin_bits=config.trust.hash_bin_bits,
             drop_editions=dropped,
             kept_content=publish_tree.content_of_editions(
                 publish_dir, state, [e for e in publish_tree.edition_ids(state) if e not in dropped]
@@ -519,6 +608,9 @@ def build_edition(
         timestamp=release.timestamp,
     )
     pruned = publish_tree.prune(publish_dir, release.state)
+    if previous_edition.archive is not None:
+        previous_edition.archive.close()
+    cache.save()
     return BuildResult(
         eid=eid,
         version=version,
@@ -535,6 +627,53 @@ def build_edition(
         dropped_editions=tuple(dropped),
         pruned_files=pruned,
     )
+
+
+def _predicted_unchanged(
+    config: Config, state: RepositoryState, reader: SourceReader, site: SiteInfo
+) -> Unchanged | None:
+    """`Unchanged` if the cache knows every article and the members it predicts are the
+    newest edition's; None when that takes a build to find out."""
+    eids = publish_tree.edition_ids(state)
+    if not eids:
+        return None
+    predicted = reader.predict()
+    if predicted is None:
+        return None
+    members, problems = predicted
+    entries = [TargetEntry(name, 0, sha256) for name, sha256 in members.items()]
+    # The members that do not come from articles, as the build would make them.
+    extras = [f for f in render_site([], site) if f.data is not None]
+    extras.append(SiteFile(layout.MIRROR_LIST_PATH, data=mirror_list(config)))
+    entries += [TargetEntry(f.name, 0, hashlib.sha256(f.data or b"").hexdigest()) for f in extras]
+    if not _same_content(_previous_members(config.publish_dir, state), entries):
+        return None
+    return Unchanged(eids[-1], False, problems)
+
+
+def _copy_member(
+    writer: EditionWriter, previous: PreviousEdition, page: ReadyArticle
+) -> MemberDigest:
+    """Copy a kept page, compressed, from the previous edition's ZIP."""
+    member = previous.reusable(page.page_name, page.page_sha256)
+    if member is None or previous.archive is None:  # pragma: no cover - checked when kept
+        raise ValueError(f"{page.page_name} is not in the previous edition")
+    return writer.add_raw(
+        previous.archive, member, sha256=page.page_sha256, payload_crc32=page.payload_crc32
+    )
+
+
+def _copy_asset(
+    writer: EditionWriter, previous: PreviousEdition, cache: BuildCache, name: str, source: Path
+) -> MemberDigest | None:
+    """Copy an asset from the previous edition's ZIP if it holds these very bytes."""
+    if name not in previous.members:
+        return None  # new here: archived from the source (which hashes it once)
+    sha256, _ = cache.file_hash(source, max_bytes=DEFAULT_LIMITS.max_asset_bytes)
+    member = previous.reusable(name, sha256)
+    if member is None or previous.archive is None:
+        return None
+    return writer.add_raw(previous.archive, member, sha256=sha256)
 
 
 def _check_minisign(

@@ -16,8 +16,9 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from mirror import secrets
-from mirror.backends.registry import BACKEND_MODULES, backend_type
+from mirror.backends.registry import backend_type
 from mirror.errors import ConfigError, KeyStoreError
+from mirror.mirror_types import BACKEND_MODULES
 from mirror.output_folder import OutputFolder
 from mirror.yamlnodes import Node, decimal, load_yaml, required, whole
 

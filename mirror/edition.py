@@ -66,6 +66,7 @@ of rule 8 are the reader's policy and are not applied when writing.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
@@ -92,6 +93,8 @@ __all__ = [
     "EditionArchive",
     "EditionWriter",
     "MemberDigest",
+    "PreparedMember",
+    "prepare_member",
 ]
 
 CHUNK_BYTES: Final = 1024 * 1024
@@ -180,6 +183,15 @@ class ArchiveLimits:
     """Path segments in one name."""
     max_ratio: int = 100
     """Uncompressed / compressed size, checked for deflated members over 64 KiB."""
+
+    def ratio_accepted(self, size: int, compressed_size: int) -> bool:
+        """Whether a deflated member of these sizes is within the zip-bomb cap.
+
+        The one rule for both sides: the reader refuses an archive with a member
+        beyond it, and the writer stores such a member instead of deflating it,
+        so a very repetitive page or file never makes an edition unreadable.
+        """
+        return size <= _RATIO_MIN_BYTES or size <= self.max_ratio * max(compressed_size, 1)
 
 
 @dataclass(frozen=True)
@@ -346,6 +358,55 @@ def _dos_date_time(timestamp: datetime) -> tuple[int, int]:
     return date, time
 
 
+def _wants_deflate(name: str) -> bool:
+    return PurePosixPath(name).suffix.lower() not in _STORED_SUFFIXES
+
+
+@dataclass(frozen=True)
+class PreparedMember:
+    """A member compressed ahead of writing: what `EditionWriter.add_prepared` takes.
+
+    Made by `prepare_member` only, so the bytes are those `add_bytes` would
+    write; small enough to send back from a worker process.
+    """
+
+    name: str
+    method: int
+    crc32: int
+    size: int
+    sha256: str
+    payload: bytes
+    """The bytes stored in the archive: deflated, or the data itself."""
+    compresslevel: int
+    data: bytes
+    """The member's bytes (the publish tree keeps them uncompressed)."""
+    payload_crc32: int
+    """CRC-32 of `payload`, to check a later raw copy of it without inflating."""
+
+
+def prepare_member(name: str, data: bytes, *, compresslevel: int) -> PreparedMember:
+    """Compress ``data`` as the writer does: deflate unless the name says it is compressed
+    already, and store it when deflating does not make it smaller or makes it smaller
+    than the reader's zip-bomb cap accepts (`ArchiveLimits.ratio_accepted`)."""
+    method, payload = METHOD_STORED, data
+    if data and _wants_deflate(name):
+        compressor = zlib.compressobj(compresslevel, zlib.DEFLATED, -15)
+        deflated = compressor.compress(data) + compressor.flush()
+        if len(deflated) < len(data) and ArchiveLimits().ratio_accepted(len(data), len(deflated)):
+            method, payload = METHOD_DEFLATED, deflated
+    return PreparedMember(
+        name=name,
+        method=method,
+        crc32=zlib.crc32(data),
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        payload=payload,
+        compresslevel=compresslevel,
+        data=data,
+        payload_crc32=zlib.crc32(payload),
+    )
+
+
 @dataclass(frozen=True)
 class _WrittenMember:
     name_bytes: bytes
@@ -408,35 +469,98 @@ class EditionWriter:
 
     def add_bytes(self, name: str, data: bytes) -> MemberDigest:
         """Add one member from memory; returns its length and SHA-256."""
+        return self.add_prepared(prepare_member(name, data, compresslevel=self._level))
+
+    def add_prepared(self, prepared: PreparedMember) -> MemberDigest:
+        """Add a member compressed ahead by `prepare_member` (in a worker process, say).
+
+        It must have been prepared at this writer's compression level: the
+        bytes are then exactly what `add_bytes` would have written.
+        """
+        if prepared.compresslevel != self._level:
+            raise ValueError(
+                f"{prepared.name!r} was compressed at level {prepared.compresslevel}, "
+                f"not {self._level}"
+            )
+        self._append(
+            prepared.name, prepared.method, prepared.crc32, prepared.size, prepared.payload
+        )
+        return MemberDigest(name=prepared.name, length=prepared.size, sha256=prepared.sha256)
+
+    def add_raw(
+        self,
+        archive: EditionArchive,
+        member: ArchiveMember,
+        *,
+        sha256: str,
+        payload_crc32: int | None = None,
+    ) -> MemberDigest:
+        """Copy ``member`` of ``archive`` (opened by the strict reader) without recompressing it.
+
+        The compressed bytes are copied as they are, with the method, CRC-32
+        and sizes of the archive's checked central directory, so the result is
+        the member `add_bytes` would write for the same data at the same level
+        (zlib gives the same bytes for the same data, level and version). The
+        copy is checked while it is made (`EditionArchive.iter_raw`: a stored
+        member against the CRC-32, a deflated one against ``payload_crc32`` when
+        the caller recorded it, else inflated and checked); a damaged member raises
+        `UnsafeArchiveError` and is rolled back, leaving the writer usable, so
+        a damaged earlier archive is never republished. ``sha256`` is the
+        member's signed hash in the edition ``archive`` belongs to; the caller
+        has matched it against what this edition needs.
+        """
+        name_bytes = self._check_name(member.name)
+        written = _WrittenMember(
+            name_bytes=name_bytes,
+            method=member.method,
+            crc32=member.crc32,
+            compressed_size=member.compressed_size,
+            size=member.size,
+            header_offset=self._offset,
+            zip64_local=member.size >= _ZIP64_LIMIT,
+        )
+        header = self._local_header(written)
+        try:
+            self._file.write(header)
+            try:
+                for chunk in archive.iter_raw(member, payload_crc32=payload_crc32):
+                    self._file.write(chunk)
+            except (UnsafeArchiveError, StorageError):
+                self._file.seek(written.header_offset)
+                self._file.truncate()
+                raise
+        except OSError as error:
+            self._failed = True
+            raise StorageError(f"Cannot write the archive {self._path}.") from error
+        self._names.add(member.name)
+        self._members.append(written)
+        self._offset += len(header) + member.compressed_size
+        return MemberDigest(name=member.name, length=member.size, sha256=sha256)
+
+    def _append(self, name: str, method: int, crc32: int, size: int, payload: bytes) -> None:
         name_bytes = self._check_name(name)
-        method, payload = METHOD_STORED, data
-        if data and self._wants_deflate(name):
-            compressor = zlib.compressobj(self._level, zlib.DEFLATED, -15)
-            deflated = compressor.compress(data) + compressor.flush()
-            if len(deflated) < len(data):
-                method, payload = METHOD_DEFLATED, deflated
         member = _WrittenMember(
             name_bytes=name_bytes,
             method=method,
-            crc32=zlib.crc32(data),
+            crc32=crc32,
             compressed_size=len(payload),
-            size=len(data),
+            size=size,
             header_offset=self._offset,
-            zip64_local=len(data) >= _ZIP64_LIMIT,
+            zip64_local=size >= _ZIP64_LIMIT,
         )
         header = self._local_header(member)
         self._write(lambda: self._file.write(header + payload))
         self._names.add(name)
         self._members.append(member)
         self._offset += len(header) + len(payload)
-        return MemberDigest(name=name, length=len(data), sha256=hashlib.sha256(data).hexdigest())
 
     def add_file(self, name: str, source: Path) -> MemberDigest:
         """Add one member streamed from `source` in 1 MiB chunks (memory stays flat).
 
         The local header is written first, then the data, then the header is
         patched with the CRC-32 and sizes. If deflating does not make the data
-        smaller, the data is written again, stored.
+        smaller, or makes it smaller than the reader's zip-bomb cap accepts, the
+        data is written again, stored.
         """
         name_bytes = self._check_name(name)
         try:
@@ -459,7 +583,10 @@ class EditionWriter:
                 crc, sha256, compressed_size = self._copy(
                     source, size, deflate=header.method == METHOD_DEFLATED
                 )
-                if header.method == METHOD_DEFLATED and compressed_size >= size:
+                if header.method == METHOD_DEFLATED and (
+                    compressed_size >= size
+                    or not self._limits.ratio_accepted(size, compressed_size)
+                ):
                     self._file.seek(data_offset)
                     self._file.truncate()
                     stored = self._copy(source, size, deflate=False)
@@ -532,7 +659,7 @@ class EditionWriter:
 
     @staticmethod
     def _wants_deflate(name: str) -> bool:
-        return PurePosixPath(name).suffix.lower() not in _STORED_SUFFIXES
+        return _wants_deflate(name)
 
     def _write(self, action: Callable[[], object]) -> None:
         try:
@@ -678,13 +805,21 @@ class EditionWriter:
         return fixed + member.name_bytes + extra
 
     def _hash_file(self) -> ArchiveDigest:
+        """Both digests in one pass over the file, BLAKE2b in a thread (hashlib lets go of
+        the GIL), so hashing a large archive takes one digest's time on two cores."""
         sha256, blake2b = hashlib.sha256(), hashlib.blake2b(digest_size=64)
         length = 0
         self._file.seek(0)
-        while chunk := self._file.read(CHUNK_BYTES):
-            sha256.update(chunk)
-            blake2b.update(chunk)
-            length += len(chunk)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as helper:
+            pending: concurrent.futures.Future[None] | None = None
+            while chunk := self._file.read(CHUNK_BYTES):
+                if pending is not None:
+                    pending.result()
+                pending = helper.submit(blake2b.update, chunk)
+                sha256.update(chunk)
+                length += len(chunk)
+            if pending is not None:
+                pending.result()
         return ArchiveDigest(length=length, sha256=sha256.hexdigest(), blake2b_512=blake2b.digest())
 
     def discard(self) -> None:
@@ -969,11 +1104,7 @@ def _read_central_directory(
                 f"{label} brings the total size to {total} bytes, over the cap of "
                 f"{limits.max_total_bytes} (archive too large)."
             )
-        if (
-            method == METHOD_DEFLATED
-            and size > _RATIO_MIN_BYTES
-            and size > limits.max_ratio * max(compressed_size, 1)
-        ):
+        if method == METHOD_DEFLATED and not limits.ratio_accepted(size, compressed_size):
             raise UnsafeArchiveError(
                 f"{label} has a compression ratio of {size // max(compressed_size, 1)}, over the "
                 f"cap of {limits.max_ratio} (zip bomb)."
@@ -1272,6 +1403,43 @@ class EditionArchive:
         if member.method == METHOD_STORED:
             return self._check_stream(label, member, raw)
         return self._check_stream(label, member, self._inflate(label, member, raw))
+
+    def iter_raw(
+        self, member: ArchiveMember, *, payload_crc32: int | None = None
+    ) -> Iterator[bytes]:
+        """The member's bytes as stored (compressed), checked as they stream past.
+
+        A stored member's bytes must have its CRC-32; a deflated one's must
+        have ``payload_crc32`` (the CRC-32 of the compressed bytes, recorded when
+        they were written) if given, else they are inflated and must give the
+        declared size and CRC-32. As with `iter_chunks`, chunks already yielded
+        are untrusted until the generator finishes.
+        """
+        if self._by_name.get(member.name) != member:
+            raise ValueError(f"{member.name!r} is not a member of {self.path}")
+        label = f"Member {_show(member.name)}"
+        if member.method == METHOD_STORED or payload_crc32 is not None:
+            expected = member.crc32 if member.method == METHOD_STORED else payload_crc32
+            crc = 0
+            for chunk in self._raw_chunks(member, label):
+                crc = zlib.crc32(chunk, crc)
+                yield chunk
+            if crc != expected:
+                raise UnsafeArchiveError(
+                    f"{label} fails its CRC-32 check (corrupt or tampered data)."
+                )
+            return
+        pending: list[bytes] = []
+
+        def stored_bytes() -> Iterator[bytes]:
+            for chunk in self._raw_chunks(member, label):
+                pending.append(chunk)
+                yield chunk
+
+        for _ in self._check_stream(label, member, self._inflate(label, member, stored_bytes())):
+            yield from pending
+            pending.clear()
+        yield from pending
 
     def read(self, member: ArchiveMember, *, max_bytes: int) -> bytes:
         """The member's whole uncompressed bytes, checked like `iter_chunks`."""

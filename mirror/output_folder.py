@@ -7,6 +7,8 @@
       latest/<id>.latest.zip                 the latest bundle while a build writes it
                                              (`mirror.latest_bundle`; then only in publish/)
       publish/                               the publish tree (`mirror.publish_tree`)
+      cache/index.json, cache/bodies/        the build cache (`mirror.buildcache`): a speed-up,
+                                             safe to delete
       state/mirrors.json                     each mirror's last push, merged by every run
       state/mirrors.json.lock                held while a run merges into it
       state/monitor.json                     the monitor's last verdicts (webhook alerts)
@@ -45,6 +47,11 @@ class OutputFolder:
     def latest_dir(self) -> Path:
         """Holds a latest bundle only while a build writes it: anything here is a leftover."""
         return self.path / "latest"
+
+    @property
+    def build_cache(self) -> Path:
+        """What earlier builds learnt about each source (`mirror.buildcache`)."""
+        return self.path / "cache"
 
     @property
     def publish_dir(self) -> Path:

@@ -10,16 +10,23 @@ the others beyond its own deadline):
 2. **Execute exactly that plan**, phase by phase — content-addressed
    targets, then versioned metadata, then the pointers (``root.json``, and
    ``timestamp.json`` last) — flushing after each phase and never starting a
-   phase while the previous one has a failure. Just before the pointers, the
-   mirror's ``timestamp.json`` must still be what the preflight read and its
-   new metadata must still be ours, byte for byte: another push racing this one
-   makes it stop instead of switching readers to a mix of two histories.
+   phase while the previous one has a failure. Targets and metadata go in
+   batches of the size the backend asks for (`Backend.put_many`: one file per
+   call for remote stores, dozens for a local folder), each batch one call
+   under the retry policy and the concurrency limit; pointers go one by one.
+   Just before the pointers, the mirror's ``timestamp.json`` must still be
+   what the preflight read and its new metadata must still be ours, byte for
+   byte: another push racing this one makes it stop instead of switching
+   readers to a mix of two histories.
    Deletions come last, after the new timestamp is live.
 3. **Read back** through the public URL and verify as a reader (`readback`).
 
 Every backend call has a timeout (in the backend) and is retried on
 transport errors with backoff and jitter (`retry`), all under the mirror's
 deadline. The result of each mirror is a `PushResult`, never an exception.
+
+What does not depend on the mirror — the tree's files, sizes and metadata
+digests, the local history — is read once per push (`PushTree`) and shared.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from mirror.backends import Backend, CallLimits, backend_type
 from mirror.config import Config, MirrorSettings
 from mirror.errors import HistoryConflictError, MirrorError, TransportError
 from mirror.publish_tree import Phase, TreeFile
-from mirror.push_plan import MirrorPlan, get_or_none, plan_mirror, read_history
+from mirror.push_plan import MirrorPlan, get_or_none, holds, plan_mirror, read_history
 from mirror.push_session import MirrorSession
 from mirror.readback import read_back
 from mirror.retry import Sleep
@@ -139,10 +146,11 @@ async def execute(
     backend = session.backend
     uploaded: list[tuple[str, int]] = []
 
-    async def upload(file: TreeFile) -> None:
-        await session.call(lambda: backend.put(file.path, file.local, size=file.size))
-        uploaded.append((file.path, file.size))
-        progress.file_uploaded(session.mirror.name, file.size)
+    async def upload(files: Sequence[TreeFile]) -> None:
+        await session.call(lambda: backend.put_many(files))
+        for file in files:
+            uploaded.append((file.path, file.size))
+            progress.file_uploaded(session.mirror.name, file.size)
 
     for phase in Phase:
         batch = [f for f in plan.uploads if f.phase is phase]
@@ -153,10 +161,10 @@ async def execute(
                 await _timestamp_unchanged(session, plan)
                 await _still_ours(session, [f for f in plan.uploads if f.phase is Phase.METADATA])
             for file in batch:  # strictly one after the other, timestamp last
-                await upload(file)
+                await upload([file])
             await _still_ours(session, [f for f in batch if f.path == publish_tree.TIMESTAMP])
         elif batch:
-            await session.each(batch, upload)
+            await session.each(batches(batch, backend), upload)
         await session.call(backend.flush)
     deleted = 0
 
@@ -173,6 +181,28 @@ async def execute(
             await session.each(group, delete)
             await session.call(backend.flush)
     return uploaded, deleted
+
+
+def batches(files: Sequence[TreeFile], backend: Backend) -> list[list[TreeFile]]:
+    """``files`` in order, cut into `Backend.put_many` calls of the size the backend asks for.
+
+    At most ``batch_files`` files and ``batch_bytes`` bytes per batch; a file larger
+    than that goes alone.
+    """
+    cut: list[list[TreeFile]] = []
+    current: list[TreeFile] = []
+    size = 0
+    for file in files:
+        if current and (
+            len(current) >= backend.batch_files or size + file.size > backend.batch_bytes
+        ):
+            cut.append(current)
+            current, size = [], 0
+        current.append(file)
+        size += file.size
+    if current:
+        cut.append(current)
+    return cut
 
 
 RACE_HINT = (
@@ -196,7 +226,7 @@ async def _still_ours(session: MirrorSession, files: Sequence[TreeFile]) -> None
     changed: list[str] = []
 
     async def check(file: TreeFile) -> None:
-        if await get_or_none(session, file.path, file.size) != file.local.read_bytes():
+        if not await holds(session, file):
             changed.append(file.path)
 
     await session.each(files, check)

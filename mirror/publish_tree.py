@@ -127,10 +127,27 @@ class TreeFile:
     local: Path
     size: int
     phase: Phase
+    sha256: str | None = None
+    """The SHA-256 of the file's bytes for versioned metadata and pointers, whose names
+    carry no hash, so a push compares what a mirror holds with them (None for targets,
+    whose consistent-snapshot names carry it)."""
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file of the tree, read in chunks (the one place a push hashes it)."""
+    try:
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError as error:
+        raise StorageError.from_os(error, path=path, action="read") from error
 
 
 def scan_tree(publish_dir: Path) -> tuple[TreeFile, ...]:
-    """Every file of the publish tree, in publishing order (targets, metadata, pointers)."""
+    """Every file of the publish tree, in publishing order (targets, metadata, pointers).
+
+    Read once per push and shared by every mirror: each file's size, and the
+    SHA-256 of each metadata file and pointer (a few hundred small files).
+    """
     files: list[TreeFile] = []
     for folder, _, names in os.walk(publish_dir):
         for name in names:
@@ -146,7 +163,8 @@ def scan_tree(publish_dir: Path) -> tuple[TreeFile, ...]:
                 phase = Phase.METADATA
             else:
                 continue
-            files.append(TreeFile(path, local, local.stat().st_size, phase))
+            digest = None if phase is Phase.TARGETS else file_sha256(local)
+            files.append(TreeFile(path, local, local.stat().st_size, phase, digest))
 
     def order(f: TreeFile) -> tuple[int, int, str]:
         pointer_rank = POINTERS.index(f.path) if f.phase is Phase.POINTERS else 0

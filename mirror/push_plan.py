@@ -9,6 +9,8 @@
    skipped when the mirror has it at the same size; a versioned metadata file
    (``N.<role>.json``: no hash in the name) only when the mirror's bytes are
    ours, byte for byte; a pointer (``root.json``, ``timestamp.json``) likewise.
+   The local side of each comparison (size, SHA-256) was read once per push
+   (`mirror.publish_tree.scan_tree`), whatever the number of mirrors.
 4. **Retention**: what the mirror holds under ``targets/`` and ``metadata/``
    that the local tree no longer has, to delete once the new timestamp is
    live, within the guards (`push.max_delete`, never more than half the mirror).
@@ -19,6 +21,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +54,15 @@ class MirrorPlan:
     skipped_files: int = 0
     skipped_bytes: int = 0
     retention_note: str | None = None
+
+    def __repr__(self) -> str:
+        # A summary, not thousands of files: asyncio formats the run's result (every
+        # mirror's plan) when it restores the SIGINT handler, and logs may show plans.
+        return (
+            f"MirrorPlan(standing={self.judgement.standing.value}, "
+            f"uploads={len(self.uploads)} files, {self.upload_bytes} bytes, "
+            f"deletes={len(self.deletes)} files, skipped={self.skipped_files} files)"
+        )
 
     @property
     def refused(self) -> bool:
@@ -92,11 +104,19 @@ async def plan_mirror(
         return MirrorPlan(judgement, history)
     present = await _inventory(session, files)
     wanted: dict[str, bool] = {}
+    compared: list[TreeFile] = []
+    for file in files:
+        if file.phase is Phase.TARGETS:  # the name carries the hash: the size is enough
+            wanted[file.path] = present.get(file.path) != file.size
+        elif file.phase is Phase.METADATA and present.get(file.path) != file.size:
+            wanted[file.path] = True
+        else:
+            compared.append(file)
 
-    async def decide(file: TreeFile) -> None:
-        wanted[file.path] = await _needs_upload(session, file, present)
+    async def compare(file: TreeFile) -> None:
+        wanted[file.path] = not await holds(session, file)
 
-    await session.each(files, decide)
+    await session.each(compared, compare)
     uploads = tuple(f for f in files if wanted[f.path])
     kept = [f for f in files if not wanted[f.path]]
     deletes, note = _retention(session, files, present, max_delete=max_delete)
@@ -167,20 +187,20 @@ async def _inventory(session: MirrorSession, files: Sequence[TreeFile]) -> dict[
     return present
 
 
-async def _needs_upload(session: MirrorSession, file: TreeFile, present: dict[str, int]) -> bool:
-    """Whether the mirror lacks ``file`` as the local tree has it, byte for byte.
+async def holds(session: MirrorSession, file: TreeFile) -> bool:
+    """Whether the mirror holds ``file`` as the local tree has it, byte for byte.
 
     Targets carry their SHA-256 in their name, so the same name at the same
-    size is the same file. Versioned metadata names carry no hash: another
-    history can hold ``3.snapshot.json`` with other bytes, so those (and the
-    pointers, which are replaced in place) are compared byte for byte.
+    size is the same file (the plan only looks at sizes for them). Versioned
+    metadata names carry no hash: another history can hold ``3.snapshot.json``
+    with other bytes, so those (and the pointers, which are replaced in place)
+    are read from the mirror, at most the local size, and must have the local
+    file's size and SHA-256 (taken once per push, not once per mirror).
     """
-    if file.phase is Phase.TARGETS:
-        return present.get(file.path) != file.size
-    if file.phase is Phase.METADATA and present.get(file.path) != file.size:
-        return True
-    current = await get_or_none(session, file.path, file.size)
-    return current != file.local.read_bytes()
+    served = await get_or_none(session, file.path, file.size)
+    if served is None or len(served) != file.size or file.sha256 is None:
+        return False
+    return hashlib.sha256(served).hexdigest() == file.sha256
 
 
 def _retention(

@@ -47,16 +47,21 @@ import html
 import importlib.resources
 import re
 import shlex
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import overload
 
 import jdatetime  # type: ignore[import-untyped]
 
 from mirror.csp import CONTENT_SECURITY_POLICY
 from mirror.ingest.model import Article, slugify, sort_articles, text_direction
 from mirror.ingest.sanitize import sanitize_html, strip_invalid_chars
+
+RENDER_VERSION = 1
+"""Bump with any change to what an article page looks like (templates, helpers, escaping):
+pages kept by earlier builds (`mirror.buildcache`) are then made again."""
 
 ABOUT_MEMBER = "about.html"
 """The about page: which edition this is, how to check it, where the next one is."""
@@ -868,7 +873,38 @@ def stylesheet() -> bytes:
     return (importlib.resources.files("mirror") / "render_assets" / "style.css").read_bytes()
 
 
-def render_site(articles: Iterable[Article], site: SiteInfo) -> Iterator[SiteFile]:
+def render_article(article: Article, site: SiteInfo) -> tuple[SiteFile, str]:
+    """One article's page (depending only on the article and the site's title and
+    language) and the sanitised body it shows, which the feed reuses."""
+    body = _safe_body(article)
+    data = _article_page(article, site.title, site.language, body)
+    page = SiteFile(f"articles/{article.slug}.html", data=data)
+    return page, body
+
+
+@dataclass(frozen=True)
+class RenderedArticle:
+    """An article whose page the caller already has, made by `render_article` (in a worker
+    process, or by an earlier build): `render_site` gives it back in its page's place."""
+
+    article: Article
+    """Its ``body_html`` may be left empty: `body` gives the body if the feed carries it."""
+    body: Callable[[], str]
+
+
+@overload
+def render_site(articles: Iterable[Article], site: SiteInfo) -> Iterator[SiteFile]: ...
+
+
+@overload
+def render_site(
+    articles: Iterable[Article | RenderedArticle], site: SiteInfo
+) -> Iterator[SiteFile | RenderedArticle]: ...
+
+
+def render_site(
+    articles: Iterable[Article | RenderedArticle], site: SiteInfo
+) -> Iterator[SiteFile | RenderedArticle]:
     """Every file of the edition's readable part, streamed in one pass.
 
     Each article's page (``articles/<slug>.html``, depending only on the
@@ -876,32 +912,40 @@ def render_site(articles: Iterable[Article], site: SiteInfo) -> Iterator[SiteFil
     ``source`` path for the edition writer to stream) are yielded as the
     article arrives; the article is then forgotten but for its index line,
     except for the newest `FEED_ENTRIES`, whose sanitised bodies the feed
-    reuses (each body is sanitised once). ``index.html``, ``about.html``,
-    ``feed.xml`` and ``style.css`` come last. Raises `ValueError` if two articles share a slug,
+    reuses (each body is sanitised once). A `RenderedArticle` is given back
+    as it came, in its page's place, and its body asked for only if the
+    final feed carries it. ``index.html``, ``about.html``, ``feed.xml`` and
+    ``style.css`` come last. Raises `ValueError` if two articles share a slug,
     which ingest never produces.
     """
     listed: list[Article] = []
     slugs: set[str] = set()
     feed: tuple[Article, ...] = ()
-    feed_bodies: dict[str, str] = {}
-    for article in articles:
+    feed_bodies: dict[str, Callable[[], str]] = {}
+    for item in articles:
+        if isinstance(item, RenderedArticle):
+            article, body_of = item.article, item.body
+        else:
+            article = item
         if article.slug in slugs:
             raise ValueError(f"two articles share a slug: {article.slug}")
         slugs.add(article.slug)
-        body = _safe_body(article)
-        yield SiteFile(
-            f"articles/{article.slug}.html",
-            data=_article_page(article, site.title, site.language, body),
-        )
+        if isinstance(item, RenderedArticle):
+            yield item
+        else:
+            page, body = render_article(article, site)
+            body_of = functools.partial(str, body)
+            yield page
         for asset in article.assets:
             yield SiteFile(asset.name, source=asset.source)
         listed.append(dataclasses.replace(article, body_html=""))
         feed = newest([*feed, article])
         kept = {a.slug for a in feed}
         if article.slug in kept:
-            feed_bodies[article.slug] = body
+            feed_bodies[article.slug] = body_of
         feed_bodies = {slug: text for slug, text in feed_bodies.items() if slug in kept}
     yield SiteFile("index.html", data=render_index(listed, site))
     yield SiteFile(ABOUT_MEMBER, data=render_about(site))
-    yield SiteFile("feed.xml", data=_feed(feed, site, feed_bodies))
+    bodies = {slug: body_of() for slug, body_of in feed_bodies.items()}
+    yield SiteFile("feed.xml", data=_feed(feed, site, bodies))
     yield SiteFile("style.css", data=stylesheet())

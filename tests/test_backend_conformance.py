@@ -12,6 +12,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,36 @@ def test_put_from_file_streams_large_content(server: MirrorServer, tmp_path: Pat
         assert hashlib.sha256(got).digest() == hashlib.sha256(source.read_bytes()).digest()
 
     exercise(server, body)
+
+
+def test_put_many_stores_every_file_of_a_batch(server: MirrorServer, tmp_path: Path) -> None:
+    """However many files a type takes per call (`batch_files`), a batch of them lands whole."""
+    prefix = unique("")
+    sizes = [0, 1, 700, 64 * 1024 + 3, 5]
+    names = [f"targets/a/{i}.html" for i in range(len(sizes) - 1)] + ["targets/b/c/deep.png"]
+    files: list[base.LocalFile] = []
+    for i, (name, size) in enumerate(zip(names, sizes, strict=True)):
+        local = tmp_path / f"f{i}"
+        local.write_bytes(os.urandom(size))
+        files.append(Upload(prefix + name, local, size))
+
+    async def body(backend: Backend) -> None:
+        await backend.put_many(files)
+        await backend.put_many(files[:2])  # again: harmless, as a retried batch does
+        await backend.flush()
+        for file in files:
+            assert await backend.get(file.path) == file.local.read_bytes(), file.path
+
+    exercise(server, body)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file of this machine for `Backend.put_many`."""
+
+    path: str
+    local: Path
+    size: int
 
 
 def test_overwrite_replaces_the_pointer_file(server: MirrorServer) -> None:

@@ -117,6 +117,32 @@ def test_methods_follow_extension_and_compressibility(tmp_path: Path) -> None:
     assert methods["empty.css"] == (edition.METHOD_STORED, 0)
 
 
+def test_a_member_deflating_past_the_readers_cap_is_stored_whichever_way_it_is_added(
+    tmp_path: Path,
+) -> None:
+    """One rule for writer and reader (`ArchiveLimits.ratio_accepted`): a page of one
+    repeated byte deflates about 1000:1, past the zip-bomb cap, so it is stored, and the
+    edition opens under the reader's limits; a page just within the cap stays deflated."""
+    repetitive = b"[" * 1_000_000
+    varied = noise(3, 200_000, b"ab")
+    for name, data in {"zeros.txt": repetitive, "varied.html": varied}.items():
+        (tmp_path / name).write_bytes(data)
+    from_files, from_bytes = tmp_path / "files.zip", tmp_path / "bytes.zip"
+    with EditionWriter(from_files, timestamp=WHEN) as writer:
+        writer.add_file("zeros.txt", tmp_path / "zeros.txt")
+        writer.add_file("varied.html", tmp_path / "varied.html")
+    write_archive(from_bytes, {"zeros.txt": repetitive, "varied.html": varied})
+    assert from_files.read_bytes() == from_bytes.read_bytes()
+    limits = ArchiveLimits()
+    with EditionArchive.open(from_files, limits) as archive:
+        methods = {m.name: m.method for m in archive.members}
+        assert b"".join(archive.iter_chunks(archive.members[0])) == repetitive
+    assert methods == {"zeros.txt": edition.METHOD_STORED, "varied.html": edition.METHOD_DEFLATED}
+    assert not limits.ratio_accepted(1_000_000, 1_000)
+    assert limits.ratio_accepted(1_000_000, 10_000)
+    assert limits.ratio_accepted(60_000, 1)  # small members are never held to the ratio
+
+
 def test_member_and_archive_digests_are_right(tmp_path: Path) -> None:
     path = tmp_path / "digest.zip"
     with EditionWriter(path, timestamp=WHEN) as writer:

@@ -211,6 +211,33 @@ def test_a_costly_body_is_skipped_before_it_is_sanitised(tmp_path: Path, body: s
     assert ran.seconds < CEILING_S
 
 
+MARKDOWN_BOMBS = {
+    "nested quotes": ">" * 100_000 + " deep",
+    "nested lists": "".join("  " * i + "- x\n" for i in range(3_000)),
+    "open brackets": "[" * 100_000,
+    "open links": "[a](" * 50_000,
+    "emphasis runs": "**_" * 50_000 + "a",
+    "backticks": "`" * 100_000,
+    "wide table": "|a" * 5_000 + "\n" + "|-" * 5_000 + "\n" + ("|x" * 5_000 + "\n") * 20,
+}
+"""Markdown whose parse would be deep or costly (a parser that recurses crashes on some)."""
+
+
+@pytest.mark.parametrize("body", MARKDOWN_BOMBS.values(), ids=MARKDOWN_BOMBS.keys())
+def test_a_hostile_markdown_body_is_skipped_or_built_never_a_crash(
+    tmp_path: Path, body: str
+) -> None:
+    config = newsroom(tmp_path)
+    (tmp_path / "articles" / "bomb.md").write_text(article(body=body), encoding="utf-8")
+    (tmp_path / "articles" / "good.md").write_text(article(), encoding="utf-8")
+    ran = cli("--config", str(config), "build")
+    assert ran.code == 0, ran.err
+    skipped = [line for line in ran.lines if line.startswith("skipped ")]
+    assert all("bomb.md" in line and "body" in line for line in skipped), skipped
+    assert "could not be processed" not in ran.err
+    assert ran.seconds < CEILING_S
+
+
 def test_fail_mode_turns_a_hostile_article_into_exit_6(tmp_path: Path) -> None:
     config = newsroom(tmp_path, extra="on_article_error: fail\n")
     (tmp_path / "articles" / "bomb.html").write_text(

@@ -43,7 +43,7 @@ from mirror.build import BuildResult
 from mirror.cli import main
 from mirror.edition import EditionArchive
 from mirror.keystore import init_keys, load_keyring, load_root_signers, rotate_role
-from mirror.reader import page_verdicts
+from mirror.reader import export_page, page_verdicts
 from mirror.reader.export_page import SCRIPTS, build_reader_page, export_reader_page
 from mirror.secrets import Secret
 from mirror.trust.metadata import serializer
@@ -1111,3 +1111,13 @@ def test_the_page_raises_only_verdicts_of_the_table() -> None:
     thrown |= {"tampered", "unsafe-archive"}  # R.tampered, R.unsafe
     assert thrown <= known, thrown - known
     assert "</script" not in source.lower()
+
+
+def test_the_casefold_table_is_every_code_point_that_folds() -> None:
+    """The page folds names as Python does; the table is built by blocks, so check it whole."""
+    every = {
+        str(code): chr(code).casefold()
+        for code in range(sys.maxunicode + 1)
+        if chr(code).casefold() != chr(code)
+    }
+    assert export_page._casefold_table() == every

@@ -26,9 +26,11 @@ from mirror.retry import RetryPolicy, retryable, with_retries
 
 
 def run(
-    failures: Sequence[MirrorError], policy: RetryPolicy, *, seed: int = 1
+    failures: Sequence[MirrorError], policy: RetryPolicy, *, seed: int | None = 1
 ) -> tuple[str | MirrorError, int, list[float]]:
     """Call something that fails with ``failures`` in turn, then succeeds.
+
+    The jitter comes from ``random.Random(seed)``, or with no seed from the default.
 
     Returns (the result or the error raised, calls made, sleeps asked for).
     """
@@ -52,12 +54,16 @@ def run(
 
     try:
         result: str | MirrorError = asyncio.run(
-            with_retries(call, policy, on_retry=on_retry, sleep=sleep, rng=random.Random(seed))  # noqa: S311 - jitter
+            with_retries(call, policy, on_retry=on_retry, sleep=sleep, rng=_generator(seed))
         )
     except MirrorError as error:
         result = error
     assert retried == sleeps  # every wait is reported before it is slept
     return result, calls, sleeps
+
+
+def _generator(seed: int | None) -> random.Random | None:
+    return None if seed is None else random.Random(seed)  # noqa: S311 - jitter
 
 
 def test_transient_failures_are_retried_with_growing_full_jitter() -> None:
@@ -136,3 +142,33 @@ def test_cancellation_is_never_swallowed() -> None:
     call: Callable[[], Awaitable[str]] = cancelled
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(with_retries(call, RetryPolicy(retries=3), sleep=no_sleep))
+
+
+def test_calls_that_succeed_seed_no_generator_and_retries_share_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seeding a generator per call read the OS's entropy once per uploaded file."""
+    made: list[random.Random] = []
+
+    class Counted(random.Random):
+        def __init__(self, seed: int | None = None) -> None:
+            made.append(self)
+            super().__init__(seed)
+
+    monkeypatch.setattr(random, "Random", Counted)  # what `mirror.retry` would call
+
+    async def ok() -> str:
+        return "done"
+
+    async def many() -> None:
+        for _ in range(500):
+            assert await with_retries(ok, RetryPolicy()) == "done"
+
+    asyncio.run(many())
+    assert made == []
+    # A call that fails draws its jitter from the one shared generator, in bounds.
+    result, calls, sleeps = run(
+        [TransportError("reset")] * 3, RetryPolicy(base_delay_s=1), seed=None
+    )
+    assert (result, calls, made) == ("done", 4, [])
+    assert all(0 <= waited <= 2**attempt for attempt, waited in enumerate(sleeps))

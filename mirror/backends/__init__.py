@@ -11,10 +11,9 @@ from mirror.backends.base import (
     ObjectInfo,
     check_path,
 )
-from mirror.backends.registry import BACKEND_MODULES, BackendType, backend_type, register
+from mirror.backends.registry import BackendType, backend_type, register
 
 __all__ = [
-    "BACKEND_MODULES",
     "Backend",
     "BackendType",
     "CallLimits",

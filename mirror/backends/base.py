@@ -23,7 +23,12 @@ in the style of python-tuf's ``FetcherInterface.download_file`` over ``_fetch``:
 
 The one optional capability, ``LISTING``, is declared in
 `Backend.capabilities` and detected by the pipeline, which stats every path
-without it. Whether a type replaces a file atomically is not a capability:
+without it. A push hands files over in batches (`Backend.put_many`) of the
+size each type asks for (`Backend.batch_files`, `Backend.batch_bytes`): one
+file per call where each file is its own request (the pipeline's
+``limits.concurrency`` spreads them over connections), many where one call
+writes several for the price of one (a folder on this machine: one hop to a
+worker thread, one fsync per folder). Whether a type replaces a file atomically is not a capability:
 nothing would read it. The publishing order keeps readers safe either way
 (content-addressed files are new names; only ``timestamp.json`` and
 ``root.json`` are ever replaced, last), and a reader that catches a pointer
@@ -37,10 +42,10 @@ import asyncio
 import contextlib
 import enum
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import BinaryIO, ClassVar, TypeVar
+from pathlib import Path
+from typing import BinaryIO, ClassVar, Protocol, TypeVar
 
 from mirror.errors import MirrorAuthError, MirrorError, OversizeError, TransportError
 
@@ -90,15 +95,33 @@ class CallLimits:
         return self.timeout_s + size / self.min_rate_bytes_per_s
 
 
+class LocalFile(Protocol):
+    """A file of this machine to store on a mirror (`mirror.publish_tree.TreeFile` is one)."""
+
+    @property
+    def path(self) -> str:
+        """Where it goes, relative to the mirror root."""
+
+    @property
+    def local(self) -> Path:
+        """Where its bytes are."""
+
+    @property
+    def size(self) -> int:
+        """How many bytes it has."""
+
+
 def check_path(path: str) -> str:
-    """Reject paths that could escape the mirror root; backends get only these."""
-    posix = PurePosixPath(path)
+    """Reject paths that could escape the mirror root; backends get only these.
+
+    Relative, ``/``-separated, no backslash, and no empty, ``.`` or ``..`` part,
+    so the path is already in the normal form a POSIX path library would give.
+    """
     if (
         not path
-        or path.startswith("/")
+        or path[0] == "/"
         or "\\" in path
         or any(part in ("", ".", "..") for part in path.split("/"))
-        or posix.as_posix() != path
     ):
         raise ValueError(f"not a safe mirror path: {path!r}")
     return path
@@ -107,17 +130,37 @@ def check_path(path: str) -> str:
 LOCAL_READ_CHUNK_BYTES = 1024 * 1024
 
 
-async def stream_local_file(handle: BinaryIO) -> AsyncGenerator[bytes | DeclaredSize, None]:
-    """A `_read` over a file already open on this machine (local and git mirrors).
+async def stream_local_file(
+    open_file: Callable[[], BinaryIO],
+) -> AsyncGenerator[bytes | DeclaredSize, None]:
+    """A `_read` over a file on this machine (local and git mirrors).
 
-    Yields its size from ``fstat``, then its bytes, each chunk read in a worker
-    thread so the event loop never blocks on the disk; closes the file at the end,
-    including when `Backend.get` stops early.
+    One hop to a worker thread opens the file (``open_file``), takes its size from
+    ``fstat`` and reads its first chunk, so a file of one chunk (every metadata
+    file) costs one hop; later chunks take one hop each, and the event loop never
+    blocks on the disk. The size comes first: `Backend.get` refuses an over-cap
+    file on it, having read at most that one chunk. A short read is the end of a
+    regular file. The file is closed at the end, including when `Backend.get`
+    stops early.
     """
+
+    def start() -> tuple[BinaryIO, int, bytes]:
+        handle = open_file()
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            return handle, size, handle.read(LOCAL_READ_CHUNK_BYTES)
+        except BaseException:
+            handle.close()
+            raise
+
+    handle, size, chunk = await asyncio.to_thread(start)
     try:
-        yield DeclaredSize(os.fstat(handle.fileno()).st_size)
-        while chunk := await asyncio.to_thread(handle.read, LOCAL_READ_CHUNK_BYTES):
+        yield DeclaredSize(size)
+        while chunk:
             yield chunk
+            if len(chunk) < LOCAL_READ_CHUNK_BYTES:
+                return
+            chunk = await asyncio.to_thread(handle.read, LOCAL_READ_CHUNK_BYTES)
     finally:
         handle.close()
 
@@ -127,6 +170,10 @@ class Backend(abc.ABC):
 
     type_name: ClassVar[str] = ""
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    batch_files: ClassVar[int] = 1
+    """At most this many files in one `put_many` call (1: every file is its own call)."""
+    batch_bytes: ClassVar[int] = 0
+    """At most this many bytes in one `put_many` call, unless a single file is larger."""
 
     def __init__(self, name: str, *, limits: CallLimits | None = None) -> None:
         self.name = name
@@ -136,6 +183,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def _put(self, path: str, source: Path | bytes, *, size: int) -> None:
         """Store ``source`` (a local file or bytes) at ``path``, creating folders as needed."""
+
+    async def _put_many(self, files: Sequence[LocalFile]) -> None:
+        """Store every file of ``files`` (by default `_put` each in turn)."""
+        for file in files:
+            await self._put(file.path, file.local, size=file.size)
 
     @abc.abstractmethod
     async def _read(self, path: str) -> AsyncGenerator[bytes | DeclaredSize, None]:
@@ -201,6 +253,23 @@ class Backend(abc.ABC):
             f"uploading {path}",
             lambda: self._put(path, source, size=size),
             timeout_s=self.limits.for_size(size),
+        )
+
+    async def put_many(self, files: Sequence[LocalFile]) -> None:
+        """Store several files of this machine in one call, timed as one transfer of their total.
+
+        Each file is stored whole or not at all, but not the batch: after a failure
+        some may be stored, and the caller retries the batch (storing a file again,
+        with the same bytes, is harmless).
+        """
+        for file in files:
+            check_path(file.path)
+        first = files[0].path if files else "nothing"
+        more = f" and {len(files) - 1} more files" if len(files) > 1 else ""
+        await self._guard(
+            f"uploading {first}{more}",
+            lambda: self._put_many(files),
+            timeout_s=self.limits.for_size(sum(file.size for file in files)),
         )
 
     async def get(self, path: str, *, max_bytes: int | None = None) -> bytes:

@@ -489,9 +489,9 @@ class GitBackend(Backend):
     async def _read(self, path: str) -> AsyncGenerator[bytes | DeclaredSize, None]:
         target = self._local(path)
         await self._ready()
-        handle = await asyncio.to_thread(self._open_regular, path, target)
         try:
-            async with contextlib.aclosing(stream_local_file(handle)) as pieces:
+            opened = stream_local_file(lambda: self._open_regular(path, target))
+            async with contextlib.aclosing(opened) as pieces:
                 async for piece in pieces:
                     yield piece
         except OSError as error:  # the clone is ours: a local problem, not the mirror's

@@ -9,19 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mirror.backends.base import Backend, CallLimits
+from mirror.mirror_types import BACKEND_MODULES
 
-if TYPE_CHECKING:  # the CLI parser reads BACKEND_MODULES; it must not load the YAML parser
+if TYPE_CHECKING:  # backends load without the YAML parser
     from mirror.yamlnodes import Node
-
-BACKEND_MODULES = {
-    "local": "mirror.backends.local",
-    "s3": "mirror.backends.s3",
-    "webdav": "mirror.backends.webdav",
-    "sftp": "mirror.backends.sftp",
-    "http": "mirror.backends.http",
-    "git": "mirror.backends.git",
-}
-"""Each type's module; imported on first use, so `mirror verify` never loads aiobotocore."""
 
 
 @dataclass(frozen=True)

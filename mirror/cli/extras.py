@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -37,7 +36,7 @@ PUBLISH_MODULES: dict[str, str] = {
     "feedparser": "feedparser",
     "httpx": "httpx",
     "jdatetime": "jdatetime",
-    "markdown_it": "markdown-it-py",
+    "cmarkgfm": "cmarkgfm",
     "nh3": "nh3",
     "prometheus_client": "prometheus-client",
     "rich": "rich",
@@ -85,6 +84,8 @@ def _source_requirement() -> tuple[str | None, bool]:
     None when mirror was installed by name (from a wheelhouse or an index):
     then only the person who installed it knows where from.
     """
+    from importlib import metadata  # noqa: PLC0415 - only for the hint: 50 ms at every start
+
     try:
         recorded = metadata.distribution("mirror").read_text("direct_url.json")
         source: dict[str, Any] = json.loads(recorded or "null") or {}

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import NoReturn
 
 from mirror import __version__, logs
-from mirror.backends.registry import BACKEND_MODULES
 from mirror.errors import EXIT_CODES, TufClientUsageError, UsageError
+from mirror.mirror_types import BACKEND_MODULES
 from mirror.reader import verdicts
 
 DEFAULT_CONFIG = "mirror.yaml"

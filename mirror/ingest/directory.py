@@ -44,18 +44,18 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import yaml
-from markdown_it import MarkdownIt
 
 from mirror import yamlbounds
 from mirror.errors import ArticleError, SourceError
 from mirror.ingest.bounds import html_problem
+from mirror.ingest.markdown import markdown_to_html
 from mirror.ingest.model import (
     DEFAULT_LIMITS,
     Article,
@@ -94,7 +94,6 @@ LINKED_FILE_SUFFIXES = IMAGE_SUFFIXES | frozenset(
 FOLDER_HINT = "Check the article folder's path in the configuration."
 LANGUAGE_HINT = "Use a language tag such as 'ru', 'en' or 'ar'."
 _BOM = b"\xef\xbb\xbf"
-_MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
 
 def load_directory(
@@ -142,6 +141,40 @@ def iter_directory(
     `IngestProblem` (``skip``) or raised (``fail``).
     """
     problems = log or ProblemLog(on_error)
+    resolved_root, language = open_directory(root, default_language)
+
+    reported = len(problems.problems)
+    files = article_files(resolved_root, root, language, limits, problems)
+    early = problems.problems[reported:]
+
+    def parsed() -> Iterator[Article | IngestProblem]:
+        yield from early
+        jobs = ((file, read_article(file)) for file in files)
+        outcomes = (runner or InlineRunner()).map(_parse_job, jobs)
+        for file, outcome in zip(files, outcomes, strict=True):
+            result = outcome.result if isinstance(outcome, ParsedFile) else outcome
+            yield problems.outcome(file.source, result)
+
+    yield from problems.first_slug_wins(parsed())
+
+
+@dataclass(frozen=True)
+class ArticleFile:
+    """One article file of a folder source: where it is, how messages name it, what it may use."""
+
+    path: Path
+    """The file, under the resolved root (it may be a symlink that stays inside)."""
+    source: str
+    """The file as messages name it (under the root as configured)."""
+    root: Path
+    """The resolved root: images and linked files must resolve inside it."""
+    language: str
+    """The source's default language, normalised."""
+    limits: IngestLimits
+
+
+def open_directory(root: Path, default_language: str) -> tuple[Path, str]:
+    """The resolved root and the normalised default language, or `SourceError`."""
     language = normalize_language(default_language)
     if language is None:
         raise SourceError(
@@ -156,35 +189,86 @@ def iter_directory(
         ) from error
     if not resolved_root.is_dir():
         raise SourceError(f"article source {root} is not a folder", hint=FOLDER_HINT)
+    return resolved_root, language
 
-    reported = len(problems.problems)
-    files = _article_files(resolved_root, root, problems)
-    early = problems.problems[reported:]
-    jobs = [
-        (resolved_root / rel, str(root / rel), resolved_root, language, limits) for rel in files
+
+def article_files(
+    resolved_root: Path, root: Path, language: str, limits: IngestLimits, log: ProblemLog
+) -> list[ArticleFile]:
+    """Every article file under ``resolved_root`` in sorted order; what cannot be used is logged."""
+    return [
+        ArticleFile(resolved_root / rel, str(root / rel), resolved_root, language, limits)
+        for rel in _article_files(resolved_root, root, log)
     ]
 
-    def parsed() -> Iterator[Article | IngestProblem]:
-        yield from early
-        outcomes = (runner or InlineRunner()).map(_parse_job, jobs)
-        for job, outcome in zip(jobs, outcomes, strict=True):
-            yield problems.outcome(job[1], outcome)
 
-    yield from problems.first_slug_wins(parsed())
+@dataclass(frozen=True)
+class ParsedFile:
+    """What parsing one file gave, with what its images and links asked of the file system.
+
+    ``references`` are the asset look-ups the sanitiser made, in order; given
+    them, `replay_references` finds out without parsing whether the file's
+    images and links still resolve as they did (the build cache uses it).
+    """
+
+    result: Article | str
+    """The article, or the reason there is none."""
+    references: tuple[tuple[str, str], ...] = ()
+    assets: tuple[Asset, ...] = ()
+    asset_problems: tuple[str, ...] = ()
 
 
-_Job = tuple[Path, str, Path, str, IngestLimits]
-
-
-def _parse_job(job: _Job) -> Article | str:
-    """Parse one article file; a problem comes back as its reason (exceptions do not pickle)."""
-    path, source, root, language, limits = job
+def read_article(file: ArticleFile) -> bytes | str:
+    """The file's bytes (bounded, never blocking on a FIFO), or the reason they cannot be had."""
     try:
-        return _load_article(path, source, root, language, limits)
+        return _read_bytes(file.path, file.source, file.limits.max_article_bytes)
     except ArticleError as problem:
         return problem.reason
+
+
+def _parse_job(job: tuple[ArticleFile, bytes | str]) -> ParsedFile:
+    """Parse one article file's bytes; a problem comes back as its reason (exceptions do not
+    pickle)."""
+    file, data = job
+    if isinstance(data, str):
+        return ParsedFile(data)
+    return parse_article(file, data)
+
+
+def parse_article(file: ArticleFile, data: bytes) -> ParsedFile:
+    """The article in ``data`` (the bytes of ``file``), or the reason it has none."""
+    collector: list[_AssetCollector] = []
+    try:
+        article = _load_article(file, data, collector)
+    except ArticleError as problem:
+        return _parsed(problem.reason, collector)
     except Exception as error:  # the per-article boundary: one bad file never stops the run
-        return f"could not be processed ({type(error).__name__}: {error})"
+        return _parsed(f"could not be processed ({type(error).__name__}: {error})", collector)
+    return _parsed(article, collector)
+
+
+def _parsed(result: Article | str, collector: list[_AssetCollector]) -> ParsedFile:
+    if not collector:
+        return ParsedFile(result)
+    assets = collector[0]
+    return ParsedFile(
+        result, tuple(assets.references), tuple(assets.assets), tuple(assets.problems)
+    )
+
+
+def replay_references(
+    file: ArticleFile, slug: str, references: Iterable[tuple[str, str]]
+) -> tuple[tuple[Asset, ...], tuple[str, ...]]:
+    """The assets and asset problems the same look-ups give now (no parsing)."""
+    assets = _AssetCollector(
+        article_folder=file.path.parent, root=file.root, slug=slug, limits=file.limits
+    )
+    for kind, url in references:
+        if kind == "image":
+            assets.image(url)
+        else:
+            assets.link(url)
+    return tuple(assets.assets), tuple(assets.problems)
 
 
 def _describe(error: BaseException) -> str:
@@ -225,24 +309,24 @@ def _article_files(root: Path, shown_root: Path, log: ProblemLog) -> list[Path]:
     return sorted(found, key=lambda p: p.parts)
 
 
-def _load_article(
-    path: Path, source: str, root: Path, default_language: str, limits: IngestLimits
-) -> Article:
-    text = _read_text(path, source, limits.max_article_bytes)
+def _load_article(file: ArticleFile, data: bytes, collector: list[_AssetCollector]) -> Article:
+    path, source, root, limits = file.path, file.source, file.root, file.limits
+    text = _decode(data, source)
     metadata, body, body_line = _split_front_matter(text, source, limits)
     title = _title(metadata.get("title"), source)
     published = _date(metadata.get("date"), source)
     author = _author(metadata.get("author"), source, limits)
-    language = _language(metadata.get("language"), source, default_language)
+    language = _language(metadata.get("language"), source, file.language)
     slug = _slug(metadata.get("slug"), path, source)
     tags = _tags(metadata.get("tags"), source, limits)
     summary = _optional_text(metadata.get("summary"), "summary", source)
 
-    raw_html = _MARKDOWN.render(body) if path.suffix.lower() in MARKDOWN_SUFFIXES else body
+    raw_html = markdown_to_html(body) if path.suffix.lower() in MARKDOWN_SUFFIXES else body
     too_costly = html_problem(raw_html, limits)
     if too_costly is not None:
         raise ArticleError(source, f"body {too_costly}")
     assets = _AssetCollector(article_folder=path.parent, root=root, slug=slug, limits=limits)
+    collector.append(assets)
     body_html = sanitize_html(
         raw_html, rewrite_image_src=assets.image, rewrite_link_href=assets.link
     ).strip()
@@ -266,20 +350,32 @@ def _load_article(
     )
 
 
-def _read_text(path: Path, source: str, max_bytes: int) -> str:
-    """The file as text: bounded read, strict UTF-8, BOM and CR line ends removed."""
+def _read_bytes(path: Path, source: str, max_bytes: int) -> bytes:
+    """The file's bytes: a regular file of at most ``max_bytes``, opened without blocking."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        info = path.stat()
+        fd = os.open(path, flags)
+    except OSError as error:
+        raise ArticleError(source, f"cannot read file: {_describe(error)}") from error
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ArticleError(source, "not a regular file")
         if info.st_size > max_bytes:
             raise ArticleError(source, f"file too large ({info.st_size} bytes, limit {max_bytes})")
-        with path.open("rb") as stream:
-            data = stream.read(max_bytes + 1)  # the file may have grown since stat()
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            data = stream.read(max_bytes + 1)  # the file may have grown since fstat()
     except OSError as error:
         raise ArticleError(source, f"cannot read file: {_describe(error)}") from error
+    finally:
+        os.close(fd)
     if len(data) > max_bytes:
         raise ArticleError(source, f"file too large (over {max_bytes} bytes)")
+    return data
+
+
+def _decode(data: bytes, source: str) -> str:
+    """The bytes as text: strict UTF-8, BOM and CR line ends removed."""
     offset = len(_BOM) if data.startswith(_BOM) else 0
     try:
         text = data[offset:].decode("utf-8")
@@ -496,15 +592,19 @@ class _AssetCollector:
     def __post_init__(self) -> None:
         self.assets: list[Asset] = []
         self.problems: list[str] = []
+        self.references: list[tuple[str, str]] = []
+        """Every look-up, in order: ("image" or "link", url), for `replay_references`."""
         self._by_source: dict[Path, Asset] = {}
         self._names: set[str] = set()
 
     def image(self, url: str) -> str | None:
         """Edition URL for an ``img src``; data:, absolute and remote sources never reach here."""
+        self.references.append(("image", url))
         return self._resolve(url, IMAGE_SUFFIXES, kind="image")
 
     def link(self, url: str) -> str | None:
         """Edition URL for a link to a local file, or None to drop the href (other articles)."""
+        self.references.append(("link", url))
         path = unquote(urlsplit(url).path)
         if Path(path).suffix.lower() in ARTICLE_SUFFIXES:
             return None  # links between source files do not survive into the edition

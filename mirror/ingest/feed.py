@@ -34,6 +34,7 @@ import html
 import io
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,50 @@ def iter_feed(
     link-local and private addresses (see `fetch_feed_bytes`).
     """
     problems = log or ProblemLog(on_error)
+    run = runner or InlineRunner()
+    document = read_feed(
+        source,
+        base_dir=base_dir,
+        default_language=default_language,
+        limits=limits,
+        allow_private_addresses=allow_private_addresses,
+        runner=run,
+    )
+
+    def parsed() -> Iterator[Article | IngestProblem]:
+        for cut_source, reason in document.cut:
+            yield problems.report(cut_source, reason)
+        jobs = [
+            (entry, entry_source, document.language, limits)
+            for entry_source, entry in document.entries
+        ]
+        for job, outcome in zip(jobs, run.map(entry_article, jobs), strict=True):
+            yield problems.outcome(job[1], outcome)
+
+    yield from problems.first_slug_wins(parsed())
+
+
+@dataclass(frozen=True)
+class FeedDocument:
+    """A fetched and parsed feed: its language, its entries, and the entries cut out."""
+
+    language: str
+    entries: list[tuple[str, Any]]
+    """(the entry's source for messages, feedparser's entry), in feed order."""
+    cut: list[tuple[str, str]]
+    """(source, reason) of each entry left out by the caps."""
+
+
+def read_feed(
+    source: str,
+    *,
+    base_dir: Path,
+    default_language: str,
+    limits: IngestLimits,
+    allow_private_addresses: bool,
+    runner: Runner,
+) -> FeedDocument:
+    """Fetch the feed under one deadline and parse it with ``runner`` (see `iter_feed`)."""
     language = normalize_language(default_language)
     if language is None:
         raise SourceError(
@@ -138,26 +183,21 @@ def iter_feed(
     else:
         data = _read_feed_file(base_dir / source, limits.max_feed_bytes)
         base_url = None
-    run = runner or InlineRunner()
-    (document,) = run.map(_parse_document, [(data, source, base_url, language, limits)])
+    (document,) = runner.map(_parse_document, [(data, source, base_url, language, limits)])
     del data
     if isinstance(document, Overrun):
         raise _source_error(f"{_shown(source)} {document.reason}")
     if isinstance(document, str):
         raise _source_error(document)
     feed_language, entries, cut, numbers = document
-
-    def parsed() -> Iterator[Article | IngestProblem]:
-        for entry_number, reason in cut:
-            yield problems.report(f"{_shown(source)}#entry-{entry_number}", reason)
-        jobs = [
-            (entry, _entry_source(entry, source, number), feed_language, limits)
+    return FeedDocument(
+        language=feed_language,
+        entries=[
+            (_entry_source(entry, source, number), entry)
             for number, entry in zip(numbers, entries, strict=True)
-        ]
-        for job, outcome in zip(jobs, run.map(_entry_job, jobs), strict=True):
-            yield problems.outcome(job[1], outcome)
-
-    yield from problems.first_slug_wins(parsed())
+        ],
+        cut=[(f"{_shown(source)}#entry-{number}", reason) for number, reason in cut],
+    )
 
 
 _Document = tuple[str, list[Any], list[tuple[int, str]], list[int]]
@@ -180,7 +220,7 @@ def _parse_document(job: tuple[bytes, str, str | None, str, IngestLimits]) -> _D
     return feed_language, entries, cut, numbers
 
 
-def _entry_job(job: tuple[Any, str, str, IngestLimits]) -> Article | str:
+def entry_article(job: tuple[Any, str, str, IngestLimits]) -> Article | str:
     """One entry's article (in a worker), or the reason it has none."""
     entry, source, feed_language, limits = job
     try:

@@ -19,6 +19,10 @@ from typing import Literal
 from mirror.errors import ArticleError
 from mirror.ingest.workers import Overrun
 
+INGEST_VERSION = 1
+"""Bump with any change to what ingest makes of a source (parsing, sanitising, summaries):
+articles kept by earlier builds (`mirror.buildcache`) are then parsed again."""
+
 OnError = Literal["skip", "fail"]
 """What a source does with a broken article: record a problem and go on, or raise."""
 

@@ -48,7 +48,7 @@ PARALLEL_WINDOW = 8
 _POLL_S = 0.2
 """Longest the parent waits in one call, so signals and wall-clock limits are seen quickly."""
 
-PRELOAD = ("__main__", "mirror.ingest.directory", "mirror.ingest.feed")
+PRELOAD = ("__main__", "mirror.ingest.directory", "mirror.ingest.feed", "mirror.build_sources")
 """Imported once by the fork server, so a new worker starts in milliseconds."""
 
 
