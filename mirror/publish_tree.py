@@ -227,7 +227,7 @@ def load_state(publish_dir: Path) -> RepositoryState:
     for name in snapshot.signed.meta:
         role = name.removesuffix(".json")
         data = _role_data(publish_dir, snapshot.signed, role)
-        roles[role] = SignedRole(role, Metadata[Targets].from_bytes(data), data)
+        roles[role] = SignedRole.parse(role, data)
     return RepositoryState(
         roles=roles,
         snapshot_version=snapshot.signed.version,
@@ -304,7 +304,7 @@ def edition_members(publish_dir: Path, state: RepositoryState, eid: str) -> dict
     The shards are read from the tree under their signed names and checked
     against their signed hashes (`members.MemberList`), as a reader would.
     """
-    role = state.roles[layout.edition_role(eid)].metadata.signed
+    role = state.roles[layout.edition_role(eid)].metadata().signed
     prefix = f"manifests/{eid}/"
     member_list = MemberList(
         {
@@ -347,7 +347,7 @@ def published_archives(state: RepositoryState) -> list[str]:
         return []
     eids = [
         eid
-        for path in role.metadata.signed.targets
+        for path in role.metadata().signed.targets
         if (eid := layout.archive_edition_id(path)) is not None
     ]
     return sorted(eids, key=layout.edition_version)
@@ -544,7 +544,7 @@ def referenced_targets(state: RepositoryState) -> dict[str, int]:
     """
     files: dict[str, int] = {}
     for name, role in state.roles.items():
-        for path, target in role.metadata.signed.targets.items():
+        for path, target in role.metadata().signed.targets.items():
             if name.startswith(layout.EDITION_ROLE_PREFIX):
                 member = path.split("/", 2)[2]
                 if layout.is_content_path(member):

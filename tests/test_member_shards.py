@@ -40,7 +40,7 @@ Shards = dict[str, dict[str, Any]]
 
 def _role(publisher: Publisher, eid: str) -> Targets:
     state = publish_tree.load_state(publisher.config.publish_dir)
-    return state.roles[layout.edition_role(eid)].metadata.signed
+    return state.roles[layout.edition_role(eid)].metadata().signed
 
 
 def _listed(publisher: Publisher, eid: str) -> dict[str, str]:

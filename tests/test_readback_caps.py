@@ -78,7 +78,7 @@ def _large_repository(publisher: Any) -> tuple[Path, str, int, int]:
         bin_bits=4,
     )
     # The edition role as mirror wrote it before shards: every member listed in it.
-    role = signing.edition_role.metadata
+    role = signing.edition_role.metadata()
     role.signed.targets = {
         path: TargetFile(entry.length, {"sha256": entry.sha256}, path)
         for entry in [*articles, info_entry, mirrors_entry]
@@ -86,7 +86,7 @@ def _large_repository(publisher: Any) -> tuple[Path, str, int, int]:
     }
     role.signatures.clear()
     role.sign(keyring.signer("targets"))
-    whole = SignedRole(signing.edition_role.name, role, role.to_bytes(serializer()))
+    whole = SignedRole.of(signing.edition_role.name, role, role.to_bytes(serializer()))
     state = replace(signing.state, roles={**signing.state.roles, whole.name: whole})
     changed = [whole if r.name == whole.name else r for r in signing.changed]
     release = sign_release(
