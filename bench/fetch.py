@@ -16,7 +16,7 @@ and served by the hostile HTTP mirrors of ``tests/censor.py`` on 127.0.0.1:
    with the same state, edition 2 served) against the bytes of the first full
    fetch (target <= 2%).
 
-``mirror fetch --json`` runs as a subprocess, timed with `time.monotonic`.
+``mirror fetch --json`` runs as a subprocess, timed (wall clock) by `run._run`.
 Timings are never asserted: the harness exits 0 unless a command fails.
 """
 
@@ -26,7 +26,6 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -74,6 +73,7 @@ class Fetch:
 
     seconds: float
     result: dict[str, Any]
+    rss_mb: float | None = None
 
     @property
     def received(self) -> int:
@@ -90,20 +90,17 @@ class Fetch:
         return ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
 
 
-def mirror_fetch(root_json: Path, urls: Sequence[str], state: Path) -> Fetch:
-    """`mirror fetch --json` with default timeouts; raises CommandFailed on failure."""
-    argv = [str(build_bench._mirror_bin()), "fetch", "--root", str(root_json), "--json"]
+def mirror_fetch(root_json: Path, urls: Sequence[str], state: Path, *, rss: bool = False) -> Fetch:
+    """`mirror fetch --json` with default timeouts; raises CommandFailed on failure.
+
+    With ``rss``, its peak RSS is measured too (`run._run`, /usr/bin/time).
+    """
+    argv: list[str | Path] = [build_bench._mirror_bin(), "fetch", "--root", root_json, "--json"]
     for url in urls:
         argv += ["--mirror", url]
-    argv += ["--state", str(state)]
-    start = time.monotonic()
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    seconds = time.monotonic() - start
-    if done.returncode != 0:
-        raise build_bench.CommandFailed(
-            f"{' '.join(argv)} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
-        )
-    return Fetch(seconds, json.loads(done.stdout))
+    argv += ["--state", state]
+    done = build_bench._run(argv, rss=rss)
+    return Fetch(done.seconds, json.loads(done.stdout), done.rss_mb)
 
 
 def fetch_from(
@@ -135,13 +132,7 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
     main_case = push_bench.prepare(args, work, args.target_mb)
     # Build in a hard-linked copy of the corpus: scenario 2 adds articles to it.
     root = work / f"fetch-{main_case.root.name}"
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    subprocess.run(["cp", "-al", str(main_case.corpus), str(root / "corpus")], check=True)
-    shutil.copytree(main_case.keys, root / "keys")
-    shutil.copy2(main_case.root / "passphrase", root / "passphrase")
-    case = build_bench.Case(root=root, stats=main_case.stats)
-    case.config.write_text(build_bench.CONFIG_TEMPLATE)
+    case = build_bench.scratch_case(main_case, root)
     root_json = case.keys / "root.json"
     print("building edition 1")
     edition = push_bench.build(case)

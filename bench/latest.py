@@ -113,13 +113,9 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
     now = datetime.now(UTC).replace(microsecond=0)
     main_case = push_bench.prepare(args, work, args.target_mb)
     root = work / f"latest-{main_case.root.name}"
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    subprocess.run(["cp", "-al", str(main_case.corpus), str(root / "corpus")], check=True)
-    shutil.copytree(main_case.keys, root / "keys")
-    shutil.copy2(main_case.root / "passphrase", root / "passphrase")
-    case = build_bench.Case(root=root, stats=main_case.stats)
-    case.config.write_text(build_bench.CONFIG_TEMPLATE + "edition:\n  latest_days: 2\n")
+    case = build_bench.scratch_case(
+        main_case, root, config=build_bench.CONFIG_TEMPLATE + "edition:\n  latest_days: 2\n"
+    )
     add_todays_articles(case.corpus, args.new, now=now)
     print(f"building: {args.articles} archived articles and {args.new} of today")
     edition = push_bench.build(case)

@@ -237,19 +237,9 @@ def mirror_push(
 
 def build(case: build_bench.Case, *, fresh: bool = True) -> Path:
     """`mirror build` (in a fresh output folder unless `fresh` is off); returns the edition."""
-    if fresh:
-        shutil.rmtree(case.out, ignore_errors=True)
-    start = time.perf_counter()
-    done = build_bench._run(
-        [build_bench._mirror_bin(), "--config", case.config, "build", "--json"], rss=True
-    )
-    result = json.loads(done.stdout)
-    edition = Path(result["zip"])
-    print(
-        f"  built {edition.name} in {time.perf_counter() - start:.1f} s "
-        f"({done.rss_mb or 0:.0f} MB RSS)"
-    )
-    return edition if edition.is_absolute() else case.root / edition
+    done, edition = build_bench.mirror_build(case, fresh=fresh)
+    print(f"  built {edition.name} in {done.seconds:.1f} s ({done.rss_mb or 0:.0f} MB RSS)")
+    return edition
 
 
 def prepare(args: argparse.Namespace, work: Path, target_mb: float) -> build_bench.Case:
@@ -298,9 +288,11 @@ class Row:
     result: str
 
 
-def markdown_table(rows: Sequence[Row]) -> list[str]:
-    """The results as Markdown table lines (shared by the push and fetch harnesses)."""
-    header = ("figure", "mirror (runs)", "baseline (runs)", "ratio", "target", "result")
+TABLE_HEADER = ("figure", "mirror (runs)", "baseline (runs)", "ratio", "target", "result")
+
+
+def markdown_table(rows: Sequence[Row], *, header: Sequence[str] = TABLE_HEADER) -> list[str]:
+    """The results as Markdown table lines (shared by the push, fetch and scale harnesses)."""
     return [
         "| " + " | ".join(header) + " |",
         "|" + "|".join(" --- " for _ in header) + "|",
@@ -439,13 +431,7 @@ def _add_articles(corpus: Path, count: int) -> None:
 def republish(main: build_bench.Case, work: Path) -> list[Row]:
     """Scenario 3: full push, add 10 articles to a copy of the corpus, build, push again."""
     root = work / f"republish-{main.root.name}"
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    subprocess.run(["cp", "-al", str(main.corpus), str(root / "corpus")], check=True)
-    shutil.copytree(main.keys, root / "keys")
-    shutil.copy2(main.root / "passphrase", root / "passphrase")
-    case = build_bench.Case(root=root, stats=main.stats)
-    case.config.write_text(build_bench.CONFIG_TEMPLATE)
+    case = build_bench.scratch_case(main, root)
     build(case)
     with running(REPUBLISH_MIRRORS, work / "servers-republish") as servers:
         config = write_config(case, "republish", servers)

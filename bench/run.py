@@ -224,9 +224,29 @@ def prepare(work: Path, *, articles: int, target_mb: float, seed: int) -> Case:
     return case
 
 
-def mirror_build(case: Case) -> tuple[Run, Path]:
-    """One `mirror build` into a fresh output folder; returns the run and the edition path."""
-    shutil.rmtree(case.out, ignore_errors=True)
+def scratch_case(main: Case, root: Path, *, config: str = CONFIG_TEMPLATE) -> Case:
+    """A copy of ``main`` in ``root`` to add articles to: the corpus hard-linked, keys copied.
+
+    Hard links cost no disk and leave the cached corpus untouched as long as
+    files are only added (the scenarios never edit one in place).
+    """
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    subprocess.run(["cp", "-al", str(main.corpus), str(root / "corpus")], check=True)
+    shutil.copytree(main.keys, root / "keys")
+    shutil.copy2(main.root / "passphrase", root / "passphrase")
+    case = Case(root=root, stats=main.stats)
+    case.config.write_text(config)
+    return case
+
+
+def mirror_build(case: Case, *, fresh: bool = True) -> tuple[Run, Path]:
+    """One `mirror build` (into a fresh output folder unless not `fresh`), its peak RSS measured.
+
+    Returns the run and the edition path.
+    """
+    if fresh:
+        shutil.rmtree(case.out, ignore_errors=True)
     run = _run([_mirror_bin(), "--config", case.config, "build", "--json"], rss=True)
     result = json.loads(run.stdout)
     zip_path = Path(result["zip"])

@@ -25,7 +25,7 @@ from mirror.build_sources import PreviousEdition, ReadyArticle, SourceReader
 from mirror.buildcache import BuildCache, context_key
 from mirror.config import Config, DirectorySource, Source
 from mirror.edition import ArchiveDigest, EditionArchive, EditionWriter, MemberDigest
-from mirror.errors import KeyStoreError, MirrorError, TamperedError, UsageError
+from mirror.errors import KeyStoreError, MirrorError, StorageError, TamperedError, UsageError
 from mirror.ingest import Article, IngestProblem
 from mirror.ingest.directory import iter_directory
 from mirror.ingest.feed import iter_feed
@@ -48,9 +48,9 @@ from mirror.render import (
 from mirror.trust import layout, minisign
 from mirror.trust.publisher import publisher_of
 from mirror.trust.repository import (
+    EditionSigning,
     ExpiryPolicy,
     RepositoryState,
-    SignedRole,
     TargetEntry,
     editions_to_drop,
     resign_timestamp,
@@ -231,26 +231,26 @@ class Unchanged:
     problems: tuple[IngestProblem, ...]
 
 
-def _same_content(state: RepositoryState, entries: Sequence[TargetEntry]) -> bool:
-    """True when every member but the volatile ones matches the newest edition's, byte for byte."""
+def _same_content(previous: Mapping[str, str], entries: Sequence[TargetEntry]) -> bool:
+    """True when every member but the volatile ones matches the newest edition's, byte for byte.
+
+    ``previous`` is the newest edition's whole member list (`_previous_members`).
+    """
     current = {e.path: e.sha256 for e in entries if e.path not in VOLATILE_MEMBERS}
-    return _previous_members(state, volatile=False) == current
+    return {n: h for n, h in previous.items() if n not in VOLATILE_MEMBERS} == current
 
 
-def _previous_members(state: RepositoryState, *, volatile: bool = True) -> dict[str, str | None]:
-    """The newest edition's members (name -> signed SHA-256); empty when there is none."""
+def _previous_members(publish_dir: Path, state: RepositoryState) -> dict[str, str]:
+    """The newest edition's members (name -> signed SHA-256), its shards' included; empty when
+    there is none, or when the tree's copy of a shard is damaged (every page is made again)."""
     eids = publish_tree.edition_ids(state)
     if not eids:
         return {}
-    role = state.roles[layout.edition_role(eids[-1])].metadata.signed
-    prefix = f"manifests/{eids[-1]}/"
-    members = {
-        path.removeprefix(prefix): target.hashes.get("sha256")
-        for path, target in role.targets.items()
-    }
-    if not volatile:
-        members = {name: sha for name, sha in members.items() if name not in VOLATILE_MEMBERS}
-    return members
+    try:
+        members = publish_tree.edition_members(publish_dir, state, eids[-1])
+    except StorageError:
+        return {}
+    return {name: signed.sha256 for name, signed in members.items()}
 
 
 def cache_context(config: Config, site: SiteInfo) -> str:
@@ -274,7 +274,7 @@ def cache_context(config: Config, site: SiteInfo) -> str:
 
 def _open_previous(config: Config, state: RepositoryState) -> PreviousEdition:
     """The newest edition's signed members and its ZIP, read strictly (None if unusable)."""
-    members = {k: v for k, v in _previous_members(state).items() if v is not None}
+    members = _previous_members(config.publish_dir, state)
     eids = publish_tree.edition_ids(state)
     archive: EditionArchive | None = None
     if eids:
@@ -496,11 +496,10 @@ def _build_edition(
         for name, data in extra.items():
             add(writer, SiteFile(name, data=data))
         mirrors_entry = next(e for e in entries if e.path == layout.MIRROR_LIST_PATH)
-        if not force and not new_root and _same_content(state, entries):
+        if not force and not new_root and _same_content(previous_edition.members, entries):
             writer.discard()
             cache.save()
             return Unchanged(publish_tree.edition_ids(state)[-1], False, tuple(problems))
-        targets_written += publish_tree.write_targets(publish_dir, edition_targets)
         signing = sign_edition(
             state,
             signer=keyring.signer("targets"),
@@ -512,8 +511,22 @@ def _build_edition(
             policy=policy,
             bin_bits=config.trust.hash_bin_bits,
             drop_editions=dropped,
+            kept_content=publish_tree.content_of_editions(
+                publish_dir, state, [e for e in publish_tree.edition_ids(state) if e not in dropped]
+            )
+            if dropped
+            else (),
         )
-        for name, data in _embedded_metadata(keyring, signing.state.roles, eid):
+        edition_targets += [
+            PublishedTarget(
+                path=layout.manifest_path(eid, shard.name),
+                sha256=hashlib.sha256(shard.data).hexdigest(),
+                data=shard.data,
+            )
+            for shard in signing.shards
+        ]
+        targets_written += publish_tree.write_targets(publish_dir, edition_targets)
+        for name, data in _embedded_metadata(keyring, signing, eid):
             writer.add_bytes(name, data)
     archive = writer.close()
 
@@ -633,7 +646,7 @@ def _predicted_unchanged(
     extras = [f for f in render_site([], site) if f.data is not None]
     extras.append(SiteFile(layout.MIRROR_LIST_PATH, data=mirror_list(config)))
     entries += [TargetEntry(f.name, 0, hashlib.sha256(f.data or b"").hexdigest()) for f in extras]
-    if not _same_content(state, entries):
+    if not _same_content(_previous_members(config.publish_dir, state), entries):
         return None
     return Unchanged(eids[-1], False, problems)
 
@@ -685,10 +698,13 @@ def _check_minisign(
 
 
 def _embedded_metadata(
-    keyring: Keyring, roles: Mapping[str, SignedRole], eid: str
+    keyring: Keyring, signing: EditionSigning, eid: str
 ) -> Iterator[tuple[str, bytes]]:
-    """The signed metadata an edition carries: root chain, targets, manifests, its own role."""
+    """The signed metadata an edition carries: root chain, targets, manifests, its own role
+    and the member shards that role lists."""
     for version, data in enumerate(keyring.root_chain, start=1):
         yield layout.archive_root_name(version), data
     for name in ("targets", layout.MANIFESTS_ROLE, layout.edition_role(eid)):
-        yield layout.archive_role_name(name), roles[name].data
+        yield layout.archive_role_name(name), signing.state.roles[name].data
+    for shard in signing.shards:
+        yield layout.archive_shard_name(shard.name), shard.data

@@ -267,7 +267,7 @@ class SourceReader:
         self.how = _Job(
             site=site,
             compresslevel=config.edition.compression_level,
-            bodies_dir=cache.folder / "bodies" if cache.folder is not None else None,
+            bodies_dir=cache.folder / "bodies",
         )
         self._feeds: dict[str, FeedDocument] = {}
         self.previous: PreviousEdition | None = None
@@ -458,10 +458,19 @@ class SourceReader:
         buffer: collections.deque[_Hit | _Miss | IngestProblem] = collections.deque()
 
         def jobs() -> Iterator[_Miss]:
+            # The runner reads jobs a window ahead; articles the cache knows are no jobs, so
+            # a pause stands in after every `PAUSE_EVERY` of them in a row: an update of a
+            # large archive never holds more than a window of pauses' worth in `buffer`.
+            known = 0
             for item in stream:
                 buffer.append(item)
                 if isinstance(item, _Miss):
+                    known = 0
                     yield item
+                elif (known := known + 1) >= PAUSE_EVERY:
+                    known = 0
+                    buffer.append(_PAUSE)
+                    yield _PAUSE
 
         results = iter(self.runner.map(_call, jobs()))
         ready: collections.deque[Any] = collections.deque()
@@ -471,6 +480,9 @@ class SourceReader:
             while True:
                 while buffer:
                     item = buffer.popleft()
+                    if item is _PAUSE:
+                        _ = ready.popleft() if ready else next(results)
+                        continue
                     if isinstance(item, _Miss):
                         outcome = ready.popleft() if ready else next(results)
                         converted = self._made(item, outcome, log)
@@ -553,3 +565,14 @@ class SourceReader:
 
 def _call(miss: _Miss) -> Any:
     return miss.function(miss.job)
+
+
+def _nothing(_: object) -> None:
+    """The job of a pause: nothing."""
+
+
+PAUSE_EVERY = 32
+"""Articles the cache knows, in a row, after which `SourceReader.items` hands the runner a pause."""
+
+_PAUSE = _Miss(source="", key="", job=None, function=_nothing, parsed=False)
+"""A job that does nothing (see `SourceReader.items`)."""

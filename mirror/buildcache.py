@@ -3,7 +3,7 @@ neither parsed, rendered nor compressed again.
 
 It lives in the output folder (`OutputFolder.build_cache`)::
 
-    cache/index.json        one file, replaced atomically: a SHA-256 line, then JSON
+    cache/index.sqlite      what each source file hashed to, and each article's entry
     cache/bodies/<sha256>   sanitised bodies of the newest articles (the feed shows them)
 
 **Keys.** An article's entry is found by a key over everything its page
@@ -26,15 +26,22 @@ within `RACY_WINDOW_NS` of the moment it was read is not remembered this
 way (it could change again within the clock's granularity without its stat
 showing it); it is hashed again next time.
 
-**Trust.** The cache is a speed-up, never a source of truth: a file that
-fails its SHA-256 line, does not parse, has another format or mirror version,
-or holds values of the wrong shape is ignored whole and the build starts
-from nothing (and rewrites it). Bodies are named by their SHA-256 and
-checked on every read. Pages are not stored here: the build copies them
-from the previous edition's ZIP, whose members are checked as they are copied
-(`EditionWriter.add_raw`). What the cache does not defend against is someone
-who can write the output folder at will: they could as well change the
-publish tree the build signs from.
+**On disk, not in memory.** The index is an SQLite database read and
+written row by row, so a build's memory does not grow with the archive (an
+index of 100,000 articles held as Python objects took about 400 MB). Each
+build is one transaction, committed by `save`: a build that fails or is
+killed leaves the cache as the last good build left it.
+
+**Trust.** The cache is a speed-up, never a source of truth: a database
+that SQLite finds damaged, or of another format or mirror version, is
+dropped whole and the build starts from nothing (and writes a new one); an
+entry whose stored SHA-256 does not match its JSON, or whose values have the
+wrong shape, is dropped alone (that article is made again). Bodies are
+named by their SHA-256 and checked on every read. Pages are not stored
+here: the build copies them from the previous edition's ZIP, whose members
+are checked as they are copied (`EditionWriter.add_raw`). What the cache
+does not defend against is someone who can write the output folder at
+will: they could as well change the publish tree the build signs from.
 
 **Size.** Each build keeps only the entries it used (the newest edition's
 articles) and the bodies of the newest articles, so the cache stays about
@@ -44,28 +51,29 @@ the size of one edition's metadata plus a few hundred bodies.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
+import sqlite3
 import stat
 import sys
 import time
 import unicodedata
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import mirror
 from mirror import fsutil
 from mirror.errors import StorageError
 
-CACHE_FORMAT = 1
-"""Bump when the layout of ``index.json`` changes: older caches are then ignored."""
+CACHE_FORMAT = 2
+"""Bump when the layout of the index changes: older caches are then ignored (1: one JSON
+file, read whole)."""
 
-MAX_INDEX_BYTES = 512 * 1024 * 1024
-"""Largest index read back (100,000 articles take about 100 MB)."""
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
 RACY_WINDOW_NS = 2_000_000_000
@@ -111,59 +119,84 @@ def _digest(value: object) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _stat_entry(info: os.stat_result) -> list[int]:
-    return [info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns]
-
-
 class BuildCache:
-    """One build's view of the cache: what was loaded, and what this build used and learnt."""
+    """One build's view of the cache: what earlier builds left, and what this build used and
+    learnt (rows marked with this build's generation; `save` drops the others)."""
 
-    def __init__(
-        self,
-        folder: Path | None,
-        context: str,
-        *,
-        files: dict[str, list[Any]] | None = None,
-        entries: dict[str, dict[str, Any]] | None = None,
-    ) -> None:
+    def __init__(self, folder: Path, context: str, connection: sqlite3.Connection) -> None:
         self.folder = folder
         self.context = context
-        self._files = files or {}
-        self._entries = entries or {}
-        self._used: dict[str, dict[str, Any]] = {}
-        self._seen_files: dict[str, list[Any]] = {}
-        self._changed = False
+        self._db = connection
+        self._generation = 1
 
     @classmethod
     def load(cls, folder: Path, context: str) -> BuildCache:
         """The cache in ``folder``; an absent, damaged or foreign one is an empty cache."""
-        entries: dict[str, dict[str, Any]] = {}
-        files: dict[str, list[Any]] = {}
-        document = _read_index(folder / "index.json")
-        if document is not None:
-            files = document["files"]
-            if document["context"] == context:
-                entries = document["articles"]
-        cache = cls(folder, context, files=files, entries=entries)
-        cache._changed = document is None or document["context"] != context
+        cache = cls(folder, context, _open(folder))
+        cache._guarded(cache._begin, None)
         return cache
+
+    def _begin(self) -> None:
+        meta = dict(self._db.execute("SELECT name, value FROM meta"))
+        ours = meta.get("format") == str(CACHE_FORMAT) and meta.get("mirror") == mirror.__version__
+        if not ours:
+            self._db.execute("DELETE FROM files")
+        if not ours or meta.get("context") != self.context:
+            self._db.execute("DELETE FROM articles")
+        generation = meta.get("generation", "0")
+        self._generation = int(generation) + 1 if ours and generation.isdigit() else 1
+        self._db.executemany(
+            "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+            [
+                ("format", str(CACHE_FORMAT)),
+                ("mirror", mirror.__version__),
+                ("context", self.context),
+                ("generation", str(self._generation)),
+            ],
+        )
+
+    def _guarded(self, operation: Callable[[], _T], otherwise: _T) -> _T:
+        """``operation()``; if SQLite finds the database damaged, a new empty one and
+        ``otherwise`` (the build goes on without what the old one knew)."""
+        try:
+            return operation()
+        except sqlite3.DatabaseError:
+            self._db.close()
+            _remove_database(self.folder)
+            self._db = _open(self.folder)
+            self._begin()
+            return otherwise
 
     # -- files: the stat fast path -------------------------------------------------
 
     def known_hash(self, path: Path, info: os.stat_result) -> str | None:
         """The SHA-256 recorded for ``path`` if its stat is still what it was, else None."""
-        known = self._files.get(str(path))
-        if known is None or known[:4] != _stat_entry(info):
-            return None
-        self._seen_files[str(path)] = known
-        return str(known[4])
+
+        def look_up() -> str | None:
+            row = self._db.execute(
+                "SELECT stat, sha256 FROM files WHERE path = ?", (str(path),)
+            ).fetchone()
+            if row is None or row[0] != _stat_text(info) or not _is_hex(row[1]):
+                return None
+            self._db.execute(
+                "UPDATE files SET generation = ? WHERE path = ?", (self._generation, str(path))
+            )
+            return str(row[1])
+
+        return self._guarded(look_up, None)
 
     def remember_hash(self, path: Path, info: os.stat_result, sha256: str, read_ns: int) -> None:
         """Record ``path``'s hash under its stat, unless it changed just before being read."""
         if max(info.st_ctime_ns, info.st_mtime_ns) >= read_ns - RACY_WINDOW_NS:
             return
-        self._seen_files[str(path)] = [*_stat_entry(info), sha256]
-        self._changed = True
+        row = (str(path), _stat_text(info), sha256, self._generation)
+        self._guarded(
+            lambda: self._db.execute(
+                "INSERT OR REPLACE INTO files (path, stat, sha256, generation) VALUES (?, ?, ?, ?)",
+                row,
+            ),
+            None,
+        )
 
     @staticmethod
     def before_reading(path: Path) -> tuple[os.stat_result | None, int]:
@@ -178,7 +211,7 @@ class BuildCache:
         if info is None:
             return
         with contextlib.suppress(OSError):
-            if _stat_entry(os.stat(path)) == _stat_entry(info):
+            if _stat_text(os.stat(path)) == _stat_text(info):
                 self.remember_hash(path, info, sha256, read_ns)
 
     def file_hash(self, path: Path, *, max_bytes: int) -> tuple[str, int]:
@@ -200,27 +233,47 @@ class BuildCache:
 
     def entry(self, key: str) -> dict[str, Any] | None:
         """The entry stored under ``key`` (by this build or an earlier one), marked used."""
-        found = self._used.get(key) or self._entries.get(key)
-        if found is not None:
-            self._used[key] = found
-        return found
+
+        def look_up() -> dict[str, Any] | None:
+            row = self._db.execute(
+                "SELECT entry, digest FROM articles WHERE key = ?", (key,)
+            ).fetchone()
+            if row is None:
+                return None
+            found = _entry_of(row[0], row[1])
+            if found is None:  # damaged on disk: this article is made again
+                self._db.execute("DELETE FROM articles WHERE key = ?", (key,))
+                return None
+            self._db.execute(
+                "UPDATE articles SET generation = ? WHERE key = ?", (self._generation, key)
+            )
+            return found
+
+        return self._guarded(look_up, None)
 
     def put(self, key: str, entry: dict[str, Any]) -> None:
         """Store what this build learnt about one source (JSON values only)."""
-        self._used[key] = entry
-        self._changed = True
+        text = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+        body = entry.get("body")
+        row = (key, text, _text_digest(text), body if isinstance(body, str) else None)
+        self._guarded(
+            lambda: self._db.execute(
+                "INSERT OR REPLACE INTO articles (key, entry, digest, body, generation) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (*row, self._generation),
+            ),
+            None,
+        )
 
     def forget(self, key: str) -> None:
         """Drop an entry found unusable (its body or its page is gone)."""
-        self._used.pop(key, None)
-        self._entries.pop(key, None)
-        self._changed = True
+        self._guarded(lambda: self._db.execute("DELETE FROM articles WHERE key = ?", (key,)), None)
 
     # -- bodies ------------------------------------------------------------------
 
     def body(self, sha256: str) -> str | None:
         """The stored body with this hash, checked, or None."""
-        if self.folder is None or not _is_hex(sha256):
+        if not _is_hex(sha256):
             return None
         path = self.folder / "bodies" / sha256
         try:
@@ -237,39 +290,112 @@ class BuildCache:
     # -- saving ------------------------------------------------------------------
 
     def save(self) -> None:
-        """Write what this build used, atomically; drop every entry and body it did not use."""
-        if self.folder is None:
-            return
-        unused_entries = set(self._entries) - set(self._used)
-        if not self._changed and not unused_entries and set(self._seen_files) == set(self._files):
-            self._remove_bodies()
-            return
-        document = {
-            "format": CACHE_FORMAT,
-            "mirror": mirror.__version__,
-            "context": self.context,
-            "files": dict(sorted(self._seen_files.items())),
-            "articles": dict(sorted(self._used.items())),
-        }
-        payload = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
-        digest = hashlib.sha256(payload).hexdigest().encode()
-        fsutil.atomic_write_bytes(self.folder / "index.json", digest + b"\n" + payload)
+        """Commit what this build used; drop every entry, file and body it did not use."""
+
+        def commit() -> None:
+            self._db.execute("DELETE FROM files WHERE generation != ?", (self._generation,))
+            self._db.execute("DELETE FROM articles WHERE generation != ?", (self._generation,))
+            self._db.commit()
+
+        self._guarded(commit, None)
         self._remove_bodies()
 
     def _remove_bodies(self) -> None:
         """Bodies no entry in use names are left over from articles gone or changed."""
-        if self.folder is None:
-            return
-        kept = {entry.get("body") for entry in self._used.values()}
         folder = self.folder / "bodies"
+
+        def kept(name: str) -> bool:
+            row = self._db.execute("SELECT 1 FROM articles WHERE body = ? LIMIT 1", (name,))
+            return row.fetchone() is not None
+
         with contextlib.suppress(OSError):
             for path in folder.iterdir():
-                if path.name not in kept:
+                if not self._guarded(functools.partial(kept, path.name), True):
                     path.unlink()
 
 
-def _is_hex(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+_T = TypeVar("_T")
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, stat TEXT NOT NULL,"
+    " sha256 TEXT NOT NULL, generation INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS articles (key TEXT PRIMARY KEY, entry TEXT NOT NULL,"
+    " digest TEXT NOT NULL, body TEXT, generation INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS articles_body ON articles (body)",
+)
+
+
+def _database(folder: Path) -> Path:
+    return folder / "index.sqlite"
+
+
+def _open(folder: Path) -> sqlite3.Connection:
+    """The cache database in ``folder``, checked; a new empty one when it is damaged."""
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+    try:
+        return _connect(folder)
+    except sqlite3.DatabaseError:
+        _remove_database(folder)
+        return _connect(folder)
+
+
+def _connect(folder: Path) -> sqlite3.Connection:
+    try:
+        connection = sqlite3.connect(_database(folder), isolation_level="DEFERRED")
+    except sqlite3.Error as error:  # the folder cannot hold it: an empty cache in memory
+        if not folder.is_dir():
+            return _memory()
+        raise sqlite3.DatabaseError(str(error)) from error
+    try:
+        # A speed-up: a power cut may cost the cache (a damaged one is dropped), not the build.
+        connection.execute("PRAGMA synchronous = OFF")
+        if connection.execute("PRAGMA quick_check").fetchone() != ("ok",):
+            raise sqlite3.DatabaseError("the build cache is damaged")
+        for statement in _SCHEMA:
+            connection.execute(statement)
+        connection.commit()
+    except sqlite3.DatabaseError:
+        connection.close()
+        raise
+    return connection
+
+
+def _memory() -> sqlite3.Connection:
+    connection = sqlite3.connect(":memory:")
+    for statement in _SCHEMA:
+        connection.execute(statement)
+    return connection
+
+
+def _remove_database(folder: Path) -> None:
+    for name in ("index.sqlite", "index.sqlite-journal"):
+        with contextlib.suppress(OSError):
+            (folder / name).unlink()
+
+
+def _stat_text(info: os.stat_result) -> str:
+    return f"{info.st_size} {info.st_mtime_ns} {info.st_ino} {info.st_ctime_ns}"
+
+
+def _text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _entry_of(text: object, digest: object) -> dict[str, Any] | None:
+    """A stored entry, if its JSON is whole (its SHA-256 matches) and an object."""
+    if not isinstance(text, str) or digest != _text_digest(text):
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _is_hex(text: object) -> bool:
+    return isinstance(text, str) and len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def _hash_file(path: Path, max_bytes: int) -> tuple[str, int]:
@@ -294,40 +420,3 @@ def _hash_file(path: Path, max_bytes: int) -> tuple[str, int]:
     finally:
         os.close(fd)
     return digest.hexdigest(), size
-
-
-def _read_index(path: Path) -> dict[str, Any] | None:
-    """The index document if it is whole, ours and well-formed; None otherwise."""
-    try:
-        data = fsutil.read_bounded(path, max_bytes=MAX_INDEX_BYTES, what="build cache")
-    except StorageError:
-        return None
-    digest, _, payload = data.partition(b"\n")
-    if hashlib.sha256(payload).hexdigest().encode() != digest:
-        return None
-    try:
-        document = json.loads(payload)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(document, dict):
-        return None
-    if document.get("format") != CACHE_FORMAT or document.get("mirror") != mirror.__version__:
-        return None
-    files, articles, context = (document.get(k) for k in ("files", "articles", "context"))
-    if not (isinstance(files, dict) and isinstance(articles, dict) and isinstance(context, str)):
-        return None
-    if not all(_is_file_entry(value) for value in files.values()):
-        return None
-    if not all(isinstance(value, dict) for value in articles.values()):
-        return None
-    return document
-
-
-def _is_file_entry(value: object) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) == 5
-        and all(isinstance(v, int) and not isinstance(v, bool) for v in value[:4])
-        and isinstance(value[4], str)
-        and _is_hex(value[4])
-    )

@@ -9,9 +9,12 @@ python-tuf's default of 5 MB for a targets role while the reader allowed
 64 MB, so a large archive that every reader accepted was reported as
 tampered by the push that published it.
 
-Sizes follow what is signed: an edition's member list is a targets role
-of about 180 bytes per member (1.8 MB at 10,000 articles), so the targets
-cap leaves room for a few hundred thousand members.
+Sizes follow what is signed. An edition's role lists its own pages and
+one member shard per non-empty hash bin (ADR 0020), a few dozen kilobytes
+whatever the archive; each shard lists the articles and assets of its bin,
+about 130 bytes a member (60 KB per shard at 100,000 articles in 256 bins).
+A content bin is about 200 bytes a target. The caps leave room for
+millions of members.
 
 Other caps live with the code that owns the format: the archive structure
 in `mirror.edition.ArchiveLimits`, article sources in
@@ -32,6 +35,9 @@ SNAPSHOT_MAX_BYTES = 16 * 1024 * 1024
 
 TARGETS_MAX_BYTES = 64 * 1024 * 1024
 """Any targets role: top-level, a hash bin, or an edition's member list."""
+
+MEMBER_SHARD_MAX_BYTES = 16 * 1024 * 1024
+"""One member shard: the articles and assets of one hash bin of an edition."""
 
 EDITION_INFO_MAX_BYTES = 64 * 1024
 """An edition's ``edition.json``: id, version, dates, publisher, title."""

@@ -194,7 +194,7 @@ class ArchiveLimits:
         return size <= _RATIO_MIN_BYTES or size <= self.max_ratio * max(compressed_size, 1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MemberDigest:
     """What the writer reports for one member: its uncompressed length and SHA-256."""
 
@@ -215,7 +215,7 @@ class ArchiveDigest:
     """Raw 64-byte digest, as minisign's prehashed signatures need it."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ArchiveMember:
     """One member of an opened archive, with its structure already validated."""
 
@@ -407,7 +407,7 @@ def prepare_member(name: str, data: bytes, *, compresslevel: int) -> PreparedMem
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _WrittenMember:
     name_bytes: bytes
     method: int

@@ -7,7 +7,7 @@
       latest/<id>.latest.zip                 the latest bundle while a build writes it
                                              (`mirror.latest_bundle`; then only in publish/)
       publish/                               the publish tree (`mirror.publish_tree`)
-      cache/index.json, cache/bodies/        the build cache (`mirror.buildcache`): a speed-up,
+      cache/index.sqlite, cache/bodies/      the build cache (`mirror.buildcache`): a speed-up,
                                              safe to delete
       state/mirrors.json                     each mirror's last push, merged by every run
       state/mirrors.json.lock                held while a run merges into it

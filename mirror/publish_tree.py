@@ -32,9 +32,10 @@ from typing import BinaryIO
 from tuf.api.metadata import Metadata, Snapshot, Targets, Timestamp
 
 from mirror import caps, fsutil
-from mirror.errors import StorageError
+from mirror.errors import StorageError, TamperedError
 from mirror.trust import layout
 from mirror.trust.history import LocalHistory
+from mirror.trust.members import MemberList, SignedFile, in_shards
 from mirror.trust.repository import RepositoryState, SignedRole
 from mirror.trust.verify import EditionInfo, parse_edition_info
 
@@ -226,7 +227,7 @@ def load_state(publish_dir: Path) -> RepositoryState:
     for name in snapshot.signed.meta:
         role = name.removesuffix(".json")
         data = _role_data(publish_dir, snapshot.signed, role)
-        roles[role] = SignedRole(role, Metadata[Targets].from_bytes(data), data)
+        roles[role] = SignedRole.parse(role, data)
     return RepositoryState(
         roles=roles,
         snapshot_version=snapshot.signed.version,
@@ -297,6 +298,42 @@ def edition_info(publish_dir: Path, eid: str) -> EditionInfo:
     return parse_edition_info(data)
 
 
+def edition_members(publish_dir: Path, state: RepositoryState, eid: str) -> dict[str, SignedFile]:
+    """Every member of edition ``eid`` as the tree publishes it: its role, then its shards.
+
+    The shards are read from the tree under their signed names and checked
+    against their signed hashes (`members.MemberList`), as a reader would.
+    """
+    role = state.roles[layout.edition_role(eid)].metadata().signed
+    prefix = f"manifests/{eid}/"
+    member_list = MemberList(
+        {
+            path.removeprefix(prefix): SignedFile(target.length, target.hashes["sha256"])
+            for path, target in role.targets.items()
+        }
+    )
+    for name in member_list.missing:
+        signed = member_list.shards[name]
+        path = target_file_path(publish_dir, layout.manifest_path(eid, name), signed.sha256)
+        data = _read(path, caps.MEMBER_SHARD_MAX_BYTES)
+        try:
+            member_list.add_shard(name, data)
+        except TamperedError as error:
+            raise StorageError(
+                f"the publish tree's {path} is damaged ({error.message})",
+                hint="Restore the publish tree from a mirror (`mirror restore --from MIRROR`).",
+            ) from error
+    return member_list.complete()
+
+
+def content_of_editions(publish_dir: Path, state: RepositoryState, eids: Iterable[str]) -> set[str]:
+    """The articles and assets (content paths) that editions ``eids`` have among them."""
+    used: set[str] = set()
+    for eid in eids:
+        used.update(name for name in edition_members(publish_dir, state, eid) if in_shards(name))
+    return used
+
+
 def last_edition_version(state: RepositoryState) -> int:
     """Highest edition version in the repository (0 when there is none)."""
     eids = edition_ids(state)
@@ -310,7 +347,7 @@ def published_archives(state: RepositoryState) -> list[str]:
         return []
     eids = [
         eid
-        for path in role.metadata.signed.targets
+        for path in role.metadata().signed.targets
         if (eid := layout.archive_edition_id(path)) is not None
     ]
     return sorted(eids, key=layout.edition_version)
@@ -507,7 +544,7 @@ def referenced_targets(state: RepositoryState) -> dict[str, int]:
     """
     files: dict[str, int] = {}
     for name, role in state.roles.items():
-        for path, target in role.metadata.signed.targets.items():
+        for path, target in role.metadata().signed.targets.items():
             if name.startswith(layout.EDITION_ROLE_PREFIX):
                 member = path.split("/", 2)[2]
                 if layout.is_content_path(member):

@@ -40,6 +40,7 @@ it keeps its direction inside a right-to-left page.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import heapq
@@ -650,48 +651,88 @@ INDEX_FULL_ENTRIES = 100
 so the page every edition replaces stays small for readers who update."""
 
 
-def render_index(articles: Sequence[Article], site: SiteInfo) -> bytes:
+def render_index(articles: Iterable[Article], site: SiteInfo) -> bytes:
     """``index.html``: every article newest first, with edition id and date and the feed link.
 
     The newest `INDEX_FULL_ENTRIES` carry author and summary; the rest are
     listed briefly (title and date) under "Earlier articles".
     """
-    ordered = sort_articles(articles)
-    entries = "".join(_index_entry(a, brief=False) for a in ordered[:INDEX_FULL_ENTRIES])
-    earlier = "".join(_index_entry(a, brief=True) for a in ordered[INDEX_FULL_ENTRIES:])
-    listing = (
-        f'<ol class="articles">\n{entries}</ol>'
-        if entries
-        else f"<p>{_label(site.language, 'no_articles')}</p>"
-    )
-    if earlier:
-        listing += (
-            f'\n<h2 class="earlier">{_label(site.language, "earlier")}</h2>\n'
-            f'<ol class="articles brief">\n{earlier}</ol>'
+    listing = IndexListing()
+    for article in articles:
+        listing.add(article)
+    return listing.render(site)
+
+
+class IndexListing:
+    """What ``index.html`` lists, gathered one article at a time and kept small.
+
+    An archive of 100,000 articles is listed in one page; keeping every
+    article for it (title, summary, tags...) cost about a kilobyte each. So
+    each article leaves only its brief line, encoded once, and its place in
+    the order (newest first, ties by slug, as `sort_articles`); only the
+    newest `INDEX_FULL_ENTRIES` are kept whole, for their summaries.
+    """
+
+    def __init__(self) -> None:
+        self._lines: list[tuple[float, str, bytes]] = []
+        self._newest: list[tuple[tuple[float, str], Article]] = []
+        """The newest articles, in order, at most `INDEX_FULL_ENTRIES`."""
+
+    def add(self, article: Article) -> None:
+        """List ``article`` (its body is not kept)."""
+        key = (-article.date.timestamp(), article.slug)
+        self._lines.append((*key, _index_entry(article, brief=True).encode("utf-8")))
+        newest = self._newest
+        if len(newest) < INDEX_FULL_ENTRIES or key < newest[-1][0]:
+            bisect.insort(newest, (key, dataclasses.replace(article, body_html="")))
+            del newest[INDEX_FULL_ENTRIES:]
+
+    def render(self, site: SiteInfo) -> bytes:
+        """The page, as bytes: the brief lines are joined as they were encoded."""
+        self._lines.sort(key=lambda line: (line[0], line[1]))
+        entries = "".join(_index_entry(article, brief=False) for _, article in self._newest)
+        earlier = [line for _, _, line in self._lines[INDEX_FULL_ENTRIES:]]
+        listing = (
+            f'<ol class="articles">\n{entries}</ol>'
+            if entries
+            else f"<p>{_label(site.language, 'no_articles')}</p>"
         )
-    feed_link = (
-        '<link rel="alternate" type="application/atom+xml" href="feed.xml" '
-        f'title="{_text(site.title)}">\n'
-    )
-    page = INDEX_PAGE.format(
-        head=_head(
-            lang=site.language,
-            direction=_direction(site.language),
-            title=site.title,
-            up="",
-            links=feed_link,
-        ),
-        site_title=_text(site.title),
-        publisher=_text(site.publisher),
-        edition_label=_label(site.language, "edition"),
-        edition_id=_text(site.edition_id),
-        datetime=_timestamp(site.edition_created),
-        human_date=_text(_human_date(site.edition_created, site.language)),
-        feed_label=_label(site.language, "feed"),
-        articles=listing,
-        footer=_footer(site.language, up="", current="index.html"),
-    )
-    return page.encode("utf-8")
+        if earlier:
+            listing += (
+                f'\n<h2 class="earlier">{_label(site.language, "earlier")}</h2>\n'
+                f'<ol class="articles brief">\n{_EARLIER}</ol>'
+            )
+        feed_link = (
+            '<link rel="alternate" type="application/atom+xml" href="feed.xml" '
+            f'title="{_text(site.title)}">\n'
+        )
+        page = INDEX_PAGE.format(
+            head=_head(
+                lang=site.language,
+                direction=_direction(site.language),
+                title=site.title,
+                up="",
+                links=feed_link,
+            ),
+            site_title=_text(site.title),
+            publisher=_text(site.publisher),
+            edition_label=_label(site.language, "edition"),
+            edition_id=_text(site.edition_id),
+            datetime=_timestamp(site.edition_created),
+            human_date=_text(_human_date(site.edition_created, site.language)),
+            feed_label=_label(site.language, "feed"),
+            articles=listing,
+            footer=_footer(site.language, up="", current="index.html"),
+        )
+        if not earlier:
+            return page.encode("utf-8")
+        before, after = page.rsplit(_EARLIER, 1)  # after every title, before our footer
+        return b"".join([before.encode("utf-8"), *earlier, after.encode("utf-8")])
+
+
+_EARLIER = "\x00earlier\x00"
+"""Where the brief lines go in the page (ingest strips NUL from every text; only the footer,
+ours, comes after it)."""
 
 
 _LINKABLE_URL = re.compile(r"(?:https?|file)://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
@@ -918,7 +959,7 @@ def render_site(
     ``style.css`` come last. Raises `ValueError` if two articles share a slug,
     which ingest never produces.
     """
-    listed: list[Article] = []
+    listed = IndexListing()
     slugs: set[str] = set()
     feed: tuple[Article, ...] = ()
     feed_bodies: dict[str, Callable[[], str]] = {}
@@ -938,13 +979,13 @@ def render_site(
             yield page
         for asset in article.assets:
             yield SiteFile(asset.name, source=asset.source)
-        listed.append(dataclasses.replace(article, body_html=""))
+        listed.add(article)
         feed = newest([*feed, article])
         kept = {a.slug for a in feed}
         if article.slug in kept:
             feed_bodies[article.slug] = body_of
         feed_bodies = {slug: text for slug, text in feed_bodies.items() if slug in kept}
-    yield SiteFile("index.html", data=render_index(listed, site))
+    yield SiteFile("index.html", data=listed.render(site))
     yield SiteFile(ABOUT_MEMBER, data=render_about(site))
     bodies = {slug: body_of() for slug, body_of in feed_bodies.items()}
     yield SiteFile("feed.xml", data=_feed(feed, site, bodies))

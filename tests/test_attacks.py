@@ -194,7 +194,49 @@ def unknown_key(m: dict[str, bytes]) -> dict[str, bytes]:
     return {**m, name: md.to_bytes(serializer())}
 
 
+# --- member shards (ADR 0020): the signed list of the articles, by bin -------------
+
+
+def _shard_names(m: dict[str, bytes]) -> list[str]:
+    return sorted(n for n in m if n.startswith(".mirror/members/"))
+
+
+def shard_changed(m: dict[str, bytes]) -> dict[str, bytes]:
+    name = _shard_names(m)[0]
+    document = json.loads(m[name])
+    member = next(iter(document["members"]))
+    document["members"][member]["length"] += 1
+    return {
+        **m,
+        name: (json.dumps(document, sort_keys=True, separators=(",", ":")) + "\n").encode(),
+    }
+
+
+def shard_missing(m: dict[str, bytes]) -> dict[str, bytes]:
+    name = _shard_names(m)[0]
+    return {k: v for k, v in m.items() if k != name}
+
+
+def shard_unsigned(m: dict[str, bytes]) -> dict[str, bytes]:
+    taken = set(_shard_names(m))
+    name = next(
+        f".mirror/members/{i:02x}.json"
+        for i in range(256)
+        if f".mirror/members/{i:02x}.json" not in taken
+    )
+    return {**m, name: b'{"bin":"00","bits":8,"members":{}}\n'}
+
+
+def shards_swapped(m: dict[str, bytes]) -> dict[str, bytes]:
+    first, second = _shard_names(m)[:2]
+    return {**m, first: m[second], second: m[first]}
+
+
 MEMBER_ATTACKS: dict[str, Callable[[dict[str, bytes]], dict[str, bytes]]] = {
+    "member shard changed": shard_changed,
+    "member shard missing": shard_missing,
+    "member shard not signed": shard_unsigned,
+    "member shards swapped": shards_swapped,
     "bit flip in an article": bit_flip_content,
     "member added": member_added,
     "member removed": member_removed,

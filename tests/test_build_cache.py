@@ -4,11 +4,12 @@ the build from scratch."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import hashlib
 import os
 import random
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
@@ -77,6 +78,38 @@ def test_second_build_parses_nothing_and_a_changed_byte_one_article(
     article = publisher.articles / "article-002.md"
     article.write_bytes(article.read_bytes().replace(b"Paragraph 2.", b"Paragraph 2!"))
     assert _parsed_after(parses, publisher.config, 2) == ["article-002.md"]
+
+
+class PausePool(WorkerPool):
+    """A real worker pool that records, for each job it is handed, whether it is a pause."""
+
+    jobs: list[bool] = []  # noqa: RUF012 - one list per test (reset by the test)
+
+    def map(self, function: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any | Overrun]:
+        def recorded() -> Iterator[Any]:
+            for job in jobs:
+                PausePool.jobs.append(job is build_sources._PAUSE)
+                yield job
+
+        return super().map(function, recorded())
+
+
+def test_an_update_reads_a_large_archive_only_a_window_ahead(
+    new_publisher: Callable[..., Publisher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Articles the cache knows are no jobs for the workers; without a pause after each
+    `PAUSE_EVERY` of them, the build read every source ahead of the first new article and
+    held all of them in memory at once (100,000 articles: hundreds of megabytes)."""
+    publisher = new_publisher(5 * build_sources.PAUSE_EVERY)
+    _build(publisher.config, 0)
+    (publisher.articles / "zz-new.md").write_text(
+        "---\ntitle: New\ndate: 2026-11-30T10:00:00Z\n---\n\nNew.\n", encoding="utf-8"
+    )
+    PausePool.jobs = []
+    monkeypatch.setattr(build_module, "WorkerPool", PausePool)
+    assert isinstance(_build(publisher.config, 5), BuildResult)
+    assert PausePool.jobs.count(True) == 5
+    assert PausePool.jobs[-1] is False  # the new article, read after the last pause
 
 
 def test_touching_a_file_without_changing_it_reuses_it(
@@ -231,23 +264,25 @@ def test_incremental_build_is_byte_identical_to_a_build_from_scratch(
     assert _files(a.publish_dir) == _files(b.publish_dir)
 
 
+def _sql(statement: str) -> Callable[[Path], object]:
+    """A change made through SQLite itself: the database is whole, an entry or a fact is not."""
+
+    def change(path: Path) -> None:
+        with contextlib.closing(sqlite3.connect(path)) as database:
+            database.execute(statement)
+            database.commit()
+
+    return change
+
+
 DAMAGE: dict[str, Callable[[Path], object]] = {
     "truncated": lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),
-    "wrong hash": lambda p: p.write_bytes(b"0" * 64 + p.read_bytes()[64:]),
+    "header overwritten": lambda p: p.write_bytes(b"0" * 100 + p.read_bytes()[100:]),
     "random bytes": lambda p: p.write_bytes(random.Random(1).randbytes(4096)),  # noqa: S311
-    "edited entry": lambda p: p.write_bytes(p.read_bytes().replace(b'"slug":"', b'"slug":"x')),
-    "other mirror version": lambda p: p.write_bytes(
-        _resigned(p.read_bytes().replace(b'"mirror":"', b'"mirror":"0.0.0-', 1))
-    ),
-    "other format": lambda p: p.write_bytes(
-        _resigned(p.read_bytes().replace(b'"format":1', b'"format":0', 1))
-    ),
+    "edited entry": _sql('UPDATE articles SET entry = replace(entry, \'"slug":"\', \'"slug":"x\')'),
+    "other mirror version": _sql("UPDATE meta SET value = '0.0.0-' || value WHERE name = 'mirror'"),
+    "other format": _sql("UPDATE meta SET value = '1' WHERE name = 'format'"),
 }
-
-
-def _resigned(data: bytes) -> bytes:
-    payload = data.partition(b"\n")[2]
-    return hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
@@ -257,7 +292,7 @@ def test_a_damaged_or_foreign_cache_is_ignored_and_rebuilt(
     incremental, scratch = _twins(new_publisher, tmp_path, 4)
     for publisher in (incremental, scratch):
         _build(publisher.config, 0)
-    DAMAGE[damage](incremental.config.output.build_cache / "index.json")
+    DAMAGE[damage](incremental.config.output.build_cache / "index.sqlite")
     shutil.rmtree(scratch.config.output.build_cache)
     parses.clear()
     a = _build(incremental.config, 5)

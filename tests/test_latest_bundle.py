@@ -102,7 +102,7 @@ def test_the_bundle_holds_the_newest_articles_as_the_edition_has_them(
 
     # Listed, with its hash, in the signed editions role and placed in the publish tree.
     state = publish_tree.load_state(publisher.config.publish_dir)
-    editions = state.roles[layout.EDITIONS_ROLE].metadata.signed.targets
+    editions = state.roles[layout.EDITIONS_ROLE].metadata().signed.targets
     signed = editions[layout.latest_bundle_path(built.eid)]
     data = bundle_of(publisher, built).read_bytes()
     assert signed.length == len(data)
@@ -127,7 +127,7 @@ def test_how_many_articles_the_bundle_holds(
     publisher = newsroom(new_publisher(), new=new, extra=extra)
     built = publisher.build()
     state = publish_tree.load_state(publisher.config.publish_dir)
-    listed = state.roles[layout.EDITIONS_ROLE].metadata.signed.targets
+    listed = state.roles[layout.EDITIONS_ROLE].metadata().signed.targets
     if expected is None:
         assert not bundle_of(publisher, built).exists()
         assert not any(layout.is_latest_bundle(path) for path in listed)
@@ -151,7 +151,7 @@ def test_only_the_newest_editions_bundle_is_kept(new_publisher: Callable[..., Pu
     write_article(publisher.articles, "newest", timedelta(minutes=5))
     second = publisher.build(when=BUILD_TIME + timedelta(minutes=10))
     state = publish_tree.load_state(publisher.config.publish_dir)
-    listed = state.roles[layout.EDITIONS_ROLE].metadata.signed.targets
+    listed = state.roles[layout.EDITIONS_ROLE].metadata().signed.targets
     assert [p for p in listed if layout.is_latest_bundle(p)] == [
         layout.latest_bundle_path(second.eid)
     ]

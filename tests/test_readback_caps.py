@@ -1,20 +1,24 @@
 """The push read-back reads with the reader's caps, not python-tuf's defaults.
 
-An archive of about 28,000 articles has an edition member list (one targets
-role) over 5 MB, python-tuf's default cap for a targets role. The reader
-allows 64 MB; the read-back once ran with the default and called every
-mirror of such an archive tampered.
+An archive of about 28,000 articles published before member shards (ADR
+0020) has an edition member list (one targets role) over 5 MB, python-tuf's
+default cap for a targets role. The reader allows 64 MB; the read-back once
+ran with the default and called every mirror of such an archive tampered.
+Mirrors keep such editions as long as retention does, so they must still
+read back.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tuf.api import exceptions as tuf_errors
+from tuf.api.metadata import TargetFile
 from tuf.ngclient import Updater
 
 from mirror import publish_tree
@@ -24,9 +28,11 @@ from mirror.keystore import load_keyring
 from mirror.publish_tree import PublishedTarget
 from mirror.readback import read_back_sync
 from mirror.trust import layout
+from mirror.trust.metadata import serializer
 from mirror.trust.repository import (
     ExpiryPolicy,
     RepositoryState,
+    SignedRole,
     TargetEntry,
     sign_edition,
     sign_release,
@@ -71,8 +77,20 @@ def _large_repository(publisher: Any) -> tuple[Path, str, int, int]:
         policy=policy,
         bin_bits=4,
     )
+    # The edition role as mirror wrote it before shards: every member listed in it.
+    role = signing.edition_role.metadata()
+    role.signed.targets = {
+        path: TargetFile(entry.length, {"sha256": entry.sha256}, path)
+        for entry in [*articles, info_entry, mirrors_entry]
+        for path in [layout.manifest_path(eid, entry.path)]
+    }
+    role.signatures.clear()
+    role.sign(keyring.signer("targets"))
+    whole = SignedRole.of(signing.edition_role.name, role, role.to_bytes(serializer()))
+    state = replace(signing.state, roles={**signing.state.roles, whole.name: whole})
+    changed = [whole if r.name == whole.name else r for r in signing.changed]
     release = sign_release(
-        signing.state,
+        state,
         targets_signer=keyring.signer("targets"),
         snapshot_signer=keyring.signer("snapshot"),
         timestamp_signer=keyring.signer("timestamp"),
@@ -93,12 +111,12 @@ def _large_repository(publisher: Any) -> tuple[Path, str, int, int]:
     publish_tree.write_metadata(
         tree,
         root_chain=keyring.root_chain,
-        roles=[*signing.changed, *release.changed],
+        roles=[*changed, *release.changed],
         snapshot=release.snapshot,
         snapshot_version=release.snapshot_version,
         timestamp=release.timestamp,
     )
-    return tree, eid, release.state.timestamp_version, len(signing.edition_role.data)
+    return tree, eid, release.state.timestamp_version, len(whole.data)
 
 
 @pytest.mark.slow

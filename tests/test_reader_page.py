@@ -69,6 +69,7 @@ from tests.test_attacks import (
     with_damaged_member,
     write_zip,
 )
+from tests.test_member_shards import SIGNED_LIES, listed_twice, listed_whole, resigned_shards
 from tests.test_read import RUSSIAN_BODY, TITLES, RecordingProxy
 from tests.test_rotation import (
     MALFORMED_RECORDS,
@@ -361,6 +362,16 @@ def corpus(
     no_root = {k: v for k, v in valid.items() if k != ".mirror/root/1.root.json"}
     path = write_zip(out / "no-root-1.zip", no_root)
     corpus.add("the archive lacks its root version 1", root, path, expected=[TAMPERED])
+    for label, (lie, _) in sorted(SIGNED_LIES.items()):
+        lying = resigned_shards(publisher, valid, lie)
+        path = write_zip(out / f"shard-{len(corpus.cases)}.zip", lying)
+        corpus.add(f"a member shard that lies, signed: {label}", root, path, expected=[TAMPERED])
+    path = write_zip(out / "listed-twice.zip", listed_twice(publisher, valid))
+    corpus.add("a member in the role and in its shard", root, path, expected=[TAMPERED])
+    path = write_zip(out / "listed-whole.zip", listed_whole(publisher, valid))
+    corpus.add(
+        "an edition from before shards: the role lists every member", root, path, expected=[0]
+    )
 
     # Freshness, rollback, mix-and-match: a second publisher with its own page.
     second = _publisher(tmp_path_factory)

@@ -39,9 +39,10 @@ from mirror.client.transport import DeadlineFetcher
 from mirror.client.urls import mirror_url
 from mirror.errors import StaleError, TamperedError, TransportError
 from mirror.trust import layout
+from mirror.trust.members import MemberList, SignedFile
 from mirror.trust.metadata import parse_metadata
 from mirror.trust.publisher import Publisher, publisher_of
-from mirror.trust.verify import EditionInfo, SignedFile, parse_edition_info
+from mirror.trust.verify import EditionInfo, parse_edition_info
 
 UPDATER_CONFIG = UpdaterConfig(
     max_root_rotations=caps.MAX_ROOT_ROTATIONS,
@@ -269,18 +270,24 @@ class MirrorView:
         ]
         return sorted(eids, key=layout.edition_version)
 
-    def members(self, eid: str) -> dict[str, SignedFile]:
-        """The signed member list of edition ``eid``: member name -> length and hash."""
+    def member_list(self, eid: str) -> MemberList:
+        """The signed member list of edition ``eid``, as its verified role gives it.
+
+        Its pages are there at once; its articles and assets come with the
+        member shards the role lists (ADR 0020), which the caller adds as it
+        gets their bytes (`MemberList.add_shard`: the signed ones only) — from
+        its own cache, or with `download`.
+        """
         self.target(layout.manifest_path(eid, layout.EDITION_INFO_MEMBER))  # loads its role
         role = self.trusted(layout.edition_role(eid), Targets)
         prefix = f"manifests/{eid}/"
-        result = {}
+        listed = {}
         for path, target in role.signed.targets.items():
             sha256 = target.hashes.get("sha256")
             if not path.startswith(prefix) or not isinstance(sha256, str):
                 raise TamperedError(f"the member list of {eid} names {path}")
-            result[path.removeprefix(prefix)] = SignedFile(target.length, sha256)
-        return result
+            listed[path.removeprefix(prefix)] = SignedFile(target.length, sha256)
+        return MemberList(listed)
 
     def edition_info(self, eid: str) -> EditionInfo:
         """Edition ``eid``'s ``edition.json``, downloaded and checked against its signed hash."""

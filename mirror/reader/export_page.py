@@ -125,6 +125,7 @@ def page_data(root_bytes: bytes) -> dict[str, Any]:
             "root_max_bytes": caps.ROOT_MAX_BYTES,
             "targets_max_bytes": caps.TARGETS_MAX_BYTES,
             "edition_info_max_bytes": caps.EDITION_INFO_MAX_BYTES,
+            "member_shard_max_bytes": caps.MEMBER_SHARD_MAX_BYTES,
         },
         "verify": {
             "max_root_chain": caps.MAX_ROOT_ROTATIONS,
@@ -135,6 +136,9 @@ def page_data(root_bytes: bytes) -> dict[str, Any]:
             "edition_role_prefix": layout.EDITION_ROLE_PREFIX,
             "manifests_role": layout.MANIFESTS_ROLE,
             "edition_info_member": layout.EDITION_INFO_MEMBER,
+            "member_shard_re": layout.MEMBER_SHARD_RE.pattern,
+            "content_prefixes": list(layout.CONTENT_PREFIXES),
+            "max_member_name_bytes": layout.MAX_MEMBER_NAME_BYTES,
             "edition_id_re": layout.EDITION_ID_RE.pattern,
             "publisher_field": PUBLISHER_FIELD,
             "retired_keys_field": RETIRED_FIELD,

@@ -12,15 +12,17 @@
    otherwise ignored. A mirror older than what the reader already trusts is
    refused by TUF itself (rollback, freeze) and reported, never fatal while
    another mirror is good.
-3. **Today's news first.** Before the edition's member list (1.8 MB at
-   10,000 articles), the reader gets the edition's latest bundle
-   (`mirror.latest_bundle`: the newest articles, well under a megabyte),
-   verified whole by its signed hash, into ``library/<id>.latest``: on a
-   throttled link the reader can read today's articles while the rest
-   comes. Its members go into the cache, so the whole edition reuses them;
-   ``--latest`` stops there, ``--archive`` skips it.
-4. **Incremental.** The newest edition's signed member list is read; only
-   members whose hash is not in the reader's cache are downloaded. Each file
+3. **Today's news first.** Before the edition's member list, the reader
+   gets the edition's latest bundle (`mirror.latest_bundle`: the newest
+   articles, well under a megabyte), verified whole by its signed hash,
+   into ``library/<id>.latest``: on a throttled link the reader can read
+   today's articles while the rest comes. Its members go into the cache,
+   so the whole edition reuses them; ``--latest`` stops there,
+   ``--archive`` skips it.
+4. **Incremental.** The newest edition's signed member list is read — its
+   role, then those of its member shards (ADR 0020) the cache does not hold
+   already, so ten new articles cost about ten shards; only members whose
+   hash is not in the reader's cache are downloaded. Each file
    comes from the best mirror that has not failed yet, and falls back to
    every other mirror that verified, slow and stale ones included, and to
    those still probing (`mirror.reader.pool`): a fast mirror that withholds
@@ -46,7 +48,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -80,6 +82,7 @@ from mirror.reader.store import (
 )
 from mirror.reader.verify_file import trusted_root, verify_edition
 from mirror.trust import layout, verify
+from mirror.trust.members import MemberList, SignedFile
 from mirror.trust.metadata import parse_metadata
 from mirror.trust.publisher import publisher_of, told_apart
 
@@ -277,8 +280,13 @@ class EditionFetch:
             raise TamperedError(f"no mirror delivered a genuine {target_path} ({summary})")
         raise TransportError(f"no mirror could deliver {target_path} ({summary})")
 
-    def seed_cache_from_archive(self, eid: str) -> None:
-        """A reader with an empty cache starts from the newest published edition ZIP."""
+    def seed_cache_from_archive(self, eid: str, member_list: MemberList) -> None:
+        """A reader with an empty cache starts from the newest published edition ZIP.
+
+        Its files go into the cache, and so do those of its embedded member
+        shards that are edition ``eid``'s (the signed hash decides), so that
+        only the others are downloaded.
+        """
         best = self._newest().view
         wanted = layout.edition_version(eid)
         archives = [a for a in best.edition_archives() if layout.edition_version(a) <= wanted]
@@ -301,7 +309,47 @@ class EditionFetch:
                 digest = _sha256_file(path)
                 if self.store.cached(digest) is None:
                     self.store.cache_file(digest, path)
+        self._shards_from_archive(archive, member_list)
         archive.unlink()
+
+    def _shards_from_archive(self, archive: Path, member_list: MemberList) -> None:
+        """Add and cache the member shards of ``member_list`` that ``archive`` embeds."""
+        with EditionArchive.open(archive, ArchiveLimits()) as opened:
+            for name in member_list.missing:
+                member = opened.find(layout.archive_shard_name(name))
+                if member is None or member.size != member_list.shards[name].length:
+                    continue
+                data = opened.read(member, max_bytes=caps.MEMBER_SHARD_MAX_BYTES)
+                if hashlib.sha256(data).hexdigest() == member_list.shards[name].sha256:
+                    member_list.add_shard(name, data)
+                    self._cache_bytes(member_list.shards[name].sha256, data)
+
+    def add_shards(self, eid: str, member_list: MemberList) -> None:
+        """Every member shard still missing from ``member_list``: from the cache, else a mirror."""
+        for name in member_list.missing:
+            signed = member_list.shards[name]
+            cached = self.store.cached(signed.sha256)
+            data = None
+            if cached is not None:
+                data = fsutil.read_bounded(
+                    cached, max_bytes=caps.MEMBER_SHARD_MAX_BYTES, what="cached member shard"
+                )
+                if hashlib.sha256(data).hexdigest() != signed.sha256:
+                    data = None  # a damaged cache copy: fetch it again
+            if data is None:
+                path = self.download(layout.manifest_path(eid, name), expect_sha256=signed.sha256)
+                data = fsutil.read_bounded(
+                    path, max_bytes=caps.MEMBER_SHARD_MAX_BYTES, what="member shard"
+                )
+                path.unlink()
+                self._cache_bytes(signed.sha256, data)
+            member_list.add_shard(name, data)
+
+    def _cache_bytes(self, sha256: str, data: bytes) -> None:
+        if self.store.cached(sha256) is None:
+            staged = self._newest().view.folder / f".cache-{sha256}"
+            staged.write_bytes(data)
+            self.store.cache_file(sha256, staged)
 
     # --- the whole run ------------------------------------------------------------
     def run(self, urls: Sequence[str]) -> FetchReport:
@@ -448,13 +496,23 @@ class EditionFetch:
         return self.store.install_bundle(eid, files)
 
     def whole_edition(self, eid: str) -> LibraryEdition:
-        """Edition ``eid`` member by member (the cache first), or from its archive."""
-        members = self._newest().view.members(eid)
-        missing = [name for name, m in members.items() if self.store.cached(m.sha256) is None]
-        if not self.store.editions() and 2 * len(missing) > len(members):
-            self.progress("no local copy yet: fetching the newest edition archive")
-            self.seed_cache_from_archive(eid)
-            missing = [name for name, m in members.items() if self.store.cached(m.sha256) is None]
+        """Edition ``eid`` member by member (the cache first), or from its archive.
+
+        A reader with no edition yet takes the archive when it misses most
+        members. With nothing but this edition's latest bundle, that is
+        counted once the member shards are in (a few kilobytes each); with
+        nothing at all, the archive is taken at once, shards included.
+        """
+        member_list = self._newest().view.member_list(eid)
+        if not self.store.editions():
+            if self.store.bundle(eid) is not None:
+                self.add_shards(eid, member_list)
+            if 2 * len(self._missing(member_list.members)) > len(member_list.members):
+                self.progress("no local copy yet: fetching the newest edition archive")
+                self.seed_cache_from_archive(eid, member_list)
+        self.add_shards(eid, member_list)
+        members = member_list.complete()
+        missing = self._missing(members)
         self.progress(f"downloading {len(missing)} of {len(members)} files of {eid}")
         files: dict[str, Path] = {}
         for name, signed in members.items():
@@ -465,6 +523,10 @@ class EditionFetch:
                 cached = self.store.cache_file(signed.sha256, path)
             files[name] = cached
         return self.store.install(eid, files)
+
+    def _missing(self, members: Mapping[str, SignedFile]) -> list[str]:
+        """The members whose hash the cache does not hold."""
+        return [name for name, m in members.items() if self.store.cached(m.sha256) is None]
 
     def _commit(self, info: verify.EditionInfo) -> None:
         """Make the verified metadata the reader's trusted state; timestamp last."""

@@ -34,6 +34,7 @@ from mirror.errors import (
 )
 from mirror.reader.store import PIN_HINT, ROOTS_HINT, Trust, TrustUpdate, read_state
 from mirror.trust import layout, verify
+from mirror.trust.members import SignedFile
 from mirror.trust.metadata import parse_metadata
 from mirror.trust.publisher import publisher_of, told_apart
 from mirror.trust.retired import RetiredKey, retired_keys
@@ -156,6 +157,7 @@ def verify_edition(
             edition_role=_read_metadata(archive, embedded, layout.archive_role_name(edition_role)),
         )
         manifest, superseded, retired_by = _verify_signed(chain.root, proofs, roots, pinned, trust)
+        manifest = _with_embedded_shards(archive, embedded, manifest)
         verify.check_members(manifest, [m.name for m in content])
         staging = _staging_dir(extract_to) if extract_to is not None else None
         try:
@@ -428,13 +430,41 @@ def _embedded_roots(
     return roots
 
 
+def _embedded_shard(name: str) -> str | None:
+    """The member shard an embedded metadata file would be (``members/<bin>.json``), or None."""
+    shard = name.removeprefix(layout.ARCHIVE_METADATA_DIR)
+    return shard if layout.is_member_shard(shard) else None
+
+
+def _with_embedded_shards(
+    archive: EditionArchive, embedded: dict[str, ArchiveMember], manifest: verify.VerifiedManifest
+) -> verify.VerifiedManifest:
+    """The verified member list with its shards, read from the archive; an embedded shard the
+    signed role does not list is as foreign as any other unsigned metadata file."""
+    for name in embedded:
+        shard = _embedded_shard(name)
+        if shard is not None and shard not in manifest.shards:
+            raise TamperedError(f"the archive holds an unexpected metadata file {name}")
+    return verify.with_shards(
+        manifest,
+        lambda shard: _read_metadata(
+            archive,
+            embedded,
+            layout.archive_shard_name(shard),
+            max_bytes=caps.MEMBER_SHARD_MAX_BYTES,
+        ),
+    )
+
+
 def _single_edition_role(embedded: dict[str, ArchiveMember]) -> str:
-    """Name of the one embedded edition role; any other metadata file is foreign."""
+    """Name of the one embedded edition role; any metadata file but its shards is foreign."""
     known = {layout.archive_role_name("targets"), layout.archive_role_name(layout.MANIFESTS_ROLE)}
     roles: list[str] = []
     for name in embedded:
         if name in known or name.startswith(f"{layout.ARCHIVE_METADATA_DIR}root/"):
             continue
+        if _embedded_shard(name) is not None:
+            continue  # judged against the signed role once it verified
         stem = PurePosixPath(name).name.removesuffix(".json")
         if name != layout.archive_role_name(stem) or not stem.startswith(
             layout.EDITION_ROLE_PREFIX
@@ -462,7 +492,7 @@ def _read_metadata(
 def _check_member(
     archive: EditionArchive,
     member: ArchiveMember,
-    signed: verify.SignedFile,
+    signed: SignedFile,
     target: BinaryIO | None,
 ) -> None:
     """Stream one member through SHA-256, never past its signed length.

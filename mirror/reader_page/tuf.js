@@ -618,7 +618,7 @@
     const eid = editionRoleName.slice(L.edition_role_prefix.length);
     if (!new RegExp(L.edition_id_re).test(eid)) throw R.tampered(`${R.pyRepr(eid)} is not a valid edition id`);
     const prefix = `manifests/${eid}/`;
-    const members = new Map();
+    const listed = new Map();
     for (const [path, target] of edition.signed.targets) {
       delegatedRoleFor(targets.signed, L.manifests_role, path);
       delegatedRoleFor(manifests.signed, editionRoleName, path);
@@ -627,8 +627,9 @@
       if (typeof sha256 !== "string" || R.codePoints(sha256) !== 64) {
         throw R.tampered(`the signed entry for ${path} has no SHA-256 hash`);
       }
-      members.set(path.slice(prefix.length), { length: target.length, sha256: sha256.toLowerCase() });
+      listed.set(path.slice(prefix.length), { length: target.length, sha256: sha256.toLowerCase() });
     }
+    const { members, shards } = new MemberList(listed, ctx);
     if (!members.has(L.edition_info_member)) throw R.tampered("the edition's member list does not include edition.json");
     const expiries = new Map([
       ["root", root.signed.expires],
@@ -636,11 +637,127 @@
       [L.manifests_role, manifests.signed.expires],
       [editionRoleName, edition.signed.expires],
     ]);
-    return { eid, publisher: publisherOf(root.signed, ctx), members, expiries };
+    return { eid, publisher: publisherOf(root.signed, ctx), members, expiries, shards };
+  }
+
+  // --- member shards (mirror/trust/members.py, ADR 0020) ------------------------------------
+
+  const SHA256_HEX = /^[0-9a-f]{64}$/;
+  const MAX_BITS = 32;
+
+  const isMemberShard = (name, ctx) => new RegExp(ctx.layout.member_shard_re).test(name);
+  const inShards = (member, ctx) => ctx.layout.content_prefixes.some((prefix) => member.startsWith(prefix));
+
+  /** bin_suffix: the first `bits` bits of SHA-256 of the member's name, as zero-padded hex. */
+  function binSuffix(member, bits) {
+    const first = parseInt(new R.Sha256().update(R.utf8.encode(member)).hex().slice(0, 8), 16);
+    const width = (2 ** bits - 1).toString(16).length;
+    return Math.floor(first / 2 ** (MAX_BITS - bits)).toString(16).padStart(width, "0");
+  }
+
+  /** _safe_name: a relative name of plain segments (it becomes a file for the reader). */
+  function safeName(member, ctx) {
+    return (
+      R.utf8Length(member) <= ctx.layout.max_member_name_bytes &&
+      member.split("/").every((part) => part !== "" && part !== "." && part !== "..") &&
+      !member.includes("\\") &&
+      !member.includes("\0")
+    );
+  }
+
+  function shardEntry(entry, what) {
+    if (!(entry instanceof Map) || entry.size !== 2 || !entry.has("length") || !entry.has("sha256")) {
+      throw R.tampered(`${what} is not a length and a SHA-256 hash`);
+    }
+    const length = entry.get("length");
+    const sha256 = entry.get("sha256");
+    if (!isInt(length) || length < 0) throw R.tampered(`${what} has no valid length`);
+    if (typeof sha256 !== "string" || !SHA256_HEX.test(sha256)) throw R.tampered(`${what} has no SHA-256 hash`);
+    return { length, sha256 };
+  }
+
+  /** read_shard: the bit length and members of shard `name` (already checked against its hash). */
+  function readShard(name, bytes, ctx) {
+    const what = `the member list shard ${name}`;
+    const cap = ctx.caps.member_shard_max_bytes;
+    if (bytes.length > cap) throw R.tampered(`${what} is larger than ${cap} bytes`);
+    const document = R.strictjson.loads(bytes, what, ctx.json);
+    if (document.size !== 3 || !document.has("bin") || !document.has("bits") || !document.has("members")) {
+      throw R.tampered(`${what} is not a member shard (its fields are bin, bits and members)`);
+    }
+    const bitsValue = document.get("bits");
+    const suffix = document.get("bin");
+    const listed = document.get("members");
+    if (!isInt(bitsValue) || bitsValue < 1 || bitsValue > MAX_BITS) throw R.tampered(`${what} gives no valid bit length`);
+    const bits = Number(bitsValue);
+    if (typeof suffix !== "string" || `members/${suffix}.json` !== name) {
+      throw R.tampered(`${what} is not the shard of its own bin`);
+    }
+    if (!(listed instanceof Map)) throw R.tampered(`${what} lists no members`);
+    const members = new Map();
+    for (const [member, entry] of listed) {
+      if (!safeName(member, ctx) || !inShards(member, ctx) || binSuffix(member, bits) !== suffix) {
+        throw R.tampered(`${what} lists ${R.pyRepr(member)}, which is not a member of its bin`);
+      }
+      members.set(member, shardEntry(entry, `${what}: ${member}`));
+    }
+    return { bits, members };
+  }
+
+  /** MemberList: the role's own entries, and each shard's members once its bytes are added. */
+  class MemberList {
+    constructor(listed, ctx) {
+      this.ctx = ctx;
+      this.shards = new Map();
+      this.members = new Map();
+      for (const [name, signed] of listed) {
+        if (isMemberShard(name, ctx)) this.shards.set(name, signed);
+        else this.members.set(name, signed);
+      }
+      this.added = new Set();
+      this.bits = null;
+    }
+
+    missing() {
+      return Array.from(this.shards.keys()).filter((name) => !this.added.has(name)).sort(R.comparePython);
+    }
+
+    async addShard(name, bytes) {
+      const signed = this.shards.get(name);
+      if (signed === undefined) throw R.tampered(`the edition's member list names no shard ${name}`);
+      if (this.added.has(name)) throw R.tampered(`the member list shard ${name} is given twice`);
+      if (BigInt(bytes.length) !== BigInt(signed.length) || (await R.sha256Hex(bytes)) !== signed.sha256) {
+        throw R.tampered(`the member list shard ${name} is not the one the publisher signed`);
+      }
+      const { bits, members } = readShard(name, bytes, this.ctx);
+      if (this.bits !== null && bits !== this.bits) {
+        throw R.tampered(`the member list shard ${name} is cut with another bit length`);
+      }
+      for (const member of members.keys()) {
+        if (this.members.has(member)) throw R.tampered(`the edition's member list gives ${member} twice`);
+      }
+      this.bits = bits;
+      this.added.add(name);
+      for (const [member, signed] of members) this.members.set(member, signed);
+    }
+
+    complete() {
+      const missing = this.missing();
+      if (missing.length) throw R.tampered(`the member list shard ${missing[0]} is missing`);
+      return this.members;
+    }
+  }
+
+  /** with_shards: the manifest with its shards' members; `shardBytes(name)` gives their bytes. */
+  async function withShards(manifest, shardBytes, ctx) {
+    const list = new MemberList(new Map([...manifest.members, ...manifest.shards]), ctx);
+    for (const name of list.missing()) await list.addShard(name, await shardBytes(name));
+    return { ...manifest, members: list.complete(), shards: new Map() };
   }
 
   /** check_members: archive content members and signed members match one to one. */
   function checkMembers(manifest, names) {
+    if (manifest.shards.size) throw new Error("checkMembers needs the members of the shards (withShards)");
     const present = new Set(names);
     for (const name of names) {
       if (!manifest.members.has(name)) throw R.tampered(`the archive holds ${name}, which the publisher did not sign`);
@@ -782,6 +899,8 @@
     walkRootChain,
     verifyManifest,
     verifyManifestByRetiredKeys,
+    withShards,
+    isMemberShard,
     checkMembers,
     parseEditionInfo,
     judgeEdition,

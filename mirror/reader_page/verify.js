@@ -50,12 +50,36 @@
     return roots;
   }
 
-  /** Name of the one embedded edition role; any other metadata file is foreign. */
+  /** _embedded_shard: the member shard an embedded metadata file would be, or null. */
+  function embeddedShard(name, ctx) {
+    const dir = ctx.layout.archive_metadata_dir;
+    const shard = name.startsWith(dir) ? name.slice(dir.length) : name;
+    return R.tuf.isMemberShard(shard, ctx) ? shard : null;
+  }
+
+  /**
+   * _with_embedded_shards: the verified member list with its shards, read from the archive; an
+   * embedded shard the signed role does not list is as foreign as any unsigned metadata file.
+   */
+  async function withEmbeddedShards(archive, embedded, manifest, ctx) {
+    for (const name of embedded.keys()) {
+      const shard = embeddedShard(name, ctx);
+      if (shard !== null && !manifest.shards.has(shard)) {
+        throw R.tampered(`the archive holds an unexpected metadata file ${name}`);
+      }
+    }
+    const dir = ctx.layout.archive_metadata_dir;
+    const cap = ctx.caps.member_shard_max_bytes;
+    return R.tuf.withShards(manifest, (shard) => readMetadata(archive, embedded, `${dir}${shard}`, cap), ctx);
+  }
+
+  /** Name of the one embedded edition role; any metadata file but its shards is foreign. */
   function singleEditionRole(embedded, ctx) {
     const known = new Set([roleMember("targets", ctx), roleMember(ctx.layout.manifests_role, ctx)]);
     const roles = [];
     for (const name of embedded.keys()) {
       if (known.has(name) || name.startsWith(`${ctx.layout.archive_metadata_dir}root/`)) continue;
+      if (embeddedShard(name, ctx) !== null) continue; // judged against the signed role once it verified
       const base = name.slice(name.lastIndexOf("/") + 1);
       const stem = base.endsWith(".json") ? base.slice(0, -5) : base;
       if (name !== roleMember(stem, ctx) || !stem.startsWith(ctx.layout.edition_role_prefix)) {
@@ -235,9 +259,9 @@
     const manifestsBytes = await readMetadata(archive, embedded, roleMember(ctx.layout.manifests_role, ctx), cap);
     const editionRoleBytes = await readMetadata(archive, embedded, roleMember(editionRole, ctx), cap);
     const proofs = { targetsBytes, manifestsBytes, editionRoleName: editionRole, editionRoleBytes };
-    const { manifest, superseded, retiredBy } = await verifySigned(
-      chain.root, proofs, embeddedVersions, pinned, trust, ctx,
-    );
+    const signed = await verifySigned(chain.root, proofs, embeddedVersions, pinned, trust, ctx);
+    const { superseded, retiredBy } = signed;
+    const manifest = await withEmbeddedShards(archive, embedded, signed.manifest, ctx);
     R.tuf.checkMembers(manifest, content.map((member) => member.name));
     let total = 0;
     let done = 0;

@@ -103,7 +103,7 @@ def audit(
         timestamp=timestamp,
         snapshot=snapshot,
         state=RepositoryState(
-            roles={name: SignedRole(name, parsed[name], roles[name]) for name in parsed},
+            roles={name: SignedRole.of(name, parsed[name], roles[name]) for name in parsed},
             snapshot_version=listed.signed.version,
             timestamp_version=served.signed.version,
         ),

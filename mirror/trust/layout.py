@@ -9,12 +9,15 @@
               ├─ editions  editions/*                  lists <id>.zip and <id>.zip.minisig, and
               │                                        <id>.latest.zip (the newest articles)
               └─ manifests manifests/*/* … /*/*/*/*    ─► edition-<id>: one role per edition,
-                                                          listing every member of that ZIP as
-                                                          manifests/<id>/<member>
+                                                          listing that ZIP's pages as
+                                                          manifests/<id>/<member>, and its
+                                                          articles and assets through member
+                                                          shards manifests/<id>/members/<bin>.json
 
 Why this shape (docs/adr/0003-metadata-layout.md): adding ten articles to a
 large archive re-signs only the ten bins they fall in plus a small
-per-edition role, so incremental updates stay small; the edition ZIP can
+per-edition role whose member shards (ADR 0020) change only where the new
+articles fall, so incremental updates stay small; the edition ZIP can
 carry its own proof (root chain, targets, manifests, its edition role) with
 no circularity, because the ZIP's own hash lives only in ``editions``,
 which the ZIP does not embed. All delegations are *terminating*, so a role
@@ -84,6 +87,28 @@ def edition_role_patterns(eid: str) -> list[str]:
     return [f"manifests/{eid}/*", f"manifests/{eid}/*/*", f"manifests/{eid}/*/*/*"]
 
 
+MEMBER_SHARD_RE = re.compile(r"^members/[0-9a-f]{1,8}\.json$")
+"""Name of a member shard under ``manifests/<id>/`` (`mirror.trust.members`, ADR 0020)."""
+
+MAX_MEMBER_NAME_BYTES = 512
+"""Longest member name, in UTF-8 bytes (as an edition ZIP allows)."""
+
+
+def member_shard(suffix: str) -> str:
+    """The name under ``manifests/<id>/`` of the member shard of hash bin ``suffix`` (hex)."""
+    return f"members/{suffix}.json"
+
+
+def is_member_shard(name: str) -> bool:
+    """Whether an edition role's entry (a name under ``manifests/<id>/``) is a member shard."""
+    return MEMBER_SHARD_RE.fullmatch(name) is not None
+
+
+def archive_shard_name(name: str) -> str:
+    """Where an edition ZIP embeds member shard ``name``: with the signed metadata."""
+    return f"{ARCHIVE_METADATA_DIR}{name}"
+
+
 def manifest_path(eid: str, member: str) -> str:
     """Target path under which edition ``eid`` lists its ZIP member ``member``."""
     return f"manifests/{eid}/{member}"
@@ -118,9 +143,13 @@ def archive_edition_id(path: str) -> str | None:
     return eid if name.endswith(".zip") and EDITION_ID_RE.match(eid) else None
 
 
+CONTENT_PREFIXES = ("articles/", "assets/")
+"""Where members live that are shared across editions (the content bins list them)."""
+
+
 def is_content_path(member: str) -> bool:
     """Articles and assets are shared across editions and live in the content bins."""
-    return member.startswith(("articles/", "assets/"))
+    return member.startswith(CONTENT_PREFIXES)
 
 
 def archive_root_name(version: int) -> str:

@@ -5,9 +5,11 @@ metadata and the rest must name the ZIP's own hash:
 
 1. `sign_edition` — before the ZIP is written: updates the content hash
    bins with this edition's articles and assets, creates the per-edition
-   role listing every ZIP member, and re-signs ``manifests`` and the
-   top-level ``targets`` (which lists the signed mirror list). The ZIP
-   embeds the root chain, ``targets``, ``manifests`` and the edition role.
+   role listing the edition's pages and its member shards (ADR 0020: the
+   articles and assets by hash bin, `edition_listing`), and re-signs
+   ``manifests`` and the top-level ``targets`` (which lists the signed
+   mirror list). The ZIP embeds the root chain, ``targets``, ``manifests``,
+   the edition role and its shards.
 2. `sign_release` — after the ZIP is written: lists the ZIP and its
    ``.minisig`` in ``editions``, then signs ``snapshot`` (the version of every
    targets role) and ``timestamp``.
@@ -19,6 +21,7 @@ re-signs about ten bins plus a handful of small roles.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -37,10 +40,11 @@ from tuf.api.metadata import (
 )
 
 from mirror.trust import layout
+from mirror.trust.members import Shard, in_shards, write_shards
 from mirror.trust.metadata import serializer
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TargetEntry:
     """One published file: its target path, length and SHA-256 (hex)."""
 
@@ -66,16 +70,34 @@ class ExpiryPolicy:
 
 @dataclass(frozen=True)
 class SignedRole:
-    """A role's metadata and the exact bytes published for it."""
+    """A role as published: its exact bytes, and the few facts signing decisions need.
+
+    The parsed metadata is not kept: a repository of 100,000 articles has
+    120,000 targets in its content bins, which python-tuf holds in about
+    90 MB; as bytes they take 28 MB. `metadata` parses them when asked.
+    """
 
     name: str
-    metadata: Metadata[Targets]
     data: bytes
+    version: int
+    expires: datetime
+    signers: frozenset[str]
+    """Key ids with a signature on the role (valid or not: it is the publisher's own)."""
 
-    @property
-    def version(self) -> int:
-        """The role's version number."""
-        return self.metadata.signed.version
+    @classmethod
+    def of(cls, name: str, metadata: Metadata[Targets], data: bytes) -> SignedRole:
+        """The role ``metadata``, whose exact bytes are ``data``."""
+        signed = metadata.signed
+        return cls(name, data, signed.version, signed.expires, frozenset(metadata.signatures))
+
+    @classmethod
+    def parse(cls, name: str, data: bytes) -> SignedRole:
+        """The role whose bytes are ``data`` (read back from the publisher's own tree)."""
+        return cls.of(name, Metadata[Targets].from_bytes(data), data)
+
+    def metadata(self) -> Metadata[Targets]:
+        """The role parsed again from its bytes (a new object each time; not kept)."""
+        return Metadata[Targets].from_bytes(self.data)
 
 
 @dataclass(frozen=True)
@@ -94,6 +116,8 @@ class EditionSigning:
     state: RepositoryState
     changed: tuple[SignedRole, ...]
     edition_role: SignedRole
+    shards: tuple[Shard, ...]
+    """The edition's member shards, which its role lists: for the ZIP and the publish tree."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +134,7 @@ class Release:
 def _sign(name: str, targets: Targets, signer: Signer) -> SignedRole:
     metadata = Metadata(targets)
     metadata.sign(signer)
-    return SignedRole(name, metadata, metadata.to_bytes(serializer()))
+    return SignedRole.of(name, metadata, metadata.to_bytes(serializer()))
 
 
 def _delegated(name: str, key: Key, paths: Sequence[str]) -> DelegatedRole:
@@ -130,17 +154,17 @@ class _Editor:
         self.changed: dict[str, SignedRole] = {}
 
     def existing(self, name: str) -> Targets | None:
+        """The role as it is now, parsed afresh (the caller may change it)."""
         role = self.roles.get(name)
-        return None if role is None else Targets.from_dict(role.metadata.signed.to_dict())
+        return None if role is None else role.metadata().signed
 
     def stale(self, name: str) -> bool:
         """True when a role must be re-signed anyway: missing, near expiry, or other keys."""
         role = self.roles.get(name)
         if role is None:
             return True
-        signed = role.metadata.signed
         margin = timedelta(days=self.policy.refresh_margin_days)
-        return signed.expires <= self.now + margin or self.key.keyid not in role.metadata.signatures
+        return role.expires <= self.now + margin or self.key.keyid not in role.signers
 
     def put(self, name: str, targets: Targets, *, expires_days: int) -> SignedRole:
         previous = self.roles.get(name)
@@ -159,6 +183,25 @@ def _content_bins(bits: int, key: Key) -> SuccinctRoles:
     return SuccinctRoles([key.keyid], 1, bits, layout.CONTENT_ROLE)
 
 
+def edition_listing(
+    members: Sequence[TargetEntry], *, bits: int
+) -> tuple[list[TargetEntry], list[Shard]]:
+    """What an edition's role lists, by member name, and the shards among them (ADR 0020).
+
+    The edition's own pages are listed as they are; its articles and assets
+    go into member shards of ``bits`` bits (`mirror.trust.members`), which
+    the role lists by length and hash. The same members always give the same
+    listing, byte for byte.
+    """
+    shards = write_shards(((m.path, m.length, m.sha256) for m in members), bits=bits)
+    listed = [m for m in members if not in_shards(m.path)]
+    listed += [
+        TargetEntry(shard.name, len(shard.data), hashlib.sha256(shard.data).hexdigest())
+        for shard in shards
+    ]
+    return listed, shards
+
+
 def sign_edition(
     state: RepositoryState,
     *,
@@ -170,6 +213,7 @@ def sign_edition(
     policy: ExpiryPolicy,
     bin_bits: int = 8,
     drop_editions: Collection[str] = (),
+    kept_content: Collection[str] = (),
     reader_page: TargetEntry | None = None,
 ) -> EditionSigning:
     """Phase 1: sign the content bins, this edition's role, ``manifests`` and ``targets``.
@@ -177,7 +221,8 @@ def sign_edition(
     ``members`` are the ZIP members by member name (``index.html``,
     ``articles/x.html``…), except the embedded ``.mirror/`` metadata.
     ``drop_editions`` (ids) leave the repository: their roles go, and content
-    no retained edition uses leaves the bins.
+    that neither this edition nor ``kept_content`` (the content paths of the
+    editions kept, their shards included) uses leaves the bins.
     """
     editor = _Editor(state, signer, now, policy)
     key = editor.key
@@ -185,7 +230,7 @@ def sign_edition(
     dropped_roles = {layout.edition_role(eid) for eid in drop_editions}
     for name in dropped_roles:
         editor.roles.pop(name, None)
-    referenced = _retained_content(editor.roles, members) if dropped_roles else None
+    referenced = _retained_content(kept_content, members) if dropped_roles else None
 
     # Content: articles and assets, spread over succinct hash bins.
     bins = _content_bins(bin_bits, key)
@@ -201,30 +246,30 @@ def sign_edition(
             Targets(delegations=Delegations(keys={key.keyid: key}, succinct_roles=bins)),
             expires_days=long_days,
         )
-    additions: dict[str, dict[str, TargetFile]] = {}
+    # One bin at a time, so only one bin's targets are ever parsed objects.
+    additions: dict[str, list[TargetEntry]] = {}
     for member in members:
         if layout.is_content_path(member.path):
-            additions.setdefault(bins.get_role_for_target(member.path), {})[member.path] = (
-                member.target_file()
-            )
+            additions.setdefault(bins.get_role_for_target(member.path), []).append(member)
     for bin_name in bins.get_roles():
         current = editor.existing(bin_name)
         wanted = dict(current.targets) if current is not None else {}
         if referenced is not None:
             wanted = {path: t for path, t in wanted.items() if path in referenced}
-        wanted.update(additions.get(bin_name, {}))
+        wanted.update((entry.path, entry.target_file()) for entry in additions.get(bin_name, ()))
         if current is None or wanted != current.targets or editor.stale(bin_name):
             editor.put(bin_name, Targets(targets=wanted), expires_days=long_days)
 
-    # This edition's own role: every ZIP member, under manifests/<eid>/.
+    # This edition's own role: its pages and its member shards, under manifests/<eid>/.
     edition_name = layout.edition_role(eid)
-    edition_targets = {
-        layout.manifest_path(eid, m.path): replace(m, path=layout.manifest_path(eid, m.path))
-        for m in members
-    }
+    listed, shards = edition_listing(members, bits=bin_bits)
+    entries = sorted(
+        (TargetEntry(layout.manifest_path(eid, m.path), m.length, m.sha256) for m in listed),
+        key=lambda entry: entry.path,
+    )
     edition_role = editor.put(
         edition_name,
-        Targets(targets={p: e.target_file() for p, e in sorted(edition_targets.items())}),
+        Targets(targets={entry.path: entry.target_file() for entry in entries}),
         expires_days=policy.edition_days,
     )
 
@@ -264,20 +309,14 @@ def sign_edition(
         state=editor.result_state(),
         changed=tuple(editor.changed.values()),
         edition_role=edition_role,
+        shards=tuple(shards),
     )
 
 
-def _retained_content(roles: Mapping[str, SignedRole], members: Sequence[TargetEntry]) -> set[str]:
-    """Content paths used by the new edition or by any edition role still in ``roles``."""
+def _retained_content(kept: Collection[str], members: Sequence[TargetEntry]) -> set[str]:
+    """Content paths used by the new edition or by an edition that stays."""
     used = {m.path for m in members if layout.is_content_path(m.path)}
-    for name, role in roles.items():
-        if not name.startswith(layout.EDITION_ROLE_PREFIX):
-            continue
-        prefix = f"manifests/{name.removeprefix(layout.EDITION_ROLE_PREFIX)}/"
-        for path in role.metadata.signed.targets:
-            member = path.removeprefix(prefix)
-            if layout.is_content_path(member):
-                used.add(member)
+    used.update(path for path in kept if layout.is_content_path(path))
     return used
 
 

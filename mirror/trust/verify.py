@@ -18,6 +18,9 @@ Each check says which attack it stops:
   threshold the *trusted newest* root records for the retired keys (ADR
   0018), never against the archive's own old root: a forged old root that
   maps a retired key id to another key vouches for nothing.
+* `with_shards` — the members the role lists through member shards (ADR 0020),
+  each shard checked against its signed length and hash, each member in its
+  own shard's bin only (`mirror.trust.members`).
 * `check_members` — every archive member is listed and every listed member is
   present, one to one (added, removed and renamed members).
 * `judge_edition` — the signed edition info agrees with the metadata, and its
@@ -30,8 +33,8 @@ tampered even if it is also expired.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,20 +50,13 @@ from mirror.errors import (
     TamperedError,
 )
 from mirror.trust import layout, strictjson
+from mirror.trust.members import MemberList, SignedFile
 from mirror.trust.metadata import parse_metadata
 from mirror.trust.publisher import Publisher, publisher_of
 from mirror.trust.retired import KeyListing, RetiredKey
 
 CLOCK_SKEW = timedelta(minutes=10)
 """How far in the future an edition may claim to be created before we call the clock wrong."""
-
-
-@dataclass(frozen=True)
-class SignedFile:
-    """A member as the signed metadata describes it."""
-
-    length: int
-    sha256: str
 
 
 @dataclass(frozen=True)
@@ -78,8 +74,12 @@ class VerifiedManifest:
     eid: str
     publisher: Publisher
     members: Mapping[str, SignedFile]
+    """Member name -> signed file: the role's own entries, and once `with_shards` added
+    them, every shard's."""
     expiries: Mapping[str, datetime]
     """Expiry of each signed document that matters offline, by role name."""
+    shards: Mapping[str, SignedFile]
+    """The member shards the role lists (``members/<bin>.json``) and not added yet."""
 
 
 @dataclass(frozen=True)
@@ -299,7 +299,7 @@ def _member_list(
     if not layout.EDITION_ID_RE.match(eid):
         raise TamperedError(f"{eid!r} is not a valid edition id")
     prefix = f"manifests/{eid}/"
-    members: dict[str, SignedFile] = {}
+    listed: dict[str, SignedFile] = {}
     for path, target in edition.signed.targets.items():
         # Decided by delegation paths from the top, never by the file's name.
         _delegated_role_for(targets.signed, layout.MANIFESTS_ROLE, path)
@@ -309,8 +309,9 @@ def _member_list(
         sha256 = target.hashes.get("sha256")
         if not isinstance(sha256, str) or len(sha256) != 64:
             raise TamperedError(f"the signed entry for {path} has no SHA-256 hash")
-        members[path[len(prefix) :]] = SignedFile(length=target.length, sha256=sha256.lower())
-    if layout.EDITION_INFO_MEMBER not in members:
+        listed[path[len(prefix) :]] = SignedFile(length=target.length, sha256=sha256.lower())
+    member_list = MemberList(listed)
+    if layout.EDITION_INFO_MEMBER not in member_list.members:
         raise TamperedError("the edition's member list does not include edition.json")
     expiries: dict[str, datetime] = {
         "root": root.signed.expires,
@@ -319,12 +320,33 @@ def _member_list(
         edition_role_name: edition.signed.expires,
     }
     return VerifiedManifest(
-        eid=eid, publisher=publisher_of(root.signed), members=members, expiries=expiries
+        eid=eid,
+        publisher=publisher_of(root.signed),
+        members=member_list.members,
+        expiries=expiries,
+        shards=member_list.shards,
     )
 
 
+def with_shards(
+    manifest: VerifiedManifest, shard_bytes: Callable[[str], bytes]
+) -> VerifiedManifest:
+    """The manifest with the members of its shards: ``shard_bytes(name)`` gives each shard's
+    bytes (``members/<bin>.json``), which must be the signed ones (`members.MemberList`)."""
+    member_list = MemberList({**manifest.members, **manifest.shards})
+    for name in member_list.missing:
+        member_list.add_shard(name, shard_bytes(name))
+    return replace(manifest, members=member_list.complete(), shards={})
+
+
 def check_members(manifest: VerifiedManifest, archive_names: list[str]) -> None:
-    """Require archive content members and signed members to match one to one."""
+    """Require archive content members and signed members to match one to one.
+
+    The shards must have been added (`with_shards`): a manifest without them
+    lacks the edition's articles, so every article would be "not signed".
+    """
+    if manifest.shards:
+        raise ValueError("check_members needs the members of the shards (with_shards)")
     present = set(archive_names)
     for name in archive_names:
         if name not in manifest.members:
