@@ -320,14 +320,19 @@ async def push_one(
     session: MirrorSession | None = None
     uploaded: list[tuple[str, int]] = []
     deleted = 0
+    allowed_s = mirror.limits.deadline_s
     try:
         backend = create_backend(config, mirror)
         session = MirrorSession(mirror, backend, sleep=sleep)
         try:
-            async with asyncio.timeout(mirror.limits.deadline_s):
+            begun = asyncio.get_running_loop().time()
+            async with asyncio.timeout(allowed_s) as deadline:
                 plan = await plan_mirror(
                     session, tree.files, tree.history, max_delete=config.push.max_delete
                 )
+                # The uploads get the time their bytes need on a slow link, on top.
+                allowed_s = mirror.limits.deadline_for(plan.upload_bytes)
+                deadline.reschedule(begun + allowed_s)
                 result = replace(result, plan=plan)
                 progress.mirror_planned(mirror.name, len(plan.uploads), plan.upload_bytes)
                 if plan.refused:
@@ -345,14 +350,15 @@ async def push_one(
                     eid=verify.eid,
                     expected_timestamp_version=verify.timestamp_version,
                     now=verify.now,
-                    timeout_s=mirror.limits.deadline_s,
+                    # Every uploaded file is read back (an edition ZIP verified whole).
+                    timeout_s=mirror.limits.deadline_for(sum(size for _, size in uploaded)),
                     uploaded=uploaded,
                 )
             result = replace(result, verified=True)
     except TimeoutError:
         result = replace(
             result,
-            error=f"did not finish within its deadline of {mirror.limits.deadline_s:g} s",
+            error=f"did not finish within its deadline of {allowed_s:g} s",
             error_kind="deadline",
         )
     except HistoryConflictError as error:
