@@ -284,8 +284,9 @@ def test_a_worker_makes_way_for_a_new_one_after_its_share_of_jobs() -> None:
     without end: after ``jobs_per_worker`` jobs a new process takes over, results in order."""
     with WorkerPool(1, cpu_s=5, jobs_per_worker=3) as pool:
         results = list(pool.map(_job_and_pid, range(10)))
-    assert [job for job, _ in results] == list(range(10))
-    pids = [pid for _, pid in results]
+    done = [result for result in results if not isinstance(result, Overrun)]
+    assert [job for job, _ in done] == list(range(10))
+    pids = [pid for _, pid in done]
     assert [pids.index(pid) for pid in pids] == [0, 0, 0, 3, 3, 3, 6, 6, 6, 9]
     assert pool.replaced == 0  # retired, not replaced after a failure
 
