@@ -217,6 +217,8 @@ systemd_checks() {
   if ! podman exec -i -w /src -e EDITOR=/ci/editor -e DEBIAN_FRONTEND=noninteractive mirror-systemd \
     bash -euo pipefail -c "$script" <"$passphrase_file" >"$work/install.log" 2>&1; then
     tail -n 40 "$work/install.log" >&2
+    in_systemd journalctl -u mirror-sync.service -o short-precise --no-pager -n 40 >&2 || true
+    in_systemd systemctl show mirror-sync.service -p TimeoutStartUSec -p ExecMainStatus -p Result >&2 || true
     die "the install steps of $systemd_readme failed in the systemd container"
   fi
   sed -n '/^NEXT\|mirror-sync.timer/p' "$work/install.log" | head -n 3 | sed 's/^/   /'

@@ -1,7 +1,7 @@
 """Markdown article bodies to HTML: CommonMark with tables and strikethrough, by cmark-gfm.
 
 `cmarkgfm` binds GitHub's C implementation (the one PyPI renders untrusted
-READMEs with): about 16 times faster than markdown-it-py on the bench corpus,
+READMEs with): over 5 times faster than markdown-it-py on the bench corpus,
 and iterative where a recursive parser overflows its stack on deeply nested
 input (docs/adr/0019-commonmark-by-cmark-gfm.md). Raw HTML is kept
 (``CMARK_OPT_UNSAFE``) because every body is sanitised afterwards

@@ -26,10 +26,13 @@ files.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import math
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.forkserver
+import multiprocessing.resource_tracker
 import os
 import resource
 import signal
@@ -200,6 +203,7 @@ class WorkerPool:
         return None
 
     def _start(self) -> _Worker:
+        _stop_fork_server_at_exit()
         parent, child = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=_serve, args=(child, self.cpu_s), name="mirror-ingest", daemon=True
@@ -319,6 +323,38 @@ def _serve(connection: multiprocessing.connection.Connection, cpu_s: float) -> N
             return
         except Exception as error:  # a result that does not pickle
             connection.send(Overrun(f"could not be processed ({type(error).__name__})"))
+
+
+_STOPPING_AT_EXIT: list[bool] = []
+
+
+def _stop_fork_server_at_exit() -> None:
+    """Make the process stop and reap the fork server and the resource tracker before it
+    exits (registered once).
+
+    Python's fork server (and the resource tracker it starts) otherwise notices
+    its parent is gone only after the parent has exited, so for a moment it
+    outlives the process. Under systemd that moment is enough: a oneshot unit
+    whose main process exited with a process still in its cgroup is sent
+    SIGTERM and waits for the cgroup to empty, which a cgroup v1 container
+    never reports, so a successful sync ended as "timeout"
+    (deploy/podman-check.sh). ``_stop`` is the standard
+    library's own way for both (its tests use it): close the helper's pipe and
+    wait for it.
+    """
+    if _STOPPING_AT_EXIT:
+        return
+    _STOPPING_AT_EXIT.append(True)
+
+    def stop() -> None:
+        for helper in (
+            getattr(multiprocessing.forkserver, "_forkserver", None),
+            getattr(multiprocessing.resource_tracker, "_resource_tracker", None),
+        ):
+            with contextlib.suppress(OSError, ChildProcessError, AttributeError):
+                helper._stop()  # type: ignore[union-attr]
+
+    atexit.register(stop)
 
 
 def default_processes() -> int:
