@@ -134,8 +134,8 @@ async def execute(
     plan: MirrorPlan,
     *,
     progress: Progress,
-) -> tuple[list[tuple[str, int]], int]:
-    """Carry out ``plan`` on the mirror; return (the files uploaded with their sizes, deletions).
+) -> tuple[list[TreeFile], int]:
+    """Carry out ``plan`` on the mirror; return (the files uploaded, deletions).
 
     Three checks keep a push that races another host's push from mixing two
     histories: before any versioned metadata is written, the mirror's
@@ -144,12 +144,12 @@ async def execute(
     wrote must still be ours; just after, the timestamp must be ours.
     """
     backend = session.backend
-    uploaded: list[tuple[str, int]] = []
+    uploaded: list[TreeFile] = []  # the tree's own records: no copy per mirror
 
     async def upload(files: Sequence[TreeFile]) -> None:
         await session.call(lambda: backend.put_many(files))
         for file in files:
-            uploaded.append((file.path, file.size))
+            uploaded.append(file)
             progress.file_uploaded(session.mirror.name, file.size)
 
     for phase in Phase:
@@ -318,7 +318,7 @@ async def push_one(
     started = time.monotonic()
     result = PushResult(mirror=mirror.name, type=mirror.type)
     session: MirrorSession | None = None
-    uploaded: list[tuple[str, int]] = []
+    uploaded: list[TreeFile] = []
     deleted = 0
     allowed_s = mirror.limits.deadline_s
     try:
@@ -351,7 +351,7 @@ async def push_one(
                     expected_timestamp_version=verify.timestamp_version,
                     now=verify.now,
                     # Every uploaded file is read back (an edition ZIP verified whole).
-                    timeout_s=mirror.limits.deadline_for(sum(size for _, size in uploaded)),
+                    timeout_s=mirror.limits.deadline_for(sum(f.size for f in uploaded)),
                     uploaded=uploaded,
                 )
             result = replace(result, verified=True)
@@ -378,7 +378,7 @@ async def push_one(
     result = replace(
         result,
         uploaded_files=len(uploaded),
-        uploaded_bytes=sum(size for _, size in uploaded),
+        uploaded_bytes=sum(f.size for f in uploaded),
         skipped_files=0 if decided is None else decided.skipped_files,
         skipped_bytes=0 if decided is None else decided.skipped_bytes,
         retries=0 if session is None else session.retries,

@@ -48,7 +48,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -67,6 +67,7 @@ from mirror.errors import (
     ForeignEditionError,
     MirrorError,
     RollbackError,
+    StorageError,
     TamperedError,
     TransportError,
     UsageError,
@@ -493,7 +494,7 @@ class EditionFetch:
         for needed in ("index.html", layout.EDITION_INFO_MEMBER):
             if needed not in files:
                 raise TamperedError(f"the latest bundle of {eid} has no {needed}")
-        return self.store.install_bundle(eid, files)
+        return self.store.install_bundle(eid, files.items())
 
     def whole_edition(self, eid: str) -> LibraryEdition:
         """Edition ``eid`` member by member (the cache first), or from its archive.
@@ -514,15 +515,22 @@ class EditionFetch:
         members = member_list.complete()
         missing = self._missing(members)
         self.progress(f"downloading {len(missing)} of {len(members)} files of {eid}")
-        files: dict[str, Path] = {}
+        for name in missing:
+            signed = members[name]
+            if self.store.cached(signed.sha256) is None:  # two members may share their bytes
+                target = name if layout.is_content_path(name) else layout.manifest_path(eid, name)
+                path = self.download(target, expect_sha256=signed.sha256)
+                self.store.cache_file(signed.sha256, path)
+        del missing
+        return self.store.install(eid, self._cached_files(members))
+
+    def _cached_files(self, members: Mapping[str, SignedFile]) -> Iterator[tuple[str, Path]]:
+        """(member name, cached file) for every member, which the cache must hold by now."""
         for name, signed in members.items():
             cached = self.store.cached(signed.sha256)
             if cached is None:
-                target = name if layout.is_content_path(name) else layout.manifest_path(eid, name)
-                path = self.download(target, expect_sha256=signed.sha256)
-                cached = self.store.cache_file(signed.sha256, path)
-            files[name] = cached
-        return self.store.install(eid, files)
+                raise StorageError(f"the verified copy of {name} left the cache during the fetch")
+            yield name, cached
 
     def _missing(self, members: Mapping[str, SignedFile]) -> list[str]:
         """The members whose hash the cache does not hold."""
