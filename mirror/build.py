@@ -502,7 +502,11 @@ def _build_edition(
         for name, data in extra.items():
             add(writer, SiteFile(name, data=data))
         mirrors_entry = next(e for e in entries.pages if e.path == layout.MIRROR_LIST_PATH)
-        if not force and not new_root and _same_content(previous_edition.members, entries):
+        same = not force and not new_root and _same_content(previous_edition.members, entries)
+        # Pages came from the previous edition while articles were written; its member list
+        # and ZIP index go now, before signing (about 60 MB at 100,000 articles).
+        previous_edition.close()
+        if same:
             writer.discard()
             cache.save()
             return Unchanged(publish_tree.edition_ids(state)[-1], False, tuple(problems))
@@ -613,8 +617,6 @@ def _build_edition(
         timestamp=release.timestamp,
     )
     pruned = publish_tree.prune(publish_dir, release.state)
-    if previous_edition.archive is not None:
-        previous_edition.archive.close()
     cache.save()
     return BuildResult(
         eid=eid,

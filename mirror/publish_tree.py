@@ -564,11 +564,14 @@ def prune(publish_dir: Path, state: RepositoryState) -> int:
     removed = 0
     keep = referenced_targets(state)
     targets = targets_dir(publish_dir)
-    for path in sorted(targets.rglob("*")) if targets.is_dir() else []:
-        unused = path.relative_to(targets).as_posix() not in keep
-        if path.is_file() and not path.name.startswith(".") and unused:
-            path.unlink()
-            removed += 1
+    # A walk, not a sorted list of every path: the tree of 100,000 articles has 120,000 files.
+    for folder, _, names in os.walk(targets):
+        relative = Path(folder).relative_to(targets).as_posix()
+        for name in names:
+            listed = name if relative == "." else f"{relative}/{name}"
+            if not name.startswith(".") and listed not in keep:
+                os.unlink(os.path.join(folder, name))
+                removed += 1
     current = {name: role.version for name, role in state.roles.items()}
     current["snapshot"] = state.snapshot_version
     metadata = metadata_dir(publish_dir)
