@@ -646,6 +646,8 @@ class EditionWriter:
             raise StorageError(f"The archive {self._path} was not finished after a write error.")
         try:
             self._write_central_directory()
+            # What only checked and listed the members is not needed once it is written.
+            self._central, self._names = bytearray(), _NameRegistry()
             self._file.flush()
             os.fsync(self._file.fileno())
             digest = self._hash_file()
