@@ -1054,7 +1054,7 @@ def _check_count(entries: int, cd_size: int, limits: ArchiveLimits) -> None:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _CentralEntry:
     name: str
     name_bytes: bytes

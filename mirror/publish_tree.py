@@ -119,7 +119,7 @@ class Phase(enum.IntEnum):
     POINTERS = 3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TreeFile:
     """One file of the publish tree: its name on a mirror, the local file, size, phase."""
 
