@@ -82,8 +82,9 @@ class PushResult:
         """Pushed, and verified if read-back ran."""
         return self.pushed and self.verified is not False and self.error is None
 
-    def as_json(self) -> dict[str, Any]:
-        """The JSON report entry (no secrets: only names, counts and messages)."""
+    def as_json(self, *, files: bool = True) -> dict[str, Any]:
+        """The JSON report entry (no secrets: only names, counts and messages); without
+        ``files``, its plan gives counts, not every path (`MirrorPlan.as_json`)."""
         return {
             "mirror": self.mirror,
             "type": self.type,
@@ -99,7 +100,7 @@ class PushResult:
             "error_kind": self.error_kind,
             "deleted_files": self.deleted_files,
             "retention_note": self.retention_note,
-            "plan": None if self.plan is None else self.plan.as_json(),
+            "plan": None if self.plan is None else self.plan.as_json(files=files),
         }
 
 
