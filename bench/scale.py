@@ -249,6 +249,7 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
                 f"({again / full:.2%})"
             )
 
+    notes.append(_baseline_note())
     rows = _step_rows(scale.steps)
     if first and update:
         rows.append(_update_row(first[0], update[0]))
@@ -279,6 +280,22 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
     if args.drop_corpus:
         shutil.rmtree(main_case.root, ignore_errors=True)
     return 1 if scale.failed else 0
+
+
+IMPORTS = "import mirror.cli, mirror.build, mirror.publish, mirror.reader.fetch"
+"""What every step's process loads before it does anything (for the RSS floor)."""
+
+
+def _baseline_note() -> str:
+    """The RSS of a process that only imports mirror's code: what every figure starts from."""
+    floor = build_bench._run([sys.executable, "-c", IMPORTS], rss=True).rss_mb or 0
+    hidden = "import sys; sys.modules['boto3'] = None; " + IMPORTS
+    without = build_bench._run([sys.executable, "-c", hidden], rss=True).rss_mb or 0
+    return (
+        f"- RSS floor: a process that only imports mirror's build, push and fetch code takes "
+        f"{floor:.0f} MB here; {without:.0f} MB without boto3, which securesystemslib loads "
+        "when it is installed (here by moto, of the test extra; `mirror[publish]` does not)"
+    )
 
 
 def _step_rows(steps: list[Step]) -> list[push_bench.Row]:

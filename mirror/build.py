@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -50,6 +50,7 @@ from mirror.trust.publisher import publisher_of
 from mirror.trust.repository import (
     EditionSigning,
     ExpiryPolicy,
+    MemberLedger,
     RepositoryState,
     TargetEntry,
     editions_to_drop,
@@ -231,13 +232,18 @@ class Unchanged:
     problems: tuple[IngestProblem, ...]
 
 
-def _same_content(previous: Mapping[str, str], entries: Sequence[TargetEntry]) -> bool:
+def _same_content(previous: Mapping[str, str], entries: Iterable[TargetEntry]) -> bool:
     """True when every member but the volatile ones matches the newest edition's, byte for byte.
 
     ``previous`` is the newest edition's whole member list (`_previous_members`).
     """
-    current = {e.path: e.sha256 for e in entries if e.path not in VOLATILE_MEMBERS}
-    return {n: h for n, h in previous.items() if n not in VOLATILE_MEMBERS} == current
+    count = 0
+    for entry in entries:
+        if entry.path not in VOLATILE_MEMBERS:
+            if previous.get(entry.path) != entry.sha256:
+                return False
+            count += 1
+    return count == sum(1 for name in previous if name not in VOLATILE_MEMBERS)
 
 
 def _previous_members(publish_dir: Path, state: RepositoryState) -> dict[str, str]:
@@ -405,7 +411,7 @@ def _build_edition(
         days=config.edition.latest_days,
         max_articles=config.edition.latest_max_articles,
     )
-    entries: list[TargetEntry] = []
+    entries = MemberLedger(config.trust.hash_bin_bits)
     problems: list[IngestProblem] = []
     article_count = 0
     targets_written = 0
@@ -449,7 +455,7 @@ def _build_edition(
                     cache.learn(member.source, info, digest.sha256, read_ns)
             else:  # pragma: no cover - SiteFile guarantees one of the two
                 raise ValueError(f"{member.name} has no content")
-            entries.append(TargetEntry(name, digest.length, digest.sha256))
+            entries.add(TargetEntry(name, digest.length, digest.sha256))
             if kept is not None:
                 return  # the publish tree holds it already (`PreviousEdition.reusable`)
             target = PublishedTarget(
@@ -495,11 +501,19 @@ def _build_edition(
         }
         for name, data in extra.items():
             add(writer, SiteFile(name, data=data))
-        mirrors_entry = next(e for e in entries if e.path == layout.MIRROR_LIST_PATH)
-        if not force and not new_root and _same_content(previous_edition.members, entries):
+        mirrors_entry = next(e for e in entries.pages if e.path == layout.MIRROR_LIST_PATH)
+        same = not force and not new_root and _same_content(previous_edition.members, entries)
+        # Pages came from the previous edition while articles were written; its member list
+        # and ZIP index go now, before signing (about 60 MB at 100,000 articles).
+        previous_edition.close()
+        if same:
             writer.discard()
             cache.save()
             return Unchanged(publish_tree.edition_ids(state)[-1], False, tuple(problems))
+        # The pages go into the tree now, and out of memory (the index of 100,000 articles
+        # is 23 MB); the shards follow once they are signed.
+        targets_written += publish_tree.write_targets(publish_dir, edition_targets)
+        edition_targets.clear()
         signing = sign_edition(
             state,
             signer=keyring.signer("targets"),
@@ -509,7 +523,6 @@ def _build_edition(
             reader_page=reader_entry,
             now=created,
             policy=policy,
-            bin_bits=config.trust.hash_bin_bits,
             drop_editions=dropped,
             kept_content=publish_tree.content_of_editions(
                 publish_dir, state, [e for e in publish_tree.edition_ids(state) if e not in dropped]
@@ -517,17 +530,20 @@ def _build_edition(
             if dropped
             else (),
         )
-        edition_targets += [
-            PublishedTarget(
-                path=layout.manifest_path(eid, shard.name),
-                sha256=hashlib.sha256(shard.data).hexdigest(),
-                data=shard.data,
-            )
-            for shard in signing.shards
-        ]
-        targets_written += publish_tree.write_targets(publish_dir, edition_targets)
+        targets_written += publish_tree.write_targets(
+            publish_dir,
+            [
+                PublishedTarget(
+                    path=layout.manifest_path(eid, shard.name),
+                    sha256=hashlib.sha256(shard.data).hexdigest(),
+                    data=shard.data,
+                )
+                for shard in signing.shards
+            ],
+        )
         for name, data in _embedded_metadata(keyring, signing, eid):
             writer.add_bytes(name, data)
+        signing = replace(signing, shards=())  # in the tree and the ZIP: 15 MB at 100,000
     archive = writer.close()
 
     trusted_comment = (
@@ -608,8 +624,6 @@ def _build_edition(
         timestamp=release.timestamp,
     )
     pruned = publish_tree.prune(publish_dir, release.state)
-    if previous_edition.archive is not None:
-        previous_edition.archive.close()
     cache.save()
     return BuildResult(
         eid=eid,

@@ -47,3 +47,8 @@ MAX_ROOT_ROTATIONS = 1024
 
 LATEST_BUNDLE_MAX_BYTES = 64 * 1024 * 1024
 """Largest latest bundle a reader downloads (the newest articles; with images, the most)."""
+
+MIN_TRANSFER_RATE_BYTES_PER_S = 256 * 1024
+"""The slowest transfer still taken for an honest one (2 Mbit/s): time budgets grow by a second
+per this many bytes to move, so a large archive's honest download, push or read-back is never
+cut off by a budget sized for a small one, while a trickling censor still is."""

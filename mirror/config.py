@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from mirror import secrets
+from mirror import caps, secrets
 from mirror.backends.registry import backend_type
 from mirror.errors import ConfigError, KeyStoreError
 from mirror.mirror_types import BACKEND_MODULES
@@ -109,7 +109,17 @@ class MirrorLimits:
     retries: int = 4
     """Extra attempts after a failed call (transport errors only)."""
     deadline_s: float = 1800.0
-    """Longest time spent on this mirror in one run, retries included."""
+    """Longest time spent on this mirror in one run, retries included, before the time
+    its bytes need (`deadline_for`)."""
+
+    def deadline_for(self, moved_bytes: int) -> float:
+        """The time one push or read-back that moves ``moved_bytes`` may take on this mirror.
+
+        `deadline_s`, plus what the slowest honest link needs for those bytes
+        (`caps.MIN_TRANSFER_RATE_BYTES_PER_S`): a first push of a large
+        archive must not fail on a deadline sized for ten new articles.
+        """
+        return self.deadline_s + moved_bytes / caps.MIN_TRANSFER_RATE_BYTES_PER_S
 
 
 @dataclass(frozen=True)

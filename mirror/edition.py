@@ -289,16 +289,31 @@ def _collision_key(name: str) -> str:
 
 
 class _NameRegistry:
-    """Rejects duplicate names, case/normalisation collisions and file/folder clashes."""
+    """Rejects duplicate names, case/normalisation collisions and file/folder clashes.
+
+    Files are kept by the hash of their collision key, next to the name itself
+    (which the archive's records hold anyway): a key string per member cost
+    about 80 bytes. A hash match is confirmed with the key recomputed from the
+    name, and the rare names whose hashes collide are kept by their whole key.
+    """
 
     def __init__(self) -> None:
-        self._files: dict[str, str] = {}
+        self._files: dict[int, str] = {}
+        self._by_key: dict[str, str] = {}
+        """Files whose key's hash another key took first."""
         self._folders: dict[str, str] = {}
+
+    def _file(self, key: str) -> str | None:
+        """The name added with collision key ``key``, if any."""
+        found = self._files.get(hash(key))
+        if found is not None and _collision_key(found) == key:
+            return found
+        return self._by_key.get(key)
 
     def check(self, name: str) -> None:
         """Raise if `name` clashes with a name already added."""
         key = _collision_key(name)
-        other = self._files.get(key)
+        other = self._file(key)
         if other == name:
             raise UnsafeArchiveError(f"Member {_show(name)} appears twice (duplicate names).")
         if other is not None:
@@ -315,9 +330,10 @@ class _NameRegistry:
                 "(file/folder collision)."
             )
         for prefix in _folder_keys(key):
-            if prefix in self._files:
+            clash = self._file(prefix)
+            if clash is not None:
                 raise UnsafeArchiveError(
-                    f"Member {_show(name)} uses member {_show(self._files[prefix])} as a folder "
+                    f"Member {_show(name)} uses member {_show(clash)} as a folder "
                     "(file/folder collision)."
                 )
 
@@ -326,7 +342,9 @@ class _NameRegistry:
         key = _collision_key(name)
         for prefix in _folder_keys(key):
             self._folders.setdefault(prefix, name)
-        self._files[key] = name
+        taken = self._files.setdefault(hash(key), name)
+        if taken is not name and _collision_key(taken) != key:
+            self._by_key[key] = name
 
     def admit(self, name: str) -> None:
         self.check(name)
@@ -439,7 +457,10 @@ class EditionWriter:
         self._date, self._time = _dos_date_time(timestamp)
         self._names = _NameRegistry()
         self._limits = ArchiveLimits()
-        self._members: list[_WrittenMember] = []
+        self._central = bytearray()
+        """The central directory, each member's entry appended as it is written (a record
+        object per member took about 250 bytes; 120,000 members, 30 MB)."""
+        self._count = 0
         self._offset = 0
         self._digest: ArchiveDigest | None = None
         self._failed = False
@@ -533,7 +554,7 @@ class EditionWriter:
             self._failed = True
             raise StorageError(f"Cannot write the archive {self._path}.") from error
         self._names.add(member.name)
-        self._members.append(written)
+        self._listed(written)
         self._offset += len(header) + member.compressed_size
         return MemberDigest(name=member.name, length=member.size, sha256=sha256)
 
@@ -551,7 +572,7 @@ class EditionWriter:
         header = self._local_header(member)
         self._write(lambda: self._file.write(header + payload))
         self._names.add(name)
-        self._members.append(member)
+        self._listed(member)
         self._offset += len(header) + len(payload)
 
     def add_file(self, name: str, source: Path) -> MemberDigest:
@@ -607,7 +628,7 @@ class EditionWriter:
             self._failed = True
             raise StorageError(f"Cannot write the archive {self._path}.") from error
         self._names.add(name)
-        self._members.append(member)
+        self._listed(member)
         self._offset = data_offset + compressed_size
         return MemberDigest(name=name, length=size, sha256=sha256)
 
@@ -625,6 +646,8 @@ class EditionWriter:
             raise StorageError(f"The archive {self._path} was not finished after a write error.")
         try:
             self._write_central_directory()
+            # What only checked and listed the members is not needed once it is written.
+            self._central, self._names = bytearray(), _NameRegistry()
             self._file.flush()
             os.fsync(self._file.fileno())
             digest = self._hash_file()
@@ -727,13 +750,16 @@ class EditionWriter:
             written += len(out)
         return crc, sha256.hexdigest(), written
 
+    def _listed(self, member: _WrittenMember) -> None:
+        """Add a written member's entry to the central directory."""
+        self._central += self._central_entry(member)
+        self._count += 1
+
     def _write_central_directory(self) -> None:
         cd_offset = self._offset
-        parts = [self._central_entry(member) for member in self._members]
-        cd_size = sum(len(part) for part in parts)
-        count = len(self._members)
-        for part in parts:
-            self._file.write(part)
+        cd_size = len(self._central)
+        count = self._count
+        self._file.write(self._central)
         if count >= _ZIP64_COUNT_LIMIT or cd_size >= _ZIP64_LIMIT or cd_offset >= _ZIP64_LIMIT:
             zip64_offset = cd_offset + cd_size
             self._file.write(
@@ -1028,7 +1054,7 @@ def _check_count(entries: int, cd_size: int, limits: ArchiveLimits) -> None:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _CentralEntry:
     name: str
     name_bytes: bytes

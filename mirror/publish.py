@@ -82,8 +82,9 @@ class PushResult:
         """Pushed, and verified if read-back ran."""
         return self.pushed and self.verified is not False and self.error is None
 
-    def as_json(self) -> dict[str, Any]:
-        """The JSON report entry (no secrets: only names, counts and messages)."""
+    def as_json(self, *, files: bool = True) -> dict[str, Any]:
+        """The JSON report entry (no secrets: only names, counts and messages); without
+        ``files``, its plan gives counts, not every path (`MirrorPlan.as_json`)."""
         return {
             "mirror": self.mirror,
             "type": self.type,
@@ -99,7 +100,7 @@ class PushResult:
             "error_kind": self.error_kind,
             "deleted_files": self.deleted_files,
             "retention_note": self.retention_note,
-            "plan": None if self.plan is None else self.plan.as_json(),
+            "plan": None if self.plan is None else self.plan.as_json(files=files),
         }
 
 
@@ -134,8 +135,8 @@ async def execute(
     plan: MirrorPlan,
     *,
     progress: Progress,
-) -> tuple[list[tuple[str, int]], int]:
-    """Carry out ``plan`` on the mirror; return (the files uploaded with their sizes, deletions).
+) -> tuple[list[TreeFile], int]:
+    """Carry out ``plan`` on the mirror; return (the files uploaded, deletions).
 
     Three checks keep a push that races another host's push from mixing two
     histories: before any versioned metadata is written, the mirror's
@@ -144,12 +145,12 @@ async def execute(
     wrote must still be ours; just after, the timestamp must be ours.
     """
     backend = session.backend
-    uploaded: list[tuple[str, int]] = []
+    uploaded: list[TreeFile] = []  # the tree's own records: no copy per mirror
 
     async def upload(files: Sequence[TreeFile]) -> None:
         await session.call(lambda: backend.put_many(files))
         for file in files:
-            uploaded.append((file.path, file.size))
+            uploaded.append(file)
             progress.file_uploaded(session.mirror.name, file.size)
 
     for phase in Phase:
@@ -318,16 +319,21 @@ async def push_one(
     started = time.monotonic()
     result = PushResult(mirror=mirror.name, type=mirror.type)
     session: MirrorSession | None = None
-    uploaded: list[tuple[str, int]] = []
+    uploaded: list[TreeFile] = []
     deleted = 0
+    allowed_s = mirror.limits.deadline_s
     try:
         backend = create_backend(config, mirror)
         session = MirrorSession(mirror, backend, sleep=sleep)
         try:
-            async with asyncio.timeout(mirror.limits.deadline_s):
+            begun = asyncio.get_running_loop().time()
+            async with asyncio.timeout(allowed_s) as deadline:
                 plan = await plan_mirror(
                     session, tree.files, tree.history, max_delete=config.push.max_delete
                 )
+                # The uploads get the time their bytes need on a slow link, on top.
+                allowed_s = mirror.limits.deadline_for(plan.upload_bytes)
+                deadline.reschedule(begun + allowed_s)
                 result = replace(result, plan=plan)
                 progress.mirror_planned(mirror.name, len(plan.uploads), plan.upload_bytes)
                 if plan.refused:
@@ -345,14 +351,15 @@ async def push_one(
                     eid=verify.eid,
                     expected_timestamp_version=verify.timestamp_version,
                     now=verify.now,
-                    timeout_s=mirror.limits.deadline_s,
+                    # Every uploaded file is read back (an edition ZIP verified whole).
+                    timeout_s=mirror.limits.deadline_for(sum(f.size for f in uploaded)),
                     uploaded=uploaded,
                 )
             result = replace(result, verified=True)
     except TimeoutError:
         result = replace(
             result,
-            error=f"did not finish within its deadline of {mirror.limits.deadline_s:g} s",
+            error=f"did not finish within its deadline of {allowed_s:g} s",
             error_kind="deadline",
         )
     except HistoryConflictError as error:
@@ -372,7 +379,7 @@ async def push_one(
     result = replace(
         result,
         uploaded_files=len(uploaded),
-        uploaded_bytes=sum(size for _, size in uploaded),
+        uploaded_bytes=sum(f.size for f in uploaded),
         skipped_files=0 if decided is None else decided.skipped_files,
         skipped_bytes=0 if decided is None else decided.skipped_bytes,
         retries=0 if session is None else session.retries,

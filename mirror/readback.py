@@ -25,6 +25,7 @@ from tuf.api.metadata import Metadata, Root
 from mirror.client.transport import DeadlineFetcher
 from mirror.client.view import MirrorView
 from mirror.errors import TransportError
+from mirror.publish_tree import TreeFile
 from mirror.reader.store import Trust
 from mirror.reader.verify_file import verify_edition
 from mirror.trust import layout
@@ -46,7 +47,7 @@ def read_back_sync(
     eid: str,
     expected_timestamp_version: int,
     now: datetime,
-    uploaded: Sequence[tuple[str, int]] = (),
+    uploaded: Sequence[TreeFile] = (),
     proxy: str | None = None,
 ) -> ReadBack:
     """Blocking read-back of one mirror (run it in a thread).
@@ -66,9 +67,10 @@ def read_back_sync(
             view.require_version(expected_timestamp_version, expected="the push just published")
             view.edition_info(eid)
             archives: list[Path] = []
-            for index, (tree_path, size) in enumerate(uploaded):
+            for index, file in enumerate(uploaded):
+                tree_path = file.path
                 if tree_path.startswith("targets/"):
-                    local = view.download_published(tree_path, size, work / f"t{index}")
+                    local = view.download_published(tree_path, file.size, work / f"t{index}")
                     if tree_path.endswith(".zip") and not layout.is_latest_bundle(tree_path):
                         archives.append(local)
                     else:
@@ -99,7 +101,7 @@ async def read_back(
     expected_timestamp_version: int,
     now: datetime,
     timeout_s: float,
-    uploaded: Sequence[tuple[str, int]] = (),
+    uploaded: Sequence[TreeFile] = (),
 ) -> ReadBack:
     """Read one mirror back without blocking the event loop; bounded by ``timeout_s``."""
     try:

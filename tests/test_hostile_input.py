@@ -275,6 +275,22 @@ def test_a_worker_that_overruns_its_cpu_deadline_is_replaced() -> None:
     assert time.monotonic() - started < 30
 
 
+def _job_and_pid(job: object) -> tuple[object, int]:
+    return job, os.getpid()
+
+
+def test_a_worker_makes_way_for_a_new_one_after_its_share_of_jobs() -> None:
+    """A parser that leaks (cmarkgfm does, about 50 KB an article) cannot grow a worker
+    without end: after ``jobs_per_worker`` jobs a new process takes over, results in order."""
+    with WorkerPool(1, cpu_s=5, jobs_per_worker=3) as pool:
+        results = list(pool.map(_job_and_pid, range(10)))
+    done = [result for result in results if not isinstance(result, Overrun)]
+    assert [job for job, _ in done] == list(range(10))
+    pids = [pid for _, pid in done]
+    assert [pids.index(pid) for pid in pids] == [0, 0, 0, 3, 3, 3, 6, 6, 6, 9]
+    assert pool.replaced == 0  # retired, not replaced after a failure
+
+
 def test_ctrl_c_stops_a_build_within_a_second(tmp_path: Path) -> None:
     config = newsroom(tmp_path)
     with hostile_server() as server:

@@ -30,6 +30,7 @@ from mirror.errors import StorageError, TamperedError
 from mirror.trust import layout
 from mirror.trust.members import MemberList, SignedFile, bin_suffix, write_shards
 from mirror.trust.metadata import serializer
+from tests.censor import running_mirrors, snapshot_tree
 from tests.conftest import Publisher, write_articles
 from tests.test_attacks import TAMPERED, assert_clean_rejection, members, run_verify, write_zip
 from tests.test_rotation import targets_signer
@@ -337,3 +338,23 @@ def test_the_publish_tree_keeps_each_shard_under_its_hash(
     damaged.write_bytes(damaged.read_bytes().replace(b'"bits":8', b'"bits":7'))
     with pytest.raises(StorageError, match="damaged"):
         publish_tree.edition_members(copy, state, result.eid)
+
+
+def test_a_first_fetch_reads_the_edition_zip_once_and_its_shards_from_it(
+    new_publisher: Callable[..., Publisher], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new reader takes the ZIP (its hash is signed) and caches every member and shard
+    from it in one pass: no shard and no article is asked of the mirror on its own."""
+    publisher = new_publisher(40)
+    built = publisher.build()
+    tree = snapshot_tree(publisher.config.publish_dir, tmp_path / "tree")
+    state = tmp_path / "reader"
+    with running_mirrors([("honest", tree)]) as (mirror,):
+        argv = ["fetch", "--archive", "--only", "--root", str(publisher.root_json)]
+        argv += ["--mirror", mirror.url, "--state", str(state), "--json"]
+        capsys.readouterr()
+        assert main(argv) == 0, capsys.readouterr()
+        asked = [served.path for served in mirror.served()]
+    assert sum(path.endswith(f"{built.eid}.zip") for path in asked) == 1
+    assert not [p for p in asked if "/members/" in p or "/articles/" in p or "/assets/" in p]
+    assert any(state.rglob("library/*/articles/article-039.html"))

@@ -14,9 +14,12 @@ from mirror import shards, sync
 from mirror.build import BuildResult, Unchanged
 from mirror.cli import main
 from mirror.errors import QuorumError
-from mirror.mirror_states import load_mirror_states
-from mirror.publish import SilentProgress
+from mirror.mirror_states import load_mirror_states, save_mirror_states
+from mirror.publish import PushResult, SilentProgress
+from mirror.publish_tree import Phase, TreeFile
+from mirror.push_plan import MirrorPlan
 from mirror.trust import layout
+from mirror.trust.history import Judgement, MirrorHistory, Standing
 from tests.conftest import BUILD_TIME, Publisher, make_config, write_articles
 
 
@@ -277,3 +280,29 @@ def test_naming_one_mirror_asks_for_that_mirror(
                                                  "path: /proc/no-such-place"))  # fmt: skip
     assert main(["--config", str(config), "push"]) == 8  # all mirrors: the whole quorum
     assert "only 1 of 2 mirrors verified; the quorum is 2" in capsys.readouterr().err
+
+
+def test_the_state_of_every_mirror_survives_a_first_push_of_a_large_archive(
+    tmp_path: Path,
+) -> None:
+    """A first push of 100,000 articles uploads 120,000 files to each mirror. With every
+    path in it, the state of three such mirrors was 39 MB, past what is read back, so the
+    next run saw no state at all and `mirror mirrors list` lost every mirror's last run."""
+    files = tuple(
+        TreeFile(f"targets/articles/{i:064x}.a-{i:06d}.html", tmp_path, 9_000, Phase.TARGETS)
+        for i in range(120_000)
+    )
+    judgement = Judgement(Standing.EMPTY, None, 1, "the mirror publishes nothing yet")
+    history = MirrorHistory(timestamp=None, roots={}, first_root=None, snapshot=None)
+    plan = MirrorPlan(judgement, history, uploads=files)
+    results = [
+        PushResult(mirror=f"m{n}", type="local", pushed=True, verified=True, plan=plan)
+        for n in range(3)
+    ]
+    path = tmp_path / "state" / "mirrors.json"
+    path.parent.mkdir()
+    save_mirror_states(path, results, BUILD_TIME)
+    states = load_mirror_states(path)
+    assert set(states) == {"m0", "m1", "m2"}
+    assert states["m0"]["plan"]["upload_files"] == 120_000
+    assert path.stat().st_size < 64 * 1024

@@ -212,12 +212,12 @@ def test_batches_follow_the_backends_size_and_keep_the_order(tmp_path: Path) -> 
 
 
 def sources(folder: Path, names: Sequence[str]) -> list[TreeFile]:
-    folder.mkdir(parents=True, exist_ok=True)
     files = []
     for name in names:
-        local = folder / name.replace("/", "_")
+        local = folder / name
+        local.parent.mkdir(parents=True, exist_ok=True)
         local.write_bytes(name.encode() * 100)
-        files.append(TreeFile(name, local, local.stat().st_size, Phase.TARGETS))
+        files.append(TreeFile(name, folder, local.stat().st_size, Phase.TARGETS))
     return files
 
 

@@ -195,3 +195,24 @@ def test_the_push_waits_as_long_as_retry_after_says(
     assert by_name["faulty"].retries == len(waits) == 2
     assert waits == [17.0, 17.0]
     assert by_name["healthy"].retries == 0
+
+
+def test_a_slow_honest_mirror_gets_the_time_its_bytes_need(
+    new_publisher: Callable[..., Publisher], dav: str, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """A deadline sized for small pushes must not fail a large one on an honest slow link:
+    the push and its read-back each get `deadline_s` plus a second per 256 KiB they move."""
+    publisher = new_publisher()
+    (publisher.articles / "big.jpg").write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(4 << 20))
+    article = publisher.articles / "article-001.md"
+    article.write_text(article.read_text(encoding="utf-8") + "\n![Big](big.jpg)\n", "utf-8")
+    folder = secrets.token_hex(4)
+    block = mirror_block("slow", f"http://127.0.0.1:{proxy.port}", f"s{folder}", timeout_s=30)
+    config = make_config(publisher.home, mirrors=block.replace("deadline_s: 20", "deadline_s: 1"))
+    publisher = Publisher(publisher.home, config)
+    publisher.build()
+    proxy.set_fault(Fault("latency", latency_s=0.05))
+    code, results = push(publisher, tmp_path)
+    assert code == 0, results
+    assert results["slow"]["verified"] is True, results["slow"]
+    assert results["slow"]["seconds"] > 1  # more than deadline_s alone would have allowed

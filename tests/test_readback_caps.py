@@ -31,6 +31,7 @@ from mirror.trust import layout
 from mirror.trust.metadata import serializer
 from mirror.trust.repository import (
     ExpiryPolicy,
+    MemberLedger,
     RepositoryState,
     SignedRole,
     TargetEntry,
@@ -71,11 +72,10 @@ def _large_repository(publisher: Any) -> tuple[Path, str, int, int]:
         RepositoryState(),
         signer=keyring.signer("targets"),
         eid=eid,
-        members=[*articles, info_entry, mirrors_entry],
+        members=MemberLedger.of([*articles, info_entry, mirrors_entry], bits=4),
         mirror_list=mirrors_entry,
         now=BUILD_TIME,
         policy=policy,
-        bin_bits=4,
     )
     # The edition role as mirror wrote it before shards: every member listed in it.
     role = signing.edition_role.metadata()

@@ -32,6 +32,7 @@ import httpcore
 from tuf.api import exceptions
 from tuf.ngclient import FetcherInterface
 
+from mirror import caps
 from mirror.timedhttp import Deadline, DeadlineBackend, connection_pool
 
 CHUNK_BYTES = 256 * 1024
@@ -64,10 +65,14 @@ class DeadlineFetcher(FetcherInterface):
         self._pool = connection_pool(proxy, DeadlineBackend(self._deadline))
 
     @contextlib.contextmanager
-    def budget_for(self, length: int, *, min_rate_bytes_per_s: int = 256 * 1024) -> Iterator[None]:
-        """Raise the time budget while downloading a file of ``length`` signed bytes."""
+    def budget_for(self, length: int) -> Iterator[None]:
+        """Raise the time budget while downloading a file of ``length`` signed bytes.
+
+        By the time the slowest honest link needs for them
+        (`caps.MIN_TRANSFER_RATE_BYTES_PER_S`).
+        """
         saved = self.download_budget_s
-        self.download_budget_s = saved + length / min_rate_bytes_per_s
+        self.download_budget_s = saved + length / caps.MIN_TRANSFER_RATE_BYTES_PER_S
         try:
             yield
         finally:

@@ -48,7 +48,7 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -381,35 +381,42 @@ class PublisherStore:
         """The edition ``eid``, if it is complete in the library."""
         return next((e for e in self.editions() if e.eid == eid), None)
 
-    def install(self, eid: str, members: Mapping[str, Path]) -> LibraryEdition:
-        """Assemble edition ``eid`` from verified files (member name -> cached file).
+    def install(self, eid: str, members: Iterable[tuple[str, Path]]) -> LibraryEdition:
+        """Assemble edition ``eid`` from verified files ((member name, cached file) pairs).
 
         Files are hard-linked (copied across file systems) into a staging folder
-        that is renamed into place only when complete.
+        that is renamed into place only when complete. The pairs are read as
+        they come: an edition of 120,000 members is never a mapping in memory.
         """
         return self._assemble(eid, members, complete=True)
 
-    def install_bundle(self, eid: str, members: Mapping[str, Path]) -> LibraryEdition:
+    def install_bundle(self, eid: str, members: Iterable[tuple[str, Path]]) -> LibraryEdition:
         """Assemble the latest bundle of edition ``eid`` from verified files, as `install`."""
         return self._assemble(eid, members, complete=False)
 
-    def _assemble(self, eid: str, members: Mapping[str, Path], *, complete: bool) -> LibraryEdition:
+    def _assemble(
+        self, eid: str, members: Iterable[tuple[str, Path]], *, complete: bool
+    ) -> LibraryEdition:
         if not layout.EDITION_ID_RE.match(eid):
             raise StorageError(f"{eid!r} is not an edition id")
         self._private_dir(self.library_dir)
         final = self.library_dir / (eid if complete else f"{eid}{_BUNDLE_SUFFIX}")
         staging = self.scratch("install")
         try:
-            for member, source in members.items():
+            folders: set[Path] = set()
+            for member, source in members:
                 target = staging.joinpath(*PurePosixPath(member).parts)
-                target.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+                if target.parent not in folders:
+                    target.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+                    folders.add(target.parent)
                 try:
                     os.link(source, target)
                 except OSError:
                     shutil.copyfile(source, target)
                     os.chmod(target, PRIVATE_FILE_MODE)
-            for folder in staging.rglob("*"):  # mkdir(parents=True) gives parents the umask's mode
-                if folder.is_dir():
+            # mkdir(parents=True) gives parents the umask's mode: every folder up to staging.
+            for folder in {parent for made in folders for parent in (made, *made.parents)}:
+                if folder.is_relative_to(staging) and folder != staging:
                     os.chmod(folder, PRIVATE_DIR_MODE)
             if final.exists():
                 shutil.rmtree(final)

@@ -22,7 +22,7 @@ re-signs about ten bins plus a handful of small roles.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -40,7 +40,7 @@ from tuf.api.metadata import (
 )
 
 from mirror.trust import layout
-from mirror.trust.members import Shard, in_shards, write_shards
+from mirror.trust.members import Shard, bin_suffix, in_shards, write_shards
 from mirror.trust.metadata import serializer
 
 
@@ -183,18 +183,84 @@ def _content_bins(bits: int, key: Key) -> SuccinctRoles:
     return SuccinctRoles([key.keyid], 1, bits, layout.CONTENT_ROLE)
 
 
-def edition_listing(
-    members: Sequence[TargetEntry], *, bits: int
-) -> tuple[list[TargetEntry], list[Shard]]:
+class MemberLedger:
+    """An edition's members as they are written, kept small: articles and assets by hash bin.
+
+    An archive of 100,000 articles has 120,000 members; as `TargetEntry`
+    objects, with their hashes, they took about 250 bytes each and scattered
+    the heap. Here each article and asset is one line of text in its bin's
+    buffer (about 90 bytes), parsed back one bin at a time when the bins and
+    the member shards are signed; the edition's own pages, a handful, stay
+    entries. Bins are cut as the content bins and the member shards are
+    (`members.bin_suffix`, ``bits`` bits).
+    """
+
+    def __init__(self, bits: int) -> None:
+        self.bits = bits
+        self._bins: dict[str, bytearray] = {}
+        self._pages: list[TargetEntry] = []
+        self._count = 0
+
+    @classmethod
+    def of(cls, entries: Iterable[TargetEntry], *, bits: int) -> MemberLedger:
+        """A ledger holding ``entries``."""
+        ledger = cls(bits)
+        for entry in entries:
+            ledger.add(entry)
+        return ledger
+
+    def add(self, entry: TargetEntry) -> None:
+        """Record one member (names come from the edition writer: no control characters)."""
+        if in_shards(entry.path):
+            line = f"{entry.path}\t{entry.length}\t{entry.sha256}\n".encode()
+            self._bins.setdefault(bin_suffix(entry.path, self.bits), bytearray()).extend(line)
+        else:
+            self._pages.append(entry)
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[TargetEntry]:
+        """Every member: the pages, then the articles and assets bin by bin."""
+        yield from self._pages
+        for suffix in self.bins():
+            yield from self.in_bin(suffix)
+
+    @property
+    def pages(self) -> list[TargetEntry]:
+        """The members that are not articles or assets, in the order written."""
+        return list(self._pages)
+
+    def bins(self) -> list[str]:
+        """The hash bins (hex suffixes) that hold members, in order."""
+        return sorted(self._bins)
+
+    def in_bin(self, suffix: str) -> list[TargetEntry]:
+        """The articles and assets of bin ``suffix``, in the order written."""
+        entries = []
+        for line in bytes(self._bins.get(suffix, b"")).decode().splitlines():
+            path, length, sha256 = line.split("\t")
+            entries.append(TargetEntry(path, int(length), sha256))
+        return entries
+
+
+def edition_listing(members: MemberLedger) -> tuple[list[TargetEntry], list[Shard]]:
     """What an edition's role lists, by member name, and the shards among them (ADR 0020).
 
     The edition's own pages are listed as they are; its articles and assets
-    go into member shards of ``bits`` bits (`mirror.trust.members`), which
-    the role lists by length and hash. The same members always give the same
+    go into member shards (`mirror.trust.members`), one per bin, which the
+    role lists by length and hash. The same members always give the same
     listing, byte for byte.
     """
-    shards = write_shards(((m.path, m.length, m.sha256) for m in members), bits=bits)
-    listed = [m for m in members if not in_shards(m.path)]
+    shards = [
+        shard
+        for suffix in members.bins()
+        for shard in write_shards(
+            ((m.path, m.length, m.sha256) for m in members.in_bin(suffix)), bits=members.bits
+        )
+    ]
+    listed = members.pages
     listed += [
         TargetEntry(shard.name, len(shard.data), hashlib.sha256(shard.data).hexdigest())
         for shard in shards
@@ -207,11 +273,10 @@ def sign_edition(
     *,
     signer: Signer,
     eid: str,
-    members: Sequence[TargetEntry],
+    members: MemberLedger,
     mirror_list: TargetEntry,
     now: datetime,
     policy: ExpiryPolicy,
-    bin_bits: int = 8,
     drop_editions: Collection[str] = (),
     kept_content: Collection[str] = (),
     reader_page: TargetEntry | None = None,
@@ -219,7 +284,8 @@ def sign_edition(
     """Phase 1: sign the content bins, this edition's role, ``manifests`` and ``targets``.
 
     ``members`` are the ZIP members by member name (``index.html``,
-    ``articles/x.html``…), except the embedded ``.mirror/`` metadata.
+    ``articles/x.html``…), except the embedded ``.mirror/`` metadata; their
+    bit length is the content bins' (`trust.hash_bin_bits`).
     ``drop_editions`` (ids) leave the repository: their roles go, and content
     that neither this edition nor ``kept_content`` (the content paths of the
     editions kept, their shards included) uses leaves the bins.
@@ -233,7 +299,7 @@ def sign_edition(
     referenced = _retained_content(kept_content, members) if dropped_roles else None
 
     # Content: articles and assets, spread over succinct hash bins.
-    bins = _content_bins(bin_bits, key)
+    bins = _content_bins(members.bits, key)
     content = editor.existing(layout.CONTENT_ROLE)
     if (
         content is None
@@ -247,22 +313,20 @@ def sign_edition(
             expires_days=long_days,
         )
     # One bin at a time, so only one bin's targets are ever parsed objects.
-    additions: dict[str, list[TargetEntry]] = {}
-    for member in members:
-        if layout.is_content_path(member.path):
-            additions.setdefault(bins.get_role_for_target(member.path), []).append(member)
+    prefix = f"{layout.CONTENT_ROLE}-"
     for bin_name in bins.get_roles():
         current = editor.existing(bin_name)
         wanted = dict(current.targets) if current is not None else {}
         if referenced is not None:
             wanted = {path: t for path, t in wanted.items() if path in referenced}
-        wanted.update((entry.path, entry.target_file()) for entry in additions.get(bin_name, ()))
+        added = members.in_bin(bin_name.removeprefix(prefix))
+        wanted.update((entry.path, entry.target_file()) for entry in added)
         if current is None or wanted != current.targets or editor.stale(bin_name):
             editor.put(bin_name, Targets(targets=wanted), expires_days=long_days)
 
     # This edition's own role: its pages and its member shards, under manifests/<eid>/.
     edition_name = layout.edition_role(eid)
-    listed, shards = edition_listing(members, bits=bin_bits)
+    listed, shards = edition_listing(members)
     entries = sorted(
         (TargetEntry(layout.manifest_path(eid, m.path), m.length, m.sha256) for m in listed),
         key=lambda entry: entry.path,
@@ -313,7 +377,7 @@ def sign_edition(
     )
 
 
-def _retained_content(kept: Collection[str], members: Sequence[TargetEntry]) -> set[str]:
+def _retained_content(kept: Collection[str], members: Iterable[TargetEntry]) -> set[str]:
     """Content paths used by the new edition or by an edition that stays."""
     used = {m.path for m in members if layout.is_content_path(m.path)}
     used.update(path for path in kept if layout.is_content_path(path))
