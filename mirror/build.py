@@ -53,7 +53,10 @@ from mirror.trust.repository import (
     MemberLedger,
     RepositoryState,
     TargetEntry,
+    edition_ids,
     editions_to_drop,
+    past_half_life,
+    renewal_due,
     resign_timestamp,
     sign_edition,
     sign_release,
@@ -81,6 +84,8 @@ class BuildResult:
     """Editions that left the repository under the retention policy."""
     pruned_files: int = 0
     """Files removed from the local publish tree because nothing references them now."""
+    renewed: str | None = None
+    """Why an edition of unchanged content was made (`renewal_due`), if it was."""
 
 
 def iter_articles(config: Config, *, workers: int) -> Iterator[Article | IngestProblem]:
@@ -249,7 +254,7 @@ def _same_content(previous: Mapping[str, str], entries: Iterable[TargetEntry]) -
 def _previous_members(publish_dir: Path, state: RepositoryState) -> dict[str, str]:
     """The newest edition's members (name -> signed SHA-256), its shards' included; empty when
     there is none, or when the tree's copy of a shard is damaged (every page is made again)."""
-    eids = publish_tree.edition_ids(state)
+    eids = edition_ids(state)
     if not eids:
         return {}
     try:
@@ -281,7 +286,7 @@ def cache_context(config: Config, site: SiteInfo) -> str:
 def _open_previous(config: Config, state: RepositoryState) -> PreviousEdition:
     """The newest edition's signed members and its ZIP, read strictly (None if unusable)."""
     members = _previous_members(config.publish_dir, state)
-    eids = publish_tree.edition_ids(state)
+    eids = edition_ids(state)
     archive: EditionArchive | None = None
     if eids:
         try:
@@ -310,7 +315,7 @@ def refresh_timestamp(config: Config, *, now: datetime) -> bool:
     if current is None:
         return False
     lifetime = timedelta(days=config.trust.timestamp_expires_days)
-    if current.signed.expires - now > lifetime / 2:
+    if not past_half_life(current.signed.expires, now=now, lifetime=lifetime):
         return False
     keyring = load_keyring(config.keys.dir, config.passphrase())
     data = resign_timestamp(current, signer=keyring.signer("timestamp"), now=now, lifetime=lifetime)
@@ -397,7 +402,9 @@ def _build_edition(
     reader = SourceReader(config, cache, pool, site)
     root_published = publish_tree.root_path(publish_dir)
     new_root = not root_published.exists() or (root_published.read_bytes() != root_chain[-1])
-    if not force and not new_root:
+    # The same content still makes a new edition when the newest one nears its expiry.
+    renewal = None if force or new_root else renewal_due(state, now=created, policy=policy)
+    if not force and not new_root and renewal is None:
         unchanged = _predicted_unchanged(config, state, reader, site)
         if unchanged is not None:
             cache.save()
@@ -503,13 +510,14 @@ def _build_edition(
             add(writer, SiteFile(name, data=data))
         mirrors_entry = next(e for e in entries.pages if e.path == layout.MIRROR_LIST_PATH)
         same = not force and not new_root and _same_content(previous_edition.members, entries)
+        renewed = renewal if same else None
         # Pages came from the previous edition while articles were written; its member list
         # and ZIP index go now, before signing (about 60 MB at 100,000 articles).
         previous_edition.close()
-        if same:
+        if same and renewal is None:
             writer.discard()
             cache.save()
-            return Unchanged(publish_tree.edition_ids(state)[-1], False, tuple(problems))
+            return Unchanged(edition_ids(state)[-1], False, tuple(problems))
         # The pages go into the tree now, and out of memory (the index of 100,000 articles
         # is 23 MB); the shards follow once they are signed.
         targets_written += publish_tree.write_targets(publish_dir, edition_targets)
@@ -525,7 +533,7 @@ def _build_edition(
             policy=policy,
             drop_editions=dropped,
             kept_content=publish_tree.content_of_editions(
-                publish_dir, state, [e for e in publish_tree.edition_ids(state) if e not in dropped]
+                publish_dir, state, [e for e in edition_ids(state) if e not in dropped]
             )
             if dropped
             else (),
@@ -640,6 +648,7 @@ def _build_edition(
         archive_published=archive_published,
         dropped_editions=tuple(dropped),
         pruned_files=pruned,
+        renewed=renewed,
     )
 
 
@@ -648,7 +657,7 @@ def _predicted_unchanged(
 ) -> Unchanged | None:
     """`Unchanged` if the cache knows every article and the members it predicts are the
     newest edition's; None when that takes a build to find out."""
-    eids = publish_tree.edition_ids(state)
+    eids = edition_ids(state)
     if not eids:
         return None
     predicted = reader.predict()

@@ -36,7 +36,7 @@ from mirror.errors import StorageError, TamperedError
 from mirror.trust import layout
 from mirror.trust.history import LocalHistory
 from mirror.trust.members import MemberList, SignedFile, in_shards
-from mirror.trust.repository import RepositoryState, SignedRole
+from mirror.trust.repository import RepositoryState, SignedRole, edition_ids
 from mirror.trust.verify import EditionInfo, parse_edition_info
 
 
@@ -242,17 +242,8 @@ def load_state(publish_dir: Path) -> RepositoryState:
         roles=roles,
         snapshot_version=snapshot.signed.version,
         timestamp_version=timestamp.signed.version,
+        snapshot_expires=snapshot.signed.expires,
     )
-
-
-def edition_ids(state: RepositoryState) -> list[str]:
-    """Ids of the editions in the repository (one role each), oldest first."""
-    eids = [
-        name.removeprefix(layout.EDITION_ROLE_PREFIX)
-        for name in state.roles
-        if name.startswith(layout.EDITION_ROLE_PREFIX)
-    ]
-    return sorted(eids, key=layout.edition_version)
 
 
 @dataclass(frozen=True)

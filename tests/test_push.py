@@ -171,6 +171,34 @@ def test_sync_without_changes_keeps_the_edition_and_keeps_the_timestamp_fresh(
     assert len(edition_zips(publisher)) == 2
 
 
+def test_a_newsroom_with_nothing_new_for_weeks_still_serves_an_unexpired_edition(
+    new_publisher: Callable[..., Publisher], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing changes for 40 days while the timer runs every few days: the timestamp
+    alone is not enough, since the snapshot and the edition's role expire after 30 days.
+    Past half their lifetime the same content becomes a new edition, and the mirrors
+    still read back as a reader reads them today (before: "expired", every mirror)."""
+    from datetime import UTC, datetime
+
+    from mirror.build import build_or_refresh
+
+    publisher, _, _ = two_mirrors(new_publisher())
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=40)
+    publisher.build(when=start)
+    made = []
+    for day in range(4, 41, 4):  # every four days, as a slow timer would
+        result = build_or_refresh(publisher.config, now=start + timedelta(days=day))
+        made.append(isinstance(result, BuildResult))
+        if isinstance(result, BuildResult):  # and it says why
+            assert result.renewed is not None
+            assert "past half its 30 days" in result.renewed
+    # Fresh for the first half of the 30-day lifetime, then one edition each half-life.
+    assert made == [False, False, False, True, False, False, False, True, False, False]
+    assert len(edition_zips(publisher)) >= 2
+    capsys.readouterr()
+    assert main(["--config", str(publisher.config.file), "push"]) == 0, capsys.readouterr()
+
+
 def test_the_sync_use_case_runs_with_typed_options(
     new_publisher: Callable[..., Publisher],
 ) -> None:

@@ -48,6 +48,7 @@ def build(args: argparse.Namespace) -> int:
                 "bytes": built.archive.length,
                 "sha256": built.archive.sha256,
                 "targets_written": built.targets_written,
+                "renewed": built.renewed,
             }
         )
     else:
@@ -58,6 +59,8 @@ def build(args: argparse.Namespace) -> int:
         print(f"  archive:   {shown(built.zip_path)}")
         print(f"  minisign:  {shown(built.minisig_path)}")
         print(f"  publish:   {shown(built.publish_dir)} ({built.targets_written} new files)")
+        if built.renewed is not None:
+            print(f"  renewed:   nothing changed, but {built.renewed}")
     return 0
 
 

@@ -106,6 +106,7 @@ def audit(
             roles={name: SignedRole.of(name, parsed[name], roles[name]) for name in parsed},
             snapshot_version=listed.signed.version,
             timestamp_version=served.signed.version,
+            snapshot_expires=listed.signed.expires,
         ),
     )
 

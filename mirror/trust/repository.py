@@ -107,6 +107,50 @@ class RepositoryState:
     roles: Mapping[str, SignedRole] = field(default_factory=dict)
     snapshot_version: int = 0
     timestamp_version: int = 0
+    snapshot_expires: datetime | None = None
+    """When the published snapshot expires (None before the first edition)."""
+
+
+def edition_ids(state: RepositoryState) -> list[str]:
+    """Ids of the editions in the repository (one role each), oldest first."""
+    eids = [
+        name.removeprefix(layout.EDITION_ROLE_PREFIX)
+        for name in state.roles
+        if name.startswith(layout.EDITION_ROLE_PREFIX)
+    ]
+    return sorted(eids, key=layout.edition_version)
+
+
+def past_half_life(expires: datetime, *, now: datetime, lifetime: timedelta) -> bool:
+    """Whether metadata valid until ``expires`` must be signed again by ``now``.
+
+    Half its lifetime is the margin, the one rule for every re-signing
+    between editions: a newsroom whose timer runs less often than that, or
+    misses a few runs, still never lets mirrors serve expired metadata.
+    """
+    return expires - now <= lifetime / 2
+
+
+def renewal_due(state: RepositoryState, *, now: datetime, policy: ExpiryPolicy) -> str | None:
+    """Why the newest edition must be signed again as a new edition, though its content
+    is the same; None while it stays valid long enough.
+
+    Between editions only the timestamp is re-signed (`resign_timestamp`); the
+    snapshot and the newest edition's role expire with the edition, so past
+    half their lifetime the same content becomes a new edition.
+    """
+    eids = edition_ids(state)
+    if not eids or state.snapshot_expires is None:
+        return None
+    eid = eids[-1]
+    newest = state.roles[layout.edition_role(eid)]
+    for what, expires, days in (
+        (f"edition {eid}", newest.expires, policy.edition_days),
+        ("the snapshot", state.snapshot_expires, policy.snapshot_days),
+    ):
+        if past_half_life(expires, now=now, lifetime=timedelta(days=days)):
+            return f"{what} expires on {expires:%Y-%m-%d %H:%M} UTC, past half its {days} days"
+    return None
 
 
 @dataclass(frozen=True)
@@ -466,6 +510,7 @@ def sign_release(
         roles=roles,
         snapshot_version=snapshot.version,
         timestamp_version=timestamp.version,
+        snapshot_expires=snapshot.expires,
     )
     return Release(
         state=new_state,
