@@ -35,6 +35,7 @@ from mirror.keystore import Keyring, load_keyring, load_root_chain, minisign_pub
 from mirror.latest_bundle import LatestPicker, write_latest_bundle
 from mirror.publish_tree import PublishedTarget
 from mirror.reader.export_page import build_reader_page
+from mirror.rebuild import Unchanged
 from mirror.render import (
     ABOUT_MEMBER,
     RENDER_VERSION,
@@ -55,9 +56,8 @@ from mirror.trust.repository import (
     TargetEntry,
     edition_ids,
     editions_to_drop,
-    past_half_life,
+    renewal_at,
     renewal_due,
-    resign_timestamp,
     sign_edition,
     sign_release,
 )
@@ -86,6 +86,8 @@ class BuildResult:
     """Files removed from the local publish tree because nothing references them now."""
     renewed: str | None = None
     """Why an edition of unchanged content was made (`renewal_due`), if it was."""
+    renew_at: datetime | None = None
+    """When this edition must be signed again although nothing changed (`renewal_at`)."""
 
 
 def iter_articles(config: Config, *, workers: int) -> Iterator[Article | IngestProblem]:
@@ -228,15 +230,6 @@ VOLATILE_MEMBERS = frozenset({"index.html", ABOUT_MEMBER, "feed.xml", layout.EDI
 """Members that name the edition or its date, so they differ in every edition."""
 
 
-@dataclass(frozen=True)
-class Unchanged:
-    """No new edition: the content is what the newest edition already holds."""
-
-    eid: str
-    timestamp_refreshed: bool
-    problems: tuple[IngestProblem, ...]
-
-
 def _same_content(previous: Mapping[str, str], entries: Iterable[TargetEntry]) -> bool:
     """True when every member but the volatile ones matches the newest edition's, byte for byte.
 
@@ -294,33 +287,6 @@ def _open_previous(config: Config, state: RepositoryState) -> PreviousEdition:
         except MirrorError:
             archive = None  # gone or damaged: every page is made again
     return PreviousEdition(members=members, archive=archive, publish_dir=config.publish_dir)
-
-
-def build_or_refresh(
-    config: Config, *, now: datetime, version: int | None = None, force: bool = False
-) -> BuildResult | Unchanged:
-    """A new edition if the content changed (or ``force``); otherwise keep the newest
-    edition and re-sign the timestamp when half its lifetime is gone, so mirrors
-    never serve an expired one between editions."""
-    built = build_edition(config, now=now, version=version, force=force)
-    if isinstance(built, Unchanged):
-        return replace(built, timestamp_refreshed=refresh_timestamp(config, now=now))
-    return built
-
-
-def refresh_timestamp(config: Config, *, now: datetime) -> bool:
-    """Re-sign ``timestamp.json`` (same snapshot, new version and expiry) if half its
-    lifetime has passed; return whether it did."""
-    current = publish_tree.current_timestamp(config.publish_dir)
-    if current is None:
-        return False
-    lifetime = timedelta(days=config.trust.timestamp_expires_days)
-    if not past_half_life(current.signed.expires, now=now, lifetime=lifetime):
-        return False
-    keyring = load_keyring(config.keys.dir, config.passphrase())
-    data = resign_timestamp(current, signer=keyring.signer("timestamp"), now=now, lifetime=lifetime)
-    publish_tree.write_timestamp(config.publish_dir, data)
-    return True
 
 
 def build_edition(
@@ -405,7 +371,7 @@ def _build_edition(
     # The same content still makes a new edition when the newest one nears its expiry.
     renewal = None if force or new_root else renewal_due(state, now=created, policy=policy)
     if not force and not new_root and renewal is None:
-        unchanged = _predicted_unchanged(config, state, reader, site)
+        unchanged = _predicted_unchanged(config, state, reader, site, policy)
         if unchanged is not None:
             cache.save()
             return unchanged
@@ -517,7 +483,12 @@ def _build_edition(
         if same and renewal is None:
             writer.discard()
             cache.save()
-            return Unchanged(edition_ids(state)[-1], False, tuple(problems))
+            return Unchanged(
+                edition_ids(state)[-1],
+                False,
+                tuple(problems),
+                renew_at=renewal_at(state, policy=policy),
+            )
         # The pages go into the tree now, and out of memory (the index of 100,000 articles
         # is 23 MB); the shards follow once they are signed.
         targets_written += publish_tree.write_targets(publish_dir, edition_targets)
@@ -649,11 +620,16 @@ def _build_edition(
         dropped_editions=tuple(dropped),
         pruned_files=pruned,
         renewed=renewed,
+        renew_at=renewal_at(release.state, policy=policy),
     )
 
 
 def _predicted_unchanged(
-    config: Config, state: RepositoryState, reader: SourceReader, site: SiteInfo
+    config: Config,
+    state: RepositoryState,
+    reader: SourceReader,
+    site: SiteInfo,
+    policy: ExpiryPolicy,
 ) -> Unchanged | None:
     """`Unchanged` if the cache knows every article and the members it predicts are the
     newest edition's; None when that takes a build to find out."""
@@ -671,7 +647,7 @@ def _predicted_unchanged(
     entries += [TargetEntry(f.name, 0, hashlib.sha256(f.data or b"").hexdigest()) for f in extras]
     if not _same_content(_previous_members(config.publish_dir, state), entries):
         return None
-    return Unchanged(eids[-1], False, problems)
+    return Unchanged(eids[-1], False, problems, renew_at=renewal_at(state, policy=policy))
 
 
 def _copy_member(

@@ -8,7 +8,8 @@ functions directly):
   pushes hold it shared and each pushed mirror's own lock; a sync builds,
   then downgrades to shared before it pushes;
 - **build or refresh**: a new edition only when something changed, else the
-  timestamp is re-signed when due (`mirror.build.build_or_refresh`);
+  timestamp is re-signed when due (`mirror.rebuild`, which `mirror build` uses
+  alone);
 - **push** to the selected mirrors (`mirror.publish.push_all`), each read
   back as a reader would when asked;
 - **quorum per shard**: with ``--shard I/N`` a shard must reach its share of
@@ -39,12 +40,13 @@ from pathlib import Path
 from typing import Any
 
 from mirror import fsutil, keystore, logs, metrics, publish_tree, runlocks, shards
-from mirror.build import BuildResult, Unchanged, build_or_refresh
+from mirror.build import BuildResult
 from mirror.clock import reader_now
 from mirror.config import Config, MirrorSettings
 from mirror.errors import HistoryConflictError, QuorumError, UsageError
 from mirror.mirror_states import save_mirror_states
 from mirror.publish import Progress, PushResult, ReadBackRequest, judge_histories, push_all
+from mirror.rebuild import BuildOptions, Unchanged, build_or_refresh
 from mirror.report import report_document, write_json_report
 from mirror.trust.history import Judgement, Standing
 
@@ -100,14 +102,6 @@ class PushOptions:
     read_back: bool = True
     json_report: Path | None = None
     metrics_textfile: Path | None = None
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """How to build."""
-
-    version: int | None = None
-    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -194,12 +188,6 @@ def read_back_request(config: Config) -> ReadBackRequest:
         timestamp_version=release.timestamp_version,
         now=reader_now(),
     )
-
-
-def build(config: Config, options: BuildOptions, *, now: datetime) -> BuildResult | Unchanged:
-    """`mirror build`: a new edition (or a timestamp refresh) under the exclusive tree lock."""
-    with runlocks.building(config.output):
-        return build_or_refresh(config, now=now, version=options.version, force=options.force)
 
 
 def push(config: Config, options: PushOptions, *, progress: Progress) -> PushOutcome:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import struct
 import zlib
 from collections.abc import Callable
@@ -17,6 +18,13 @@ from mirror.build import BuildResult, build_edition
 from mirror.config import Config, load_config
 from mirror.keystore import init_keys
 from mirror.trust.publisher import publisher_of
+
+# A test run started in the background of a script (`cmd &`) or under nohup has SIGINT
+# ignored, and every process it starts inherits that: the Ctrl-C tests would then wait
+# for a Ctrl-C their child never hears. With a handler here, children start with the
+# default again (an ignored signal survives exec, a handler does not).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 PASSPHRASE = "correct horse battery staple"  # noqa: S105 - a test key store's passphrase
 TEST_KDF_ROUNDS = 1

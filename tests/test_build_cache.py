@@ -20,13 +20,14 @@ import pytest
 
 from mirror import build as build_module
 from mirror import build_sources, buildcache
-from mirror.build import BuildResult, Unchanged, build_edition
+from mirror.build import BuildResult, build_edition
 from mirror.build_sources import _entry_job, _file_job
 from mirror.cli import main
 from mirror.config import Config
 from mirror.edition import EditionArchive, EditionWriter
 from mirror.ingest.model import DEFAULT_LIMITS
 from mirror.ingest.workers import Overrun, WorkerPool
+from mirror.rebuild import Unchanged
 from tests.conftest import BUILD_TIME, Publisher, make_config, tiny_png
 from tests.test_build import FIXED_MIRRORS, _files
 

@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from mirror import shards, sync
-from mirror.build import BuildResult, Unchanged
+from mirror import rebuild, shards, sync
+from mirror.build import BuildResult
 from mirror.cli import main
 from mirror.errors import QuorumError
 from mirror.mirror_states import load_mirror_states, save_mirror_states
 from mirror.publish import PushResult, SilentProgress
 from mirror.publish_tree import Phase, TreeFile
 from mirror.push_plan import MirrorPlan
+from mirror.rebuild import Unchanged
 from mirror.trust import layout
 from mirror.trust.history import Judgement, MirrorHistory, Standing
 from tests.conftest import BUILD_TIME, Publisher, make_config, write_articles
@@ -140,8 +141,8 @@ def edition_zips(publisher: Publisher) -> list[Path]:
 def test_sync_without_changes_keeps_the_edition_and_keeps_the_timestamp_fresh(
     new_publisher: Callable[..., Publisher], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mirror.build import Unchanged, build_or_refresh
     from mirror.publish_tree import current_timestamp
+    from mirror.rebuild import build_or_refresh
 
     publisher, _, _ = two_mirrors(new_publisher())
     config = ["--config", str(publisher.config.file)]
@@ -180,7 +181,7 @@ def test_a_newsroom_with_nothing_new_for_weeks_still_serves_an_unexpired_edition
     still read back as a reader reads them today (before: "expired", every mirror)."""
     from datetime import UTC, datetime
 
-    from mirror.build import build_or_refresh
+    from mirror.rebuild import build_or_refresh
 
     publisher, _, _ = two_mirrors(new_publisher())
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=40)
@@ -208,7 +209,7 @@ def test_the_sync_use_case_runs_with_typed_options(
     only_listed = sync.PushOptions(selection=sync.MirrorSelection(names=("listed",)))
 
     first = sync.sync(
-        config, sync.BuildOptions(), only_listed, now=BUILD_TIME, progress=SilentProgress()
+        config, rebuild.BuildOptions(), only_listed, now=BUILD_TIME, progress=SilentProgress()
     )
     assert isinstance(first.built, BuildResult)
     assert [r.mirror for r in first.push.results] == ["listed"]
@@ -220,7 +221,7 @@ def test_the_sync_use_case_runs_with_typed_options(
 
     again = sync.sync(
         config,
-        sync.BuildOptions(),
+        rebuild.BuildOptions(),
         only_listed,
         now=BUILD_TIME + timedelta(minutes=1),
         progress=SilentProgress(),

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from mirror import sync
-from mirror.build import BuildResult, Unchanged
+from mirror import rebuild
 from mirror.cli import config_file
 from mirror.cli.output import print_json, shown
 from mirror.clock import publisher_now
+from mirror.rebuild import Unchanged
+
+if TYPE_CHECKING:
+    from mirror.build import BuildResult
 
 
 def build(args: argparse.Namespace) -> int:
     """Build a new edition (or refresh the timestamp when nothing changed)."""
     config = config_file.load(args)
-    built = sync.build(
+    built = rebuild.build(
         config,
-        sync.BuildOptions(version=args.edition_version, force=args.force),
+        rebuild.BuildOptions(version=args.edition_version, force=args.force),
         now=publisher_now(),
     )
     print_skipped(built)

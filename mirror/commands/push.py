@@ -11,13 +11,14 @@ from typing import TextIO
 
 from rich.console import Console
 
-from mirror import logs, shards, sync
-from mirror.build import BuildResult, Unchanged
+from mirror import logs, rebuild, shards, sync
+from mirror.build import BuildResult
 from mirror.cli import config_file
 from mirror.cli.output import print_json
 from mirror.clock import publisher_now
 from mirror.commands.build import print_skipped, unchanged_line
 from mirror.publish import Progress, SilentProgress
+from mirror.rebuild import Unchanged
 from mirror.report import BarProgress, PlainProgress, plan_lines, print_plain, print_table
 
 
@@ -47,7 +48,7 @@ def run_sync(args: argparse.Namespace) -> int:
     with _progress(human) as progress:
         outcome = sync.sync(
             config,
-            sync.BuildOptions(version=args.edition_version, force=args.force),
+            rebuild.BuildOptions(version=args.edition_version, force=args.force),
             options,
             now=publisher_now(),
             progress=progress,

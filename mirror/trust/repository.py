@@ -121,14 +121,31 @@ def edition_ids(state: RepositoryState) -> list[str]:
     return sorted(eids, key=layout.edition_version)
 
 
-def past_half_life(expires: datetime, *, now: datetime, lifetime: timedelta) -> bool:
-    """Whether metadata valid until ``expires`` must be signed again by ``now``.
+def half_life(expires: datetime, *, lifetime: timedelta) -> datetime:
+    """When metadata valid until ``expires`` (for ``lifetime``) must be signed again.
 
     Half its lifetime is the margin, the one rule for every re-signing
     between editions: a newsroom whose timer runs less often than that, or
     misses a few runs, still never lets mirrors serve expired metadata.
     """
-    return expires - now <= lifetime / 2
+    return expires - lifetime / 2
+
+
+def past_half_life(expires: datetime, *, now: datetime, lifetime: timedelta) -> bool:
+    """Whether metadata valid until ``expires`` must be signed again by ``now`` (`half_life`)."""
+    return now >= half_life(expires, lifetime=lifetime)
+
+
+def _renewals(state: RepositoryState, policy: ExpiryPolicy) -> list[tuple[str, datetime, int]]:
+    """(what, expires, lifetime in days) of the metadata a new edition signs again."""
+    eids = edition_ids(state)
+    if not eids or state.snapshot_expires is None:
+        return []
+    newest = state.roles[layout.edition_role(eids[-1])]
+    return [
+        (f"edition {eids[-1]}", newest.expires, policy.edition_days),
+        ("the snapshot", state.snapshot_expires, policy.snapshot_days),
+    ]
 
 
 def renewal_due(state: RepositoryState, *, now: datetime, policy: ExpiryPolicy) -> str | None:
@@ -137,20 +154,21 @@ def renewal_due(state: RepositoryState, *, now: datetime, policy: ExpiryPolicy) 
 
     Between editions only the timestamp is re-signed (`resign_timestamp`); the
     snapshot and the newest edition's role expire with the edition, so past
-    half their lifetime the same content becomes a new edition.
+    half their lifetime (`half_life`) the same content becomes a new edition.
     """
-    eids = edition_ids(state)
-    if not eids or state.snapshot_expires is None:
-        return None
-    eid = eids[-1]
-    newest = state.roles[layout.edition_role(eid)]
-    for what, expires, days in (
-        (f"edition {eid}", newest.expires, policy.edition_days),
-        ("the snapshot", state.snapshot_expires, policy.snapshot_days),
-    ):
+    for what, expires, days in _renewals(state, policy):
         if past_half_life(expires, now=now, lifetime=timedelta(days=days)):
             return f"{what} expires on {expires:%Y-%m-%d %H:%M} UTC, past half its {days} days"
     return None
+
+
+def renewal_at(state: RepositoryState, *, policy: ExpiryPolicy) -> datetime | None:
+    """When `renewal_due` first says yes for ``state`` (None without an edition)."""
+    moments = [
+        half_life(expires, lifetime=timedelta(days=days))
+        for _, expires, days in _renewals(state, policy)
+    ]
+    return min(moments, default=None)
 
 
 @dataclass(frozen=True)
