@@ -887,8 +887,13 @@ FEED_ENTRIES = 50
 def newest(articles: Iterable[Article], count: int = FEED_ENTRIES) -> tuple[Article, ...]:
     """The ``count`` newest articles, in feed order, keeping only that many in memory."""
     # The same order as `sort_articles` (newest first, then slug), cut at ``count``.
-    kept = heapq.nsmallest(count, articles, key=lambda a: (-a.date.timestamp(), a.slug))
+    kept = heapq.nsmallest(count, articles, key=_feed_key)
     return sort_articles(kept)
+
+
+def _feed_key(article: Article) -> tuple[float, str]:
+    """Ascending is `sort_articles`'s order: newest first, then by slug."""
+    return (-article.date.timestamp(), article.slug)
 
 
 def _feed(articles: Sequence[Article], site: SiteInfo, bodies: dict[str, str]) -> bytes:
@@ -998,11 +1003,13 @@ def render_site(
         for asset in article.assets:
             yield SiteFile(asset.name, source=asset.source)
         listed.add(article)
-        feed = newest([*feed, article])
-        kept = {a.slug for a in feed}
-        if article.slug in kept:
-            feed_bodies[article.slug] = body_of
-        feed_bodies = {slug: text for slug, text in feed_bodies.items() if slug in kept}
+        if len(feed) < FEED_ENTRIES or _feed_key(article) < _feed_key(feed[-1]):
+            # Only an article newer than the oldest the feed keeps changes the feed.
+            feed = newest([*feed, article])
+            kept = {a.slug for a in feed}
+            if article.slug in kept:
+                feed_bodies[article.slug] = body_of
+            feed_bodies = {slug: text for slug, text in feed_bodies.items() if slug in kept}
     yield SiteFile("index.html", data=listed.render(site))
     yield SiteFile(ABOUT_MEMBER, data=render_about(site))
     bodies = {slug: body_of() for slug, body_of in feed_bodies.items()}

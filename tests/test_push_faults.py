@@ -211,7 +211,7 @@ def test_a_slow_honest_mirror_gets_the_time_its_bytes_need(
     config = make_config(publisher.home, mirrors=block.replace("deadline_s: 20", "deadline_s: 1"))
     publisher = Publisher(publisher.home, config)
     publisher.build()
-    proxy.set_fault(Fault("latency", latency_s=0.05))
+    proxy.set_fault(Fault("latency", latency_s=0.01))
     code, results = push(publisher, tmp_path)
     assert code == 0, results
     assert results["slow"]["verified"] is True, results["slow"]
