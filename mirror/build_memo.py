@@ -46,8 +46,6 @@ from mirror import fsutil
 from mirror.buildcache import library_versions
 from mirror.config import Config, DirectorySource
 
-MEMO_NAME = "verdict.json"
-"""The memo, in the build cache folder."""
 MEMO_MAX_BYTES = 4 * 1024 * 1024
 """Largest memo read back (it holds the skipped articles' reasons)."""
 FORMAT = 1
@@ -107,7 +105,7 @@ def recall(config: Config, inputs: Inputs | None, *, now: datetime) -> Verdict |
     """The remembered verdict, if it holds for ``inputs`` and the outputs as they are now."""
     if inputs is None:
         return None
-    memo = _load(config.output.build_cache / MEMO_NAME)
+    memo = _load(config.output.build_verdict)
     if memo is None:
         return None
     try:
@@ -131,7 +129,7 @@ def remember(
     config: Config, inputs: Inputs | None, verdict: Verdict, *, valid_until: datetime
 ) -> None:
     """Store ``verdict``, reached from ``inputs``, for the outputs as they are now."""
-    path = config.output.build_cache / MEMO_NAME
+    path = config.output.build_verdict
     if inputs is None:
         forget(config)
         return
@@ -156,7 +154,7 @@ def remember(
 def forget(config: Config) -> None:
     """Drop the memo (a build that made a new edition, or could not tell)."""
     with contextlib.suppress(OSError):
-        (config.output.build_cache / MEMO_NAME).unlink(missing_ok=True)
+        (config.output.build_verdict).unlink(missing_ok=True)
 
 
 def _load(path: Path) -> dict[str, Any] | None:

@@ -9,6 +9,8 @@
       publish/                               the publish tree (`mirror.publish_tree`)
       cache/index.sqlite, cache/bodies/      the build cache (`mirror.buildcache`): a speed-up,
                                              safe to delete
+      cache/verdict.json                     the last unchanged verdict (`mirror.build_memo`):
+                                             a speed-up, safe to delete
       state/mirrors.json                     each mirror's last push, merged by every run
       state/mirrors.json.lock                held while a run merges into it
       state/monitor.json                     the monitor's last verdicts (webhook alerts)
@@ -52,6 +54,11 @@ class OutputFolder:
     def build_cache(self) -> Path:
         """What earlier builds learnt about each source (`mirror.buildcache`)."""
         return self.path / "cache"
+
+    @property
+    def build_verdict(self) -> Path:
+        """The last build's verdict with what it was reached from (`mirror.build_memo`)."""
+        return self.build_cache / "verdict.json"
 
     @property
     def publish_dir(self) -> Path:

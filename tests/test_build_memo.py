@@ -42,7 +42,7 @@ def built_and_remembered(publisher: Publisher) -> Unchanged:
     publisher.build()
     found = build_or_refresh(publisher.config, now=LATER)
     assert isinstance(found, Unchanged)
-    assert (publisher.config.output.build_cache / build_memo.MEMO_NAME).is_file()
+    assert (publisher.config.output.build_verdict).is_file()
     return found
 
 
@@ -191,7 +191,7 @@ def test_a_damaged_memo_is_a_build_not_an_error(
 ) -> None:
     publisher = new_publisher()
     built_and_remembered(publisher)
-    path = publisher.config.output.build_cache / build_memo.MEMO_NAME
+    path = publisher.config.output.build_verdict
     path.write_bytes(memo)
     assert isinstance(build_or_refresh(publisher.config, now=LATER), Unchanged)
     assert len(builds) == 2
