@@ -200,6 +200,28 @@ def test_a_newsroom_with_nothing_new_for_weeks_still_serves_an_unexpired_edition
     assert main(["--config", str(publisher.config.file), "push"]) == 0, capsys.readouterr()
 
 
+def test_sync_and_build_say_why_unchanged_content_became_a_new_edition(
+    new_publisher: Callable[..., Publisher],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    publisher, _, _ = two_mirrors(new_publisher())
+    config = ["--config", str(publisher.config.file)]
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(int(time.time()) - 20 * 86400))
+    assert main([*config, "build"]) == 0  # 20 days ago: two thirds of its 30 days left
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    capsys.readouterr()
+    assert main([*config, "sync"]) == 0
+    out = capsys.readouterr().out
+    assert "Built edition " in out
+    assert "(nothing changed, but edition " in out
+    assert "past half its 30 days)" in out
+    assert main([*config, "build"]) == 0
+    assert "Nothing changed since edition" in capsys.readouterr().out
+
+
 def test_the_sync_use_case_runs_with_typed_options(
     new_publisher: Callable[..., Publisher],
 ) -> None:

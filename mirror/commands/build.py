@@ -64,7 +64,7 @@ def build(args: argparse.Namespace) -> int:
         print(f"  minisign:  {shown(built.minisig_path)}")
         print(f"  publish:   {shown(built.publish_dir)} ({built.targets_written} new files)")
         if built.renewed is not None:
-            print(f"  renewed:   nothing changed, but {built.renewed}")
+            print(f"  renewed:   {renewal_note(built.renewed)}")
     return 0
 
 
@@ -72,6 +72,11 @@ def print_skipped(built: BuildResult | Unchanged) -> None:
     """Each article the build left out, on stderr."""
     for problem in built.problems:
         print(f"skipped {shown(problem.source)}: {shown(problem.reason)}", file=sys.stderr)
+
+
+def renewal_note(reason: str) -> str:
+    """Why an edition of unchanged content was built (`BuildResult.renewed`)."""
+    return f"nothing changed, but {reason}"
 
 
 def unchanged_line(unchanged: Unchanged) -> str:

@@ -16,7 +16,7 @@ from mirror.build import BuildResult
 from mirror.cli import config_file
 from mirror.cli.output import print_json
 from mirror.clock import publisher_now
-from mirror.commands.build import print_skipped, unchanged_line
+from mirror.commands.build import print_skipped, renewal_note, unchanged_line
 from mirror.publish import Progress, SilentProgress
 from mirror.rebuild import Unchanged
 from mirror.report import BarProgress, PlainProgress, plan_lines, print_plain, print_table
@@ -95,9 +95,10 @@ def _built_line(built: BuildResult | Unchanged, *, dry_run: bool) -> str:
             return f"would build nothing: nothing changed since edition {built.eid}{resign}"
         return unchanged_line(built)
     verb = "Would build" if dry_run else "Built"
+    renewed = "" if built.renewed is None else f" ({renewal_note(built.renewed)})"
     return (
         f"{verb} edition {built.eid} (version {built.version}): {built.articles} articles, "
-        f"{built.archive.length:,} bytes"
+        f"{built.archive.length:,} bytes{renewed}"
     )
 
 
