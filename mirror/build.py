@@ -296,6 +296,7 @@ def build_edition(
     version: int | None = None,
     workers: int | None = None,
     force: bool = True,
+    changed: Collection[tuple[int, str]] = (),
 ) -> BuildResult | Unchanged:
     """Build, sign and publish (locally) one edition from ``config``.
 
@@ -309,11 +310,19 @@ def build_edition(
     decided without parsing any and without the signing keys.
     """
     with WorkerPool(workers or default_processes(), cpu_s=DEFAULT_LIMITS.article_cpu_s) as pool:
-        return _build_edition(config, now=now, version=version, pool=pool, force=force)
+        return _build_edition(
+            config, now=now, version=version, pool=pool, force=force, changed=changed
+        )
 
 
 def _build_edition(
-    config: Config, *, now: datetime, version: int | None, pool: Runner, force: bool
+    config: Config,
+    *,
+    now: datetime,
+    version: int | None,
+    pool: Runner,
+    force: bool,
+    changed: Collection[tuple[int, str]] = (),
 ) -> BuildResult | Unchanged:
     # Leftovers of a run killed mid-write (the caller holds the output lock).
     fsutil.remove_stale_temp_files(config.editions_dir, (".*.part",))
@@ -370,7 +379,8 @@ def _build_edition(
     new_root = not root_published.exists() or (root_published.read_bytes() != root_chain[-1])
     # The same content still makes a new edition when the newest one nears its expiry.
     renewal = None if force or new_root else renewal_due(state, now=created, policy=policy)
-    if not force and not new_root and renewal is None:
+    # A changed file that is a new article means a build: no need to predict one.
+    if not force and not new_root and renewal is None and not reader.would_parse(changed):
         unchanged = _predicted_unchanged(config, state, reader, site, policy)
         if unchanged is not None:
             cache.save()

@@ -61,6 +61,9 @@ class Inputs:
     newest_change_ns: int
     """The latest mtime or ctime seen among the inputs."""
     read_at_ns: int
+    changed: frozenset[tuple[int, str]] | None = None
+    """(source index, relative path) of each source file changed since the last verdict's
+    inputs were read (None without one): where a build looks first for what is new."""
 
     @classmethod
     def read(cls, config: Config) -> Inputs | None:
@@ -69,16 +72,20 @@ class Inputs:
         if len(folders) != len(config.sources):
             return None
         read_at_ns = time.time_ns()
-        walk = _Walk()
+        previous = _load(config.output.build_verdict)
+        since = previous.get("newest_change_ns") if previous is not None else None
+        walk = _Walk(changed_after_ns=since if isinstance(since, int) else None)
         walk.text("format", str(FORMAT))
         walk.text("config", repr(config))
         walk.text("python", sys.version)
         walk.text("libraries", json.dumps(library_versions(), sort_keys=True))
         walk.tree("mirror", Path(mirror.__file__).parent, skip=("__pycache__",))
         walk.tree("keys", config.keys.dir)
+        changed: set[tuple[int, str]] = set()
         for index, folder in enumerate(folders):
-            walk.tree(f"source {index}", folder)
-        return cls(walk.hexdigest(), walk.newest_ns, read_at_ns)
+            walk.tree(f"source {index}", folder, changed=changed, tag=index)
+        found = None if walk.changed_after_ns is None else frozenset(changed)
+        return cls(walk.hexdigest(), walk.newest_ns, read_at_ns, found)
 
 
 @dataclass(frozen=True)
@@ -170,9 +177,10 @@ def _load(path: Path) -> dict[str, Any] | None:
 class _Walk:
     """A running digest of named texts and of file trees' metadata."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, changed_after_ns: int | None = None) -> None:
         self._digest = hashlib.sha256()
         self.newest_ns = 0
+        self.changed_after_ns = changed_after_ns
 
     def hexdigest(self) -> str:
         return self._digest.hexdigest()
@@ -180,8 +188,17 @@ class _Walk:
     def text(self, name: str, value: str) -> None:
         self._line(name, value)
 
-    def tree(self, name: str, root: Path, *, skip: Iterable[str] = ()) -> None:
-        """Every entry under ``root`` (links not followed into), in a stable order."""
+    def tree(
+        self,
+        name: str,
+        root: Path,
+        *,
+        skip: Iterable[str] = (),
+        changed: set[tuple[int, str]] | None = None,
+        tag: int = 0,
+    ) -> None:
+        """Every entry under ``root`` (links not followed into), in a stable order; files
+        changed after ``changed_after_ns`` go into ``changed`` as (``tag``, relative path)."""
         self._line("tree", name)
         skipped = set(skip)
         pending = [(root, "")]
@@ -203,20 +220,29 @@ class _Walk:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((Path(entry.path), relative))
                 else:
-                    self._entry(relative, Path(entry.path))
+                    changed_at = self._entry(relative, Path(entry.path))
+                    after = self.changed_after_ns
+                    if changed is not None and after is not None and changed_at > after:
+                        changed.add((tag, relative))
 
-    def _entry(self, relative: str, path: Path) -> None:
+    def _entry(self, relative: str, path: Path) -> int:
+        """Digest one entry; return when it last changed (0 if it cannot be read)."""
         try:
             info = path.lstat()
         except OSError as error:
             self._line("gone", f"{relative} {error.errno}")
-            return
+            return 0
         self._stat(relative, info)
+        changed_at = max(info.st_mtime_ns, info.st_ctime_ns)
         if stat.S_ISLNK(info.st_mode):
             try:
-                self._stat(f"{relative} ->", path.stat())
+                target = path.stat()
             except OSError as error:
                 self._line("dangling", f"{relative} {error.errno}")
+            else:
+                self._stat(f"{relative} ->", target)
+                changed_at = max(changed_at, target.st_mtime_ns, target.st_ctime_ns)
+        return changed_at
 
     def _stat(self, relative: str, info: os.stat_result) -> None:
         self.newest_ns = max(self.newest_ns, info.st_mtime_ns, info.st_ctime_ns)

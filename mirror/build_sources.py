@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -39,7 +39,9 @@ from mirror.ingest import Article, Asset, IngestProblem
 from mirror.ingest.directory import (
     ArticleFile,
     ParsedFile,
+    article_file,
     article_files,
+    is_article_name,
     open_directory,
     parse_article,
     read_article,
@@ -410,6 +412,21 @@ class SourceReader:
     def _all_items(self, log: ProblemLog) -> Iterator[_Hit | _Miss | IngestProblem]:
         for source in self.config.sources:
             yield from self._source_items(source, log)
+
+    def would_parse(self, suspects: Collection[tuple[int, str]]) -> bool:
+        """Whether one of ``suspects`` ((source index, relative path): files that changed) is
+        an article file the cache does not know, so that `predict` would say None: a build
+        with a new article need not read every other source to find that out."""
+        for index, source in enumerate(self.config.sources):
+            names = sorted(rel for at, rel in suspects if at == index and is_article_name(rel))
+            if not names or not isinstance(source, DirectorySource):
+                continue
+            root, language = open_directory(source.path, self.config.publisher.language)
+            for rel in names:
+                file = article_file(root, source.path, rel, language, DEFAULT_LIMITS)
+                if isinstance(self._file_item(file), _Miss):
+                    return True
+        return False
 
     def predict(self) -> tuple[dict[str, str], tuple[IngestProblem, ...]] | None:
         """The members (name -> SHA-256) of every article page and asset a build would

@@ -62,7 +62,8 @@ def build_or_refresh(
     from mirror.build import build_edition  # noqa: PLC0415 - only when there is a build
 
     build_memo.forget(config)  # the outputs change from here on
-    built = build_edition(config, now=now, version=version, force=force)
+    changed = () if inputs is None or inputs.changed is None else inputs.changed
+    built = build_edition(config, now=now, version=version, force=force, changed=changed)
     if isinstance(built, Unchanged):
         built = replace(built, timestamp_refreshed=refresh_timestamp(config, now=now))
     _remember(config, inputs, built)

@@ -216,3 +216,50 @@ def test_a_new_library_version_is_another_input(
     assert before is not None
     assert after is not None
     assert before.digest != after.digest
+
+
+def test_the_changed_files_are_named_for_the_build(
+    new_publisher: Callable[..., Publisher], builds: list[bool]
+) -> None:
+    publisher = new_publisher()
+    built_and_remembered(publisher)
+    assert build_memo.Inputs.read(publisher.config).changed == frozenset()  # type: ignore[union-attr]
+    write_articles(publisher.articles, 1, start=50)
+    (publisher.articles / "article-000.md").touch()
+    inputs = build_memo.Inputs.read(publisher.config)
+    assert inputs is not None
+    assert inputs.changed == frozenset({(0, "article-050.md"), (0, "article-000.md")})
+
+
+@pytest.mark.parametrize(
+    ("change", "predicted"),
+    [
+        ("a new article", False),  # a changed file the cache does not know: straight to a build
+        ("an article touched, same bytes", True),  # the cache knows its bytes: predicted
+        ("an image's bytes", True),  # not an article: the prediction finds it
+    ],
+)
+def test_a_new_article_skips_the_prediction_and_a_touched_one_does_not(
+    new_publisher: Callable[..., Publisher],
+    builds: list[bool],
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+    predicted: bool,
+) -> None:
+    from mirror.build_sources import SourceReader
+
+    publisher = new_publisher()
+    built_and_remembered(publisher)
+    predictions: list[bool] = []
+    real = SourceReader.predict
+
+    def counted(self: SourceReader) -> Any:
+        predictions.append(True)
+        return real(self)
+
+    monkeypatch.setattr(SourceReader, "predict", counted)
+    make_change, new_edition = CHANGES[change]
+    make_change(publisher)
+    result = build_or_refresh(publisher.config, now=LATER)
+    assert isinstance(result, BuildResult) is new_edition
+    assert bool(predictions) is predicted

@@ -48,7 +48,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 import yaml
@@ -206,7 +206,7 @@ def article_files(
 
     def files() -> Iterator[ArticleFile]:
         for rel in names:
-            yield ArticleFile(resolved_root / rel, str(root / rel), resolved_root, language, limits)
+            yield article_file(resolved_root, root, rel, language, limits)
 
     return files()
 
@@ -286,6 +286,24 @@ def _describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
+def is_article_name(relative: str) -> bool:
+    """Whether the file at ``relative`` (a POSIX path under a folder source) is read as an
+    article: no hidden part, an article suffix (`_article_files` walks by this rule)."""
+    parts = relative.split("/")
+    if any(part.startswith(".") for part in parts):
+        return False
+    return PurePosixPath(parts[-1]).suffix.lower() in ARTICLE_SUFFIXES
+
+
+def article_file(
+    resolved_root: Path, root: Path, relative: str, language: str, limits: IngestLimits
+) -> ArticleFile:
+    """The `ArticleFile` at ``relative`` under a folder source, as `article_files` makes it."""
+    return ArticleFile(
+        resolved_root / relative, str(root / relative), resolved_root, language, limits
+    )
+
+
 def _article_files(root: Path, shown_root: Path, log: ProblemLog) -> list[str]:
     """Relative POSIX paths of article files under `root`, sorted by their parts, hidden and
     escaping links skipped."""
@@ -300,7 +318,7 @@ def _article_files(root: Path, shown_root: Path, log: ProblemLog) -> list[str]:
         subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         for name in sorted(files):
             path = Path(folder, name)
-            if name.startswith(".") or path.suffix.lower() not in ARTICLE_SUFFIXES:
+            if not is_article_name(name):
                 continue
             relative = path.relative_to(root)
             if path.is_symlink():
