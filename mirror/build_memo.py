@@ -21,6 +21,9 @@ from one walk of the inputs' file metadata instead (docs/adr/0022):
   digest (a file written again within the file system's clock granularity
   keeps its times: Git calls such an entry racily clean).
 
+The same walk names the source files changed since the last verdict
+(`Inputs.changed`), so a build with a new article need not predict first.
+
 A feed source is known only by fetching it, so with one there is no memo;
 nor with a missing, damaged or foreign one. The memo only skips work whose
 result it recorded; it decides nothing a build would not.
