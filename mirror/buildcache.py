@@ -56,7 +56,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import stat
 import sys
 import time
 import unicodedata
@@ -79,6 +78,7 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 RACY_WINDOW_NS = 2_000_000_000
 """A file changed this close to being read is hashed again next time (module variable so
 tests can set it to 0)."""
+
 
 LIBRARIES = ("cmarkgfm", "nh3", "feedparser", "PyYAML")
 """Packages whose output ends up in pages: a new version of one builds every page again."""
@@ -399,15 +399,13 @@ def _is_hex(text: object) -> bool:
 
 
 def _hash_file(path: Path, max_bytes: int) -> tuple[str, int]:
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags)
+        fd, _ = fsutil.open_regular(path)
+    except fsutil.NotARegularFile as error:
+        raise StorageError(f"cannot read {path}: it is not a regular file") from error
     except OSError as error:
         raise StorageError.from_os(error, path=path, action="read") from error
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise StorageError(f"cannot read {path}: it is not a regular file")
         digest = hashlib.sha256()
         size = 0
         while chunk := os.read(fd, 1024 * 1024):

@@ -84,6 +84,7 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import BinaryIO, Final, Self
 
+from mirror import fsutil
 from mirror.errors import IncompleteEditionError, StorageError, TamperedError, UnsafeArchiveError
 
 __all__ = [
@@ -1366,10 +1367,10 @@ class EditionArchive:
         Raises `UnsafeArchiveError` for any hostile or over-cap structure and
         `StorageError` when the path cannot be read or is not a regular file.
         """
-        flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
         try:
-            # O_NONBLOCK: opening a FIFO planted at `path` must not hang.
-            fd = os.open(path, flags)
+            fd, info = fsutil.open_regular(path)
+        except fsutil.NotARegularFile as error:
+            raise StorageError(f"The archive {path} is not a regular file.") from error
         except OSError as error:
             reason = (error.strerror or error.__class__.__name__).lower()
             raise StorageError(
@@ -1379,9 +1380,6 @@ class EditionArchive:
                 else "Check that you may read the file.",
             ) from error
         try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise StorageError(f"The archive {path} is not a regular file.")
             file: BinaryIO = os.fdopen(fd, "rb")
         except BaseException:
             os.close(fd)

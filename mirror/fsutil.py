@@ -11,12 +11,41 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from mirror.errors import StorageError, os_reason
+
+
+class NotARegularFile(OSError):
+    """`open_regular` found a FIFO, a device, a socket or a folder where a file should be."""
+
+
+def open_regular(path: Path, *, follow_symlinks: bool = True) -> tuple[int, os.stat_result]:
+    """``path`` opened for reading, and its ``fstat``: a regular file only.
+
+    Opened without blocking, so a FIFO planted where a file should be cannot
+    hold the run forever, then checked on the descriptor itself, so nothing
+    can be swapped in between the check and the reads. Raises the `OSError`
+    of the open, or `NotARegularFile` (the descriptor closed); the caller
+    owns the descriptor it gets.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
+    try:
+        info = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise NotARegularFile(f"{path} is not a regular file")
+    return fd, info
 
 
 def read_bounded(path: Path, *, max_bytes: int, what: str) -> bytes:

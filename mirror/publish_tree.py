@@ -23,7 +23,6 @@ import fcntl
 import hashlib
 import os
 import secrets
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -399,15 +398,13 @@ def stage_copy(publish_dir: Path, source: Path, *, max_bytes: int) -> Path:
     folder = targets_dir(publish_dir)
     fsutil.ensure_dir(folder)
     temp = folder / f".staged.{os.getpid()}.{secrets.token_hex(8)}.tmp"
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        source_fd = os.open(source, flags | getattr(os, "O_CLOEXEC", 0))
+        source_fd, info = fsutil.open_regular(source, follow_symlinks=False)
+    except fsutil.NotARegularFile as error:
+        raise StorageError(f"cannot read {source}: it is no longer a regular file") from error
     except OSError as error:
         raise StorageError.from_os(error, path=source, action="read") from error
     try:
-        info = os.fstat(source_fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise StorageError(f"cannot read {source}: it is no longer a regular file")
         if info.st_size > max_bytes:
             raise StorageError(f"cannot read {source}: it grew to {info.st_size:,} bytes")
         try:

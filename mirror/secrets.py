@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import datetime
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mirror import fsutil
 from mirror.errors import ConfigError
 
 if TYPE_CHECKING:  # only the type: resolving a secret never needs the YAML parser
@@ -94,7 +94,9 @@ def _read_secret_file(path: Path, what: str) -> bytes:
     """
     hint = "Check the path in the file: reference; it is relative to the config file."
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fd, _ = fsutil.open_regular(path)
+    except fsutil.NotARegularFile as error:
+        raise ConfigError(f"the {what} file {path} is not a regular file", hint=hint) from error
     except OSError as error:
         raise ConfigError(
             f"the {what} file {path} cannot be read ({(error.strerror or str(error)).lower()})",
@@ -102,8 +104,6 @@ def _read_secret_file(path: Path, what: str) -> bytes:
         ) from error
     with os.fdopen(fd, "rb") as handle:
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise ConfigError(f"the {what} file {path} is not a regular file", hint=hint)
             data = handle.read(MAX_SECRET_FILE_BYTES + 1)
         except OSError as error:
             raise ConfigError(

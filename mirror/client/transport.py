@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +31,7 @@ import httpcore
 from tuf.api import exceptions
 from tuf.ngclient import FetcherInterface
 
-from mirror import caps
+from mirror import caps, fsutil
 from mirror.timedhttp import Deadline, DeadlineBackend, connection_pool
 
 CHUNK_BYTES = 256 * 1024
@@ -161,14 +160,11 @@ class DeadlineFetcher(FetcherInterface):
         regular file. Reads still count against the download's deadline.
         """
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+            fd, _ = fsutil.open_regular(path)
         except FileNotFoundError as error:
             raise exceptions.DownloadHTTPError(f"{path} does not exist", 404) from error
-        except OSError as error:  # a socket (ENXIO), a device that refuses: not a file
+        except OSError as error:  # a FIFO, a socket (ENXIO), a device: not a file
             raise exceptions.DownloadError(f"{path} is not a regular file; refused") from error
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise exceptions.DownloadError(f"{path} is not a regular file; refused")
         os.set_blocking(fd, True)
         with os.fdopen(fd, "rb") as handle:
             while chunk := handle.read(CHUNK_BYTES):

@@ -53,7 +53,7 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
-from mirror import yamlbounds
+from mirror import fsutil, yamlbounds
 from mirror.errors import ArticleError, SourceError
 from mirror.ingest.bounds import html_problem
 from mirror.ingest.markdown import markdown_to_html
@@ -380,15 +380,13 @@ def _load_article(file: ArticleFile, data: bytes, collector: list[_AssetCollecto
 
 def _read_bytes(path: Path, source: str, max_bytes: int) -> bytes:
     """The file's bytes: a regular file of at most ``max_bytes``, opened without blocking."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags)
+        fd, info = fsutil.open_regular(path)
+    except fsutil.NotARegularFile as error:
+        raise ArticleError(source, "not a regular file") from error
     except OSError as error:
         raise ArticleError(source, f"cannot read file: {_describe(error)}") from error
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ArticleError(source, "not a regular file")
         if info.st_size > max_bytes:
             raise ArticleError(source, f"file too large ({info.st_size} bytes, limit {max_bytes})")
         with os.fdopen(fd, "rb", closefd=False) as stream:
