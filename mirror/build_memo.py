@@ -17,9 +17,10 @@ from one walk of the inputs' file metadata instead (docs/adr/0022):
   and latest folders) and the moment the verdict stops holding
   (``valid_until``: the next timestamp re-signing or edition renewal);
 - `recall` gives the verdict back only when both digests are the same now,
-  the moment has not come, and no input changed within `RACY_S` of the
-  digest (a file written again within the file system's clock granularity
-  keeps its times: Git calls such an entry racily clean).
+  the moment has not come, and no input changed within the build cache's
+  racy window of the digest (`buildcache.changed_lately`: a file written
+  again within the file system's clock granularity keeps its times; Git
+  calls such an entry racily clean).
 
 The same walk names the source files changed since the last verdict
 (`Inputs.changed`), so a build with a new article need not predict first.
@@ -38,22 +39,20 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import mirror
 from mirror import fsutil
-from mirror.buildcache import library_versions
+from mirror.buildcache import changed_lately, library_versions
 from mirror.config import Config, DirectorySource
 
 MEMO_MAX_BYTES = 4 * 1024 * 1024
 """Largest memo read back (it holds the skipped articles' reasons)."""
 FORMAT = 1
-RACY_S = 2.0
-"""Inputs changed this close to the digest are not trusted to show a later change."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +66,8 @@ class Inputs:
     changed: frozenset[tuple[int, str]] | None = None
     """(source index, relative path) of each source file changed since the last verdict's
     inputs were read (None without one): where a build looks first for what is new."""
+    previous: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    """The memo as it was read with these inputs (`recall` judges it)."""
 
     @classmethod
     def read(cls, config: Config) -> Inputs | None:
@@ -88,7 +89,7 @@ class Inputs:
         for index, folder in enumerate(folders):
             walk.tree(f"source {index}", folder, changed=changed, tag=index)
         found = None if walk.changed_after_ns is None else frozenset(changed)
-        return cls(walk.hexdigest(), walk.newest_ns, read_at_ns, found)
+        return cls(walk.hexdigest(), walk.newest_ns, read_at_ns, found, previous)
 
 
 @dataclass(frozen=True)
@@ -113,16 +114,14 @@ def outputs_digest(config: Config) -> str:
 
 def recall(config: Config, inputs: Inputs | None, *, now: datetime) -> Verdict | None:
     """The remembered verdict, if it holds for ``inputs`` and the outputs as they are now."""
-    if inputs is None:
+    if inputs is None or inputs.previous is None:
         return None
-    memo = _load(config.output.build_verdict)
-    if memo is None:
-        return None
+    memo = inputs.previous
     try:
         holds = (
             memo["format"] == FORMAT
             and memo["inputs"] == inputs.digest
-            and memo["read_at_ns"] - memo["newest_change_ns"] > RACY_S * 1e9
+            and not changed_lately(memo["newest_change_ns"], memo["read_at_ns"])
             and now < datetime.fromisoformat(memo["valid_until"])
             and memo["outputs"] == outputs_digest(config)
         )

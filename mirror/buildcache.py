@@ -80,6 +80,14 @@ RACY_WINDOW_NS = 2_000_000_000
 tests can set it to 0)."""
 
 
+def changed_lately(changed_ns: int, read_ns: int) -> bool:
+    """Whether a file (or set of files) last changed at ``changed_ns`` may have changed
+    again since ``read_ns`` without its stat showing it: within `RACY_WINDOW_NS`, a
+    second write in the same clock tick keeps the times (Git's racily clean entries).
+    The one rule for the cache's stat fast path and the unchanged verdict (`build_memo`)."""
+    return changed_ns >= read_ns - RACY_WINDOW_NS
+
+
 LIBRARIES = ("cmarkgfm", "nh3", "feedparser", "PyYAML")
 """Packages whose output ends up in pages: a new version of one builds every page again."""
 
@@ -187,7 +195,7 @@ class BuildCache:
 
     def remember_hash(self, path: Path, info: os.stat_result, sha256: str, read_ns: int) -> None:
         """Record ``path``'s hash under its stat, unless it changed just before being read."""
-        if max(info.st_ctime_ns, info.st_mtime_ns) >= read_ns - RACY_WINDOW_NS:
+        if changed_lately(max(info.st_ctime_ns, info.st_mtime_ns), read_ns):
             return
         row = (str(path), _stat_text(info), sha256, self._generation)
         self._guarded(

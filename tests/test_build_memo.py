@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mirror import build, build_memo
+from mirror import build, build_memo, buildcache
 from mirror.build import BuildResult
 from mirror.config import FeedSource, load_config
 from mirror.rebuild import Unchanged, build_or_refresh
@@ -33,7 +33,7 @@ def builds(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
         return real(*args, **kwargs)
 
     monkeypatch.setattr(build, "build_edition", counted)
-    monkeypatch.setattr(build_memo, "RACY_S", 0.0)
+    monkeypatch.setattr(buildcache, "RACY_WINDOW_NS", 0)
     return calls
 
 
@@ -173,8 +173,9 @@ def test_inputs_changed_just_before_the_verdict_are_not_trusted(
     new_publisher: Callable[..., Publisher], builds: list[bool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A file written twice within the file system's clock tick keeps its times: a verdict
-    reached within `RACY_S` of the newest change is not recalled (Git's racily clean)."""
-    monkeypatch.setattr(build_memo, "RACY_S", 3600.0)  # every test input is that fresh
+    reached within the racy window of the newest change is not recalled (Git's racily
+    clean entries; `buildcache.changed_lately`)."""
+    monkeypatch.setattr(buildcache, "RACY_WINDOW_NS", 3600 * 10**9)  # every input is fresh
     publisher = new_publisher()
     built_and_remembered(publisher)
     for _ in range(2):
