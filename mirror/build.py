@@ -276,9 +276,11 @@ def cache_context(config: Config, site: SiteInfo) -> str:
     )
 
 
-def _open_previous(config: Config, state: RepositoryState) -> PreviousEdition:
-    """The newest edition's signed members and its ZIP, read strictly (None if unusable)."""
-    members = _previous_members(config.publish_dir, state)
+def _open_previous(
+    config: Config, state: RepositoryState, members: dict[str, str]
+) -> PreviousEdition:
+    """The newest edition's signed ``members`` (`_previous_members`) and its ZIP, read
+    strictly (None if unusable)."""
     eids = edition_ids(state)
     archive: EditionArchive | None = None
     if eids:
@@ -379,14 +381,17 @@ def _build_edition(
     new_root = not root_published.exists() or (root_published.read_bytes() != root_chain[-1])
     # The same content still makes a new edition when the newest one nears its expiry.
     renewal = None if force or new_root else renewal_due(state, now=created, policy=policy)
+    previous_members = _previous_members(publish_dir, state)
     # A changed file that is a new article means a build: no need to predict one.
     if not force and not new_root and renewal is None and not reader.would_parse(changed):
-        unchanged = _predicted_unchanged(config, state, reader, site, policy)
+        unchanged = _predicted_unchanged(
+            config, state, reader, site, policy=policy, previous=previous_members
+        )
         if unchanged is not None:
             cache.save()
             return unchanged
     keyring = load_keyring(config.keys.dir, config.passphrase())
-    previous_edition = _open_previous(config, state)
+    previous_edition = _open_previous(config, state, previous_members)
     zip_path = config.editions_dir / f"{eid}.zip"
     fsutil.ensure_dir(config.editions_dir)
     latest = LatestPicker(
@@ -639,10 +644,12 @@ def _predicted_unchanged(
     state: RepositoryState,
     reader: SourceReader,
     site: SiteInfo,
+    *,
     policy: ExpiryPolicy,
+    previous: Mapping[str, str],
 ) -> Unchanged | None:
     """`Unchanged` if the cache knows every article and the members it predicts are the
-    newest edition's; None when that takes a build to find out."""
+    newest edition's (``previous``); None when that takes a build to find out."""
     eids = edition_ids(state)
     if not eids:
         return None
@@ -655,7 +662,7 @@ def _predicted_unchanged(
     extras = [f for f in render_site([], site) if f.data is not None]
     extras.append(SiteFile(layout.MIRROR_LIST_PATH, data=mirror_list(config)))
     entries += [TargetEntry(f.name, 0, hashlib.sha256(f.data or b"").hexdigest()) for f in extras]
-    if not _same_content(_previous_members(config.publish_dir, state), entries):
+    if not _same_content(previous, entries):
         return None
     return Unchanged(eids[-1], False, problems, renew_at=renewal_at(state, policy=policy))
 
