@@ -43,6 +43,7 @@ from pathlib import Path
 import corpus as corpus_gen  # bench/ is sys.path[0] when run as a script
 
 BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "RESULTS.md"
 TIME_BIN = Path("/usr/bin/time")
 RATIO_TARGET = 1.0

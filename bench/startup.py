@@ -36,9 +36,7 @@ from pathlib import Path
 
 import run as build_bench  # bench/ is sys.path[0] when run as a script
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO = BENCH_DIR.parent
-RESULTS = BENCH_DIR / "RESULTS.md"
+BENCH_DIR, REPO, RESULTS = build_bench.BENCH_DIR, build_bench.REPO, build_bench.RESULTS
 VERSION_TARGET_S = 0.15
 VERIFY_TARGET_S = 0.4
 TUF_CLIENT_TARGET_S = 0.4
