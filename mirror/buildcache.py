@@ -67,7 +67,7 @@ from typing import Any, TypeVar
 
 import mirror
 from mirror import fsutil
-from mirror.errors import StorageError
+from mirror.errors import NotARegularFileError, StorageError
 
 CACHE_FORMAT = 2
 """Bump when the layout of the index changes: older caches are then ignored (1: one JSON
@@ -409,7 +409,7 @@ def _is_hex(text: object) -> bool:
 def _hash_file(path: Path, max_bytes: int) -> tuple[str, int]:
     try:
         fd, _ = fsutil.open_regular(path)
-    except fsutil.NotARegularFile as error:
+    except NotARegularFileError as error:
         raise StorageError(f"cannot read {path}: it is not a regular file") from error
     except OSError as error:
         raise StorageError.from_os(error, path=path, action="read") from error

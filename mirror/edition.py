@@ -85,7 +85,13 @@ from types import TracebackType
 from typing import BinaryIO, Final, Self
 
 from mirror import fsutil
-from mirror.errors import IncompleteEditionError, StorageError, TamperedError, UnsafeArchiveError
+from mirror.errors import (
+    IncompleteEditionError,
+    NotARegularFileError,
+    StorageError,
+    TamperedError,
+    UnsafeArchiveError,
+)
 
 __all__ = [
     "ArchiveDigest",
@@ -1369,7 +1375,7 @@ class EditionArchive:
         """
         try:
             fd, info = fsutil.open_regular(path)
-        except fsutil.NotARegularFile as error:
+        except NotARegularFileError as error:
             raise StorageError(f"The archive {path} is not a regular file.") from error
         except OSError as error:
             reason = (error.strerror or error.__class__.__name__).lower()

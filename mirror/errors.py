@@ -189,6 +189,11 @@ _OS_HINTS = {
 }
 
 
+class NotARegularFileError(OSError):
+    """`fsutil.open_regular` found a FIFO, a device, a socket or a folder where a file
+    should be. An `OSError`, not a verdict: each caller says it in its own sentence."""
+
+
 class KeyStoreError(MirrorError):
     """Signing keys are missing, unreadable, or the passphrase is missing or wrong."""
 

@@ -17,11 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from mirror.errors import StorageError, os_reason
-
-
-class NotARegularFile(OSError):
-    """`open_regular` found a FIFO, a device, a socket or a folder where a file should be."""
+from mirror.errors import NotARegularFileError, StorageError, os_reason
 
 
 def open_regular(path: Path, *, follow_symlinks: bool = True) -> tuple[int, os.stat_result]:
@@ -30,7 +26,7 @@ def open_regular(path: Path, *, follow_symlinks: bool = True) -> tuple[int, os.s
     Opened without blocking, so a FIFO planted where a file should be cannot
     hold the run forever, then checked on the descriptor itself, so nothing
     can be swapped in between the check and the reads. Raises the `OSError`
-    of the open, or `NotARegularFile` (the descriptor closed); the caller
+    of the open, or `NotARegularFileError` (the descriptor closed); the caller
     owns the descriptor it gets.
     """
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
@@ -44,7 +40,7 @@ def open_regular(path: Path, *, follow_symlinks: bool = True) -> tuple[int, os.s
         raise
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise NotARegularFile(f"{path} is not a regular file")
+        raise NotARegularFileError(f"{path} is not a regular file")
     return fd, info
 
 

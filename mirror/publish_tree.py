@@ -31,7 +31,7 @@ from typing import BinaryIO
 from tuf.api.metadata import Metadata, Snapshot, Targets, Timestamp
 
 from mirror import caps, fsutil
-from mirror.errors import StorageError, TamperedError
+from mirror.errors import NotARegularFileError, StorageError, TamperedError
 from mirror.trust import layout
 from mirror.trust.history import LocalHistory
 from mirror.trust.members import MemberList, SignedFile, in_shards
@@ -400,7 +400,7 @@ def stage_copy(publish_dir: Path, source: Path, *, max_bytes: int) -> Path:
     temp = folder / f".staged.{os.getpid()}.{secrets.token_hex(8)}.tmp"
     try:
         source_fd, info = fsutil.open_regular(source, follow_symlinks=False)
-    except fsutil.NotARegularFile as error:
+    except NotARegularFileError as error:
         raise StorageError(f"cannot read {source}: it is no longer a regular file") from error
     except OSError as error:
         raise StorageError.from_os(error, path=source, action="read") from error

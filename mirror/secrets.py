@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mirror import fsutil
-from mirror.errors import ConfigError
+from mirror.errors import ConfigError, NotARegularFileError
 
 if TYPE_CHECKING:  # only the type: resolving a secret never needs the YAML parser
     from mirror.yamlnodes import Node
@@ -95,7 +95,7 @@ def _read_secret_file(path: Path, what: str) -> bytes:
     hint = "Check the path in the file: reference; it is relative to the config file."
     try:
         fd, _ = fsutil.open_regular(path)
-    except fsutil.NotARegularFile as error:
+    except NotARegularFileError as error:
         raise ConfigError(f"the {what} file {path} is not a regular file", hint=hint) from error
     except OSError as error:
         raise ConfigError(

@@ -54,7 +54,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 from mirror import fsutil, yamlbounds
-from mirror.errors import ArticleError, SourceError
+from mirror.errors import ArticleError, NotARegularFileError, SourceError
 from mirror.ingest.bounds import html_problem
 from mirror.ingest.markdown import markdown_to_html
 from mirror.ingest.model import (
@@ -382,7 +382,7 @@ def _read_bytes(path: Path, source: str, max_bytes: int) -> bytes:
     """The file's bytes: a regular file of at most ``max_bytes``, opened without blocking."""
     try:
         fd, info = fsutil.open_regular(path)
-    except fsutil.NotARegularFile as error:
+    except NotARegularFileError as error:
         raise ArticleError(source, "not a regular file") from error
     except OSError as error:
         raise ArticleError(source, f"cannot read file: {_describe(error)}") from error
