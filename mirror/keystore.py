@@ -20,6 +20,7 @@ keys so a reader who pinned any earlier root can walk the chain forward.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import secrets
 import shutil
@@ -227,21 +228,43 @@ def check_passphrase(passphrase: Secret) -> None:
 
 
 def load_keyring(keys_dir: Path, passphrase: Secret) -> Keyring:
-    """Decrypt the online keys (targets, snapshot, timestamp, minisign) of the current root."""
+    """Decrypt the online keys (targets, snapshot, timestamp, minisign) of the current root.
+
+    The four key files are decrypted two at a time: bcrypt-pbkdf, most of the
+    cost, lets go of the GIL, so both cores work on it.
+    """
     chain = load_root_chain(keys_dir)
     root_md = Metadata[Root].from_bytes(chain[-1])
-    signers = {
-        role: _load_signer(keys_dir, role, root_md.signed.roles[role].keyids[0], passphrase)
-        for role in layout.ONLINE_ROLES
-    }
-    return Keyring(
-        root=root_md,
-        root_chain=chain,
-        signers=signers,
-        minisign_key=_load_minisign_key(keys_dir, passphrase),
-        minisign_public=minisign_public_key(keys_dir),
-        publisher=publisher_of(root_md.signed),
-    )
+    minisign_public = minisign_public_key(keys_dir)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        signing = {
+            role: pool.submit(
+                _load_signer, keys_dir, role, root_md.signed.roles[role].keyids[0], passphrase
+            )
+            for role in layout.ONLINE_ROLES
+        }
+        minisign_key = pool.submit(_load_minisign_key, keys_dir, passphrase)
+        signers = {role: future.result() for role, future in signing.items()}
+        return Keyring(
+            root=root_md,
+            root_chain=chain,
+            signers=signers,
+            minisign_key=minisign_key.result(),
+            minisign_public=minisign_public,
+            publisher=publisher_of(root_md.signed),
+        )
+
+
+def load_keyring_meanwhile(
+    keys_dir: Path, passphrase: Secret
+) -> concurrent.futures.Future[Keyring]:
+    """`load_keyring` in a thread, for a caller with other work to do until it signs;
+    ``result()`` gives the keyring or raises what `load_keyring` raised."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyring")
+    try:
+        return pool.submit(load_keyring, keys_dir, passphrase)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def load_root_chain(keys_dir: Path) -> tuple[bytes, ...]:
