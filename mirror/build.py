@@ -31,7 +31,7 @@ from mirror.ingest.directory import iter_directory
 from mirror.ingest.feed import iter_feed
 from mirror.ingest.model import DEFAULT_LIMITS, INGEST_VERSION, ProblemLog
 from mirror.ingest.workers import Runner, WorkerPool, default_processes
-from mirror.keystore import Keyring, load_keyring, load_root_chain, minisign_public_key
+from mirror.keystore import Keyring, load_keyring_meanwhile, load_root_chain, minisign_public_key
 from mirror.latest_bundle import LatestPicker, write_latest_bundle
 from mirror.publish_tree import PublishedTarget
 from mirror.reader.export_page import build_reader_page
@@ -390,7 +390,8 @@ def _build_edition(
         if unchanged is not None:
             cache.save()
             return unchanged
-    keyring = load_keyring(config.keys.dir, config.passphrase())
+    # Decrypted while the articles are read; needed before anything goes into the tree.
+    keyring_ready = load_keyring_meanwhile(config.keys.dir, config.passphrase())
     previous_edition = _open_previous(config, state, previous_members)
     zip_path = config.editions_dir / f"{eid}.zip"
     fsutil.ensure_dir(config.editions_dir)
@@ -435,6 +436,7 @@ def _build_edition(
                     # Our own copy of the source, archived and published as it is: what is
                     # hashed, zipped and placed in the tree are the same bytes, whatever
                     # happens to the newsroom's file meanwhile.
+                    keyring_ready.result()  # a wrong passphrase leaves the tree as it was
                     info, read_ns = cache.before_reading(member.source)
                     staged = publish_tree.stage_copy(
                         publish_dir, member.source, max_bytes=DEFAULT_LIMITS.max_asset_bytes
@@ -454,6 +456,7 @@ def _build_edition(
             )
             if layout.is_content_path(name):
                 # Shared and content-addressed: new content means a new edition anyway.
+                keyring_ready.result()
                 targets_written += publish_tree.write_targets(publish_dir, [target])
             elif staged is not None:  # pragma: no cover - only content members have files
                 raise ValueError(f"{name} is not content but has a file")
@@ -506,6 +509,7 @@ def _build_edition(
             )
         # The pages go into the tree now, and out of memory (the index of 100,000 articles
         # is 23 MB); the shards follow once they are signed.
+        keyring = keyring_ready.result()
         targets_written += publish_tree.write_targets(publish_dir, edition_targets)
         edition_targets.clear()
         signing = sign_edition(
@@ -671,11 +675,10 @@ def _copy_member(
     writer: EditionWriter, previous: PreviousEdition, page: ReadyArticle
 ) -> MemberDigest:
     """Copy a kept page, compressed, from the previous edition's ZIP."""
-    member = previous.reusable(page.page_name, page.page_sha256)
-    if member is None or previous.archive is None:  # pragma: no cover - checked when kept
+    if page.kept is None or previous.archive is None:  # pragma: no cover - checked when kept
         raise ValueError(f"{page.page_name} is not in the previous edition")
     return writer.add_raw(
-        previous.archive, member, sha256=page.page_sha256, payload_crc32=page.payload_crc32
+        previous.archive, page.kept, sha256=page.page_sha256, payload_crc32=page.payload_crc32
     )
 
 

@@ -62,6 +62,8 @@ class ReadyArticle(RenderedArticle):
     page_size: int
     prepared: PreparedMember | None
     """The compressed page; None when it is copied from the previous edition's ZIP."""
+    kept: ArchiveMember | None
+    """The previous edition's ZIP member to copy the page from, when not ``prepared``."""
     payload_crc32: int
     """CRC-32 of the compressed page, which checks the copy."""
 
@@ -253,6 +255,8 @@ class _Hit:
     key: str
     remake: Callable[[], _Miss] | None = None
     """The job that makes the article again, should its stored body be gone."""
+    member: ArchiveMember | None = None
+    """The previous edition's ZIP member holding its page (set by `SourceReader.items`)."""
 
 
 @dataclass(frozen=True)
@@ -309,8 +313,8 @@ class SourceReader:
             hit = self._file_hit(file, key, entry)
             if hit is None:
                 self.cache.forget(key)
-            elif self._usable(hit):
-                return hit
+            elif (usable := self._usable(hit)) is not None:
+                return usable
         return self._file_miss(file, key, data)
 
     def _file_miss(self, file: ArticleFile, key: str, data: bytes | str | None) -> _Miss:
@@ -365,18 +369,20 @@ class SourceReader:
             hit = self._hit(source, key, found, _outcome(found, source))
             if hit is None:
                 self.cache.forget(key)
-            elif self._usable(hit):
-                return hit
+            elif (usable := self._usable(hit)) is not None:
+                return usable
         return _Miss(
             source, key, (entry, source, language, limits, self.how), _entry_job, parsed=False
         )
 
-    def _usable(self, hit: _Hit) -> bool:
-        """A kept article's page must be in the previous edition to be copied from there."""
+    def _usable(self, hit: _Hit) -> _Hit | None:
+        """``hit``, with the previous edition's member to copy its page from; None if that
+        edition does not hold it (a kept article's page is copied from there)."""
         if self.previous is None or not isinstance(hit.outcome, Article):
-            return True
+            return hit
         name, sha256, _, _ = hit.page
-        return self.previous.reusable(name, sha256) is not None
+        member = self.previous.reusable(name, sha256)
+        return None if member is None else replace(hit, member=member)
 
     # -- whole sources ------------------------------------------------------------------
 
@@ -475,7 +481,7 @@ class SourceReader:
         """Every article ready for `render_site`, in source order, slugs unique.
 
         Articles the cache knows whose page the previous edition holds are
-        given with ``prepared=None`` (copy it from there); the others are
+        given with ``prepared=None`` and the member to copy from there (``kept``); the others are
         made by workers, as they come, at most a window ahead.
         """
         self.previous = previous
@@ -540,6 +546,7 @@ class SourceReader:
             page_sha256=sha256,
             page_size=size,
             prepared=None,
+            kept=hit.member,
             payload_crc32=crc,
         )
 
@@ -584,6 +591,7 @@ class SourceReader:
             page_sha256=prepared.sha256,
             page_size=prepared.size,
             prepared=prepared,
+            kept=None,
             payload_crc32=prepared.payload_crc32,
         )
 
