@@ -44,11 +44,24 @@ def open_regular(path: Path, *, follow_symlinks: bool = True) -> tuple[int, os.s
     return fd, info
 
 
+_GROWTH_READ = 1024 * 1024
+"""What `read_bounded` asks for at a time past the size the file had when it was opened."""
+
+
 def read_bounded(path: Path, *, max_bytes: int, what: str) -> bytes:
-    """Read at most ``max_bytes`` from ``path``; a longer file is a `StorageError`."""
+    """Read at most ``max_bytes`` from ``path``; a longer file is a `StorageError`.
+
+    The first read asks for the file's size, not the cap: a read of ``max_bytes``
+    sets aside that much memory first (64 MB for each of a tree's small roles).
+    """
     try:
         with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
+            data = handle.read(min(os.fstat(handle.fileno()).st_size, max_bytes) + 1)
+            # All of it, unless it grew meanwhile.
+            while len(data) <= max_bytes and (
+                more := handle.read(min(_GROWTH_READ, max_bytes + 1 - len(data)))
+            ):
+                data += more
     except FileNotFoundError as error:
         raise StorageError(f"the {what} {path} does not exist") from error
     except OSError as error:

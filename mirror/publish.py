@@ -43,7 +43,7 @@ from mirror import caps, publish_tree
 from mirror.backends import Backend, CallLimits, backend_type
 from mirror.config import Config, MirrorSettings
 from mirror.errors import HistoryConflictError, MirrorError, TransportError
-from mirror.publish_tree import Phase, TreeFile
+from mirror.publish_tree import Phase, TreeFile, TreeFiles
 from mirror.push_plan import MirrorPlan, get_or_none, holds, plan_mirror, read_history
 from mirror.push_session import MirrorSession
 from mirror.readback import read_back
@@ -288,7 +288,7 @@ async def judge_histories(
 class PushTree:
     """What every mirror of one push gets: the local tree's files and history."""
 
-    files: tuple[TreeFile, ...]
+    files: TreeFiles
     history: LocalHistory
 
     @classmethod

@@ -23,10 +23,10 @@ import fcntl
 import hashlib
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, overload
 
 from tuf.api.metadata import Metadata, Snapshot, Targets, Timestamp
 
@@ -103,8 +103,8 @@ def role_path(publish_dir: Path, role: str, version: int) -> Path:
 
 def target_file_path(publish_dir: Path, target_path: str, sha256: str) -> Path:
     """Where a target lives under its consistent-snapshot (hash-prefixed) name."""
-    posix = PurePosixPath(target_path)
-    return targets_dir(publish_dir) / posix.parent / f"{sha256}.{posix.name}"
+    folder, slash, name = target_path.rpartition("/")
+    return targets_dir(publish_dir) / f"{folder}{slash}{sha256}.{name}"
 
 
 # --- the tree as files, in publishing order -----------------------------------------------
@@ -151,35 +151,70 @@ def file_sha256(path: Path) -> str:
         raise StorageError.from_os(error, path=path, action="read") from error
 
 
-def scan_tree(publish_dir: Path) -> tuple[TreeFile, ...]:
+class TreeFiles(Sequence[TreeFile]):
+    """Every file of the publish tree, in publishing order, and each by its name: read once
+    per push and shared by every mirror (whose plans key what they keep by these names)."""
+
+    def __init__(self, files: Iterable[TreeFile]) -> None:
+        self._files = tuple(files)
+        self._by_path = {file.path: file for file in self._files}
+
+    def find(self, path: str) -> TreeFile | None:
+        """The file called ``path`` in the tree, if there is one."""
+        return self._by_path.get(path)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    @overload
+    def __getitem__(self, index: int) -> TreeFile: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[TreeFile, ...]: ...
+    def __getitem__(self, index: int | slice) -> TreeFile | tuple[TreeFile, ...]:
+        return self._files[index]
+
+    def __iter__(self) -> Iterator[TreeFile]:
+        return iter(self._files)
+
+
+def scan_tree(publish_dir: Path) -> TreeFiles:
     """Every file of the publish tree, in publishing order (targets, metadata, pointers).
 
     Read once per push and shared by every mirror: each file's size, and the
     SHA-256 of each metadata file and pointer (a few hundred small files).
+    Folders are read an entry at a time, names joined as text: a folder of
+    100,000 articles is never held as a list, nor each name as a path.
     """
     files: list[TreeFile] = []
-    for folder, _, names in os.walk(publish_dir):
-        for name in names:
-            if name.startswith("."):
-                continue  # temporary files of an interrupted write
-            local = Path(folder) / name
-            path = local.relative_to(publish_dir).as_posix()
-            if path.startswith("targets/"):
-                phase = Phase.TARGETS
-            elif path in POINTERS:
-                phase = Phase.POINTERS
-            elif path.startswith("metadata/"):
-                phase = Phase.METADATA
-            else:
-                continue
-            digest = None if phase is Phase.TARGETS else file_sha256(local)
-            files.append(TreeFile(path, publish_dir, local.stat().st_size, phase, digest))
+    pending = [(os.fspath(publish_dir), "")]
+    while pending:
+        folder, shown = pending.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue  # temporary files of an interrupted write
+                path = f"{shown}{entry.name}"
+                if entry.is_dir():
+                    if not entry.is_symlink():  # a linked folder is not the tree's
+                        pending.append((entry.path, f"{path}/"))
+                    continue
+                if path.startswith("targets/"):
+                    phase = Phase.TARGETS
+                elif path in POINTERS:
+                    phase = Phase.POINTERS
+                elif path.startswith("metadata/"):
+                    phase = Phase.METADATA
+                else:
+                    continue
+                digest = None if phase is Phase.TARGETS else file_sha256(Path(entry.path))
+                files.append(TreeFile(path, publish_dir, entry.stat().st_size, phase, digest))
 
     def order(f: TreeFile) -> tuple[int, int, str]:
         pointer_rank = POINTERS.index(f.path) if f.phase is Phase.POINTERS else 0
         return (f.phase, pointer_rank, f.path)
 
-    return tuple(sorted(files, key=order))
+    files.sort(key=order)
+    return TreeFiles(files)
 
 
 # --- reading the tree -------------------------------------------------------------------

@@ -22,14 +22,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mirror import caps, publish_tree
 from mirror.backends import Capability, ObjectInfo
 from mirror.errors import MirrorNotFoundError, OversizeError
-from mirror.publish_tree import Phase, TreeFile
+from mirror.publish_tree import Phase, TreeFile, TreeFiles
 from mirror.push_session import MirrorSession
 from mirror.trust.history import (
     Judgement,
@@ -96,7 +95,7 @@ class MirrorPlan:
 
 async def plan_mirror(
     session: MirrorSession,
-    files: Sequence[TreeFile],
+    files: TreeFiles,
     local: LocalHistory,
     *,
     max_delete: int,
@@ -107,30 +106,39 @@ async def plan_mirror(
     if judgement.standing.refused:
         return MirrorPlan(judgement, history)
     present = await _inventory(session, files)
-    wanted: dict[str, bool] = {}
-    compared: list[TreeFile] = []
-    for file in files:
-        if file.phase is Phase.TARGETS:  # the name carries the hash: the size is enough
-            wanted[file.path] = present.get(file.path) != file.size
-        elif file.phase is Phase.METADATA and present.get(file.path) != file.size:
-            wanted[file.path] = True
-        else:
-            compared.append(file)
+    # The name of a target carries its hash: the same size is the same file. Versioned
+    # metadata at another size is not ours; at the same size, and pointers, it is read.
+    compared = [
+        f
+        for f in files
+        if f.phase is Phase.POINTERS
+        or (f.phase is Phase.METADATA and present.sizes.get(f.path) == f.size)
+    ]
+    held: set[str] = set()
 
     async def compare(file: TreeFile) -> None:
-        wanted[file.path] = not await holds(session, file)
+        if await holds(session, file):
+            held.add(file.path)
 
     await session.each(compared, compare)
-    uploads = tuple(f for f in files if wanted[f.path])
-    kept = [f for f in files if not wanted[f.path]]
+
+    def wanted(file: TreeFile) -> bool:
+        if file.phase is Phase.POINTERS:
+            return file.path not in held
+        if present.sizes.get(file.path) != file.size:
+            return True
+        return file.phase is Phase.METADATA and file.path not in held
+
+    uploads = tuple(f for f in files if wanted(f))
     deletes, note = _retention(session, files, present, max_delete=max_delete)
+    upload_bytes = sum(f.size for f in uploads)
     return MirrorPlan(
         judgement,
         history,
         uploads=uploads,
         deletes=deletes,
-        skipped_files=len(kept),
-        skipped_bytes=sum(f.size for f in kept),
+        skipped_files=len(files) - len(uploads),
+        skipped_bytes=sum(f.size for f in files) - upload_bytes,
         retention_note=note,
     )
 
@@ -174,18 +182,47 @@ async def get_or_none(session: MirrorSession, path: str, max_bytes: int) -> byte
         return b""
 
 
-async def _inventory(session: MirrorSession, files: Sequence[TreeFile]) -> dict[str, int]:
-    """Sizes of the files the mirror already has (every file with a listing)."""
+class _Inventory:
+    """What a mirror holds, as much as a plan needs: the size of each file it shares with
+    the local tree, keyed by the tree's own names (120,000 listed names are not kept a
+    second time), and the files it holds beyond those, by name."""
+
+    def __init__(self, files: TreeFiles) -> None:
+        self._files = files
+        self.sizes: dict[str, int] = {}
+        self.others: set[str] = set()
+
+    def see(self, info: ObjectInfo) -> None:
+        local = self._files.find(info.path)
+        if local is None:
+            self.others.add(info.path)
+        else:
+            self.sizes[local.path] = info.size
+
+    @property
+    def count(self) -> int:
+        """Files the mirror holds."""
+        return len(self.sizes) + len(self.others)
+
+
+async def _inventory(session: MirrorSession, files: TreeFiles) -> _Inventory:
+    """What the mirror already has (every file, with a listing; else each of ours)."""
     backend = session.backend
     if Capability.LISTING in backend.capabilities:
-        listed: list[ObjectInfo] = await session.call(lambda: backend.list(""))
-        return {info.path: info.size for info in listed}
-    present: dict[str, int] = {}
+
+        async def listing() -> _Inventory:
+            seen = _Inventory(files)  # a listing tried again starts afresh
+            await backend.scan("", seen.see)
+            return seen
+
+        inventory: _Inventory = await session.call(listing)
+        return inventory
+    present = _Inventory(files)
 
     async def stat(file: TreeFile) -> None:
         info = await session.call(lambda: backend.stat(file.path))
         if info is not None:
-            present[file.path] = info.size
+            present.see(info)
 
     await session.each([f for f in files if f.phase is not Phase.POINTERS], stat)
     return present
@@ -209,8 +246,8 @@ async def holds(session: MirrorSession, file: TreeFile) -> bool:
 
 def _retention(
     session: MirrorSession,
-    files: Sequence[TreeFile],
-    present: dict[str, int],
+    files: TreeFiles,
+    present: _Inventory,
     *,
     max_delete: int,
 ) -> tuple[tuple[str, ...], str | None]:
@@ -223,18 +260,15 @@ def _retention(
     folder). Metadata goes first, so no remaining metadata points at a
     deleted target.
     """
-    local = {f.path for f in files}
-    stale = sorted(
-        path for path in present if path not in local and path.startswith(("targets/", "metadata/"))
-    )
+    stale = sorted(p for p in present.others if p.startswith(("targets/", "metadata/")))
     if not stale or Capability.LISTING not in session.backend.capabilities:
         return (), None
     if len(stale) > max_delete:
         return (), f"{len(stale)} old files exceed push.max_delete ({max_delete}); none deleted"
-    if len(local) < len(present) // 2:
+    if len(files) < present.count // 2:
         return (), (
-            f"the publish tree ({len(local)} files) is less than half of the mirror "
-            f"({len(present)} files); nothing deleted"
+            f"the publish tree ({len(files)} files) is less than half of the mirror "
+            f"({present.count} files); nothing deleted"
         )
     metadata = [p for p in stale if p.startswith("metadata/")]
     targets = [p for p in stale if p.startswith("targets/")]

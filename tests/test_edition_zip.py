@@ -691,7 +691,7 @@ def test_empty_archive_opens_with_no_members(tmp_path: Path) -> None:
     write_archive(path, {})
     assert path.stat().st_size == 22
     with EditionArchive.open(path) as archive:
-        assert archive.members == ()
+        assert list(archive.members) == []
 
 
 def test_add_file_source_failure_rolls_back_the_member(

@@ -116,7 +116,7 @@ def watch(monkeypatch: pytest.MonkeyPatch) -> Watch:
     active: list[TreeReads] = []
     scan, sha256, path_open = publish_tree.scan_tree, publish_tree.file_sha256, Path.open
 
-    def counted_scan(publish_dir: Path) -> tuple[TreeFile, ...]:
+    def counted_scan(publish_dir: Path) -> publish_tree.TreeFiles:
         for reads in active:
             reads.scans += 1
         return scan(publish_dir)

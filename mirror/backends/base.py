@@ -316,13 +316,21 @@ class Backend(abc.ABC):
 
     async def list(self, prefix: str = "") -> list[ObjectInfo]:
         """Every stored file under ``prefix`` (requires `Capability.LISTING`)."""
+        found: list[ObjectInfo] = []
+        await self.scan(prefix, found.append)
+        return found
+
+    async def scan(self, prefix: str, each: Callable[[ObjectInfo], None]) -> None:
+        """`list`, one file at a time: ``each`` sees every stored file under ``prefix`` as the
+        listing arrives, so a caller keeping a little of each does not hold them all."""
         if Capability.LISTING not in self.capabilities:
             raise NotImplementedError(f"{self.type_name} mirrors cannot list files")
 
-        async def collect() -> list[ObjectInfo]:
-            return [info async for info in self._list(prefix)]
+        async def walk() -> None:
+            async for info in self._list(prefix):
+                each(info)
 
-        return await self._guard(f"listing {prefix or 'the mirror'}", collect)
+        await self._guard(f"listing {prefix or 'the mirror'}", walk)
 
     async def delete(self, path: str) -> None:
         """Remove a file (missing is fine)."""

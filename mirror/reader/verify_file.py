@@ -16,6 +16,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -158,11 +159,11 @@ def verify_edition(
         )
         manifest, superseded, retired_by = _verify_signed(chain.root, proofs, roots, pinned, trust)
         manifest = _with_embedded_shards(archive, embedded, manifest)
-        verify.check_members(manifest, [m.name for m in content])
+        verify.check_members(manifest, content)
         staging = _staging_dir(extract_to) if extract_to is not None else None
         try:
             total = 0
-            for member in content:
+            for member in _content(archive):
                 signed = manifest.members[member.name]
                 target = None if staging is None else _open_output(staging, member.name)
                 try:
@@ -403,15 +404,24 @@ def _accepted_versions(start: Metadata[Root], chain: verify.RootChain) -> range:
     return range(first, first + len(chain.accepted))
 
 
-def _split_members(archive: EditionArchive) -> tuple[dict[str, ArchiveMember], list[ArchiveMember]]:
+def _split_members(archive: EditionArchive) -> tuple[dict[str, ArchiveMember], list[str]]:
+    """The embedded metadata members by name, and the names of the content members (made
+    one at a time by `_content`: the archive's index keeps them packed)."""
     embedded: dict[str, ArchiveMember] = {}
-    content: list[ArchiveMember] = []
-    for member in archive.members:
-        if member.name.startswith(layout.ARCHIVE_METADATA_DIR):
-            embedded[member.name] = member
+    content: list[str] = []
+    for index, name in enumerate(archive.members.names):
+        if name.startswith(layout.ARCHIVE_METADATA_DIR):
+            embedded[name] = archive.members[index]
         else:
-            content.append(member)
+            content.append(name)
     return embedded, content
+
+
+def _content(archive: EditionArchive) -> Iterator[ArchiveMember]:
+    """The content members, in archive order."""
+    for member in archive.members:
+        if not member.name.startswith(layout.ARCHIVE_METADATA_DIR):
+            yield member
 
 
 def _embedded_roots(
