@@ -482,7 +482,7 @@ def _build_edition(
                     latest.offer(item.article)
                     yield item
 
-        for member in render_site(articles(), site):
+        for member in render_site(articles(), site, spill_dir=config.editions_dir):
             add(writer, member)
         extra = {
             layout.EDITION_INFO_MEMBER: edition_info(

@@ -228,43 +228,52 @@ def check_passphrase(passphrase: Secret) -> None:
 
 
 def load_keyring(keys_dir: Path, passphrase: Secret) -> Keyring:
-    """Decrypt the online keys (targets, snapshot, timestamp, minisign) of the current root.
+    """Decrypt the online keys (targets, snapshot, timestamp, minisign) of the current root."""
+    return load_keyring_meanwhile(keys_dir, passphrase).result()
 
-    The four key files are decrypted two at a time: bcrypt-pbkdf, most of the
-    cost, lets go of the GIL, so both cores work on it.
-    """
-    chain = load_root_chain(keys_dir)
-    root_md = Metadata[Root].from_bytes(chain[-1])
-    minisign_public = minisign_public_key(keys_dir)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        signing = {
-            role: pool.submit(
-                _load_signer, keys_dir, role, root_md.signed.roles[role].keyids[0], passphrase
-            )
-            for role in layout.ONLINE_ROLES
-        }
-        minisign_key = pool.submit(_load_minisign_key, keys_dir, passphrase)
-        signers = {role: future.result() for role, future in signing.items()}
+
+class PendingKeyring:
+    """A keyring whose first key is decrypted and whose other keys are being decrypted in
+    threads (bcrypt-pbkdf, most of the cost, lets go of the GIL): `result` waits for them."""
+
+    def __init__(self, keys_dir: Path, passphrase: Secret) -> None:
+        self._chain = load_root_chain(keys_dir)
+        self._root = Metadata[Root].from_bytes(self._chain[-1])
+        self._minisign_public = minisign_public_key(keys_dir)
+        first, *others = layout.ONLINE_ROLES
+        # One key at once: a wrong passphrase is told before the caller writes anything.
+        self._first = _load_signer(keys_dir, first, self._keyid(first), passphrase)
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="keys")
+        try:
+            self._others = {
+                role: pool.submit(_load_signer, keys_dir, role, self._keyid(role), passphrase)
+                for role in others
+            }
+            self._minisign_key = pool.submit(_load_minisign_key, keys_dir, passphrase)
+        finally:
+            pool.shutdown(wait=False)
+
+    def _keyid(self, role: str) -> str:
+        return self._root.signed.roles[role].keyids[0]
+
+    def result(self) -> Keyring:
+        """The keyring, once every key is decrypted; raises what decrypting one raised."""
+        signers = {layout.ONLINE_ROLES[0]: self._first}
+        signers.update((role, future.result()) for role, future in self._others.items())
         return Keyring(
-            root=root_md,
-            root_chain=chain,
+            root=self._root,
+            root_chain=self._chain,
             signers=signers,
-            minisign_key=minisign_key.result(),
-            minisign_public=minisign_public,
-            publisher=publisher_of(root_md.signed),
+            minisign_key=self._minisign_key.result(),
+            minisign_public=self._minisign_public,
+            publisher=publisher_of(self._root.signed),
         )
 
 
-def load_keyring_meanwhile(
-    keys_dir: Path, passphrase: Secret
-) -> concurrent.futures.Future[Keyring]:
-    """`load_keyring` in a thread, for a caller with other work to do until it signs;
-    ``result()`` gives the keyring or raises what `load_keyring` raised."""
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyring")
-    try:
-        return pool.submit(load_keyring, keys_dir, passphrase)
-    finally:
-        pool.shutdown(wait=False)
+def load_keyring_meanwhile(keys_dir: Path, passphrase: Secret) -> PendingKeyring:
+    """The keyring for a caller with other work to do until it signs: the passphrase is
+    checked on the first key now, the other keys are decrypted while the caller works."""
+    return PendingKeyring(keys_dir, passphrase)
 
 
 def load_root_chain(keys_dir: Path) -> tuple[bytes, ...]:

@@ -47,8 +47,11 @@ import functools
 import heapq
 import html
 import importlib.resources
+import io
+import os
 import re
 import shlex
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -675,11 +678,13 @@ class IndexListing:
     kept whole, for their summaries.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, spill_dir: Path | None = None) -> None:
         self._times = array.array("d")
         """Each article's date as negated seconds: ascending is newest first."""
         self._slugs: list[str] = []
-        self._lines = bytearray()
+        # Closed by `render`, else when the listing is dropped (the file has no name).
+        self._lines = tempfile.TemporaryFile(prefix=".mirror-index-", dir=spill_dir)  # noqa: SIM115
+        """The brief lines, one after the other (23 MB at 100,000 articles: on disk)."""
         self._ends = array.array("Q")
         """Where each article's brief line ends in `_lines`."""
         self._newest: list[tuple[tuple[float, str], Article]] = []
@@ -690,8 +695,9 @@ class IndexListing:
         key = (-article.date.timestamp(), article.slug)
         self._times.append(key[0])
         self._slugs.append(article.slug)
-        self._lines += _index_entry(article, brief=True).encode("utf-8")
-        self._ends.append(len(self._lines))
+        line = _index_entry(article, brief=True).encode("utf-8")
+        self._lines.write(line)
+        self._ends.append((self._ends[-1] if self._ends else 0) + len(line))
         newest = self._newest
         if len(newest) < INDEX_FULL_ENTRIES or key < newest[-1][0]:
             bisect.insort(newest, (key, dataclasses.replace(article, body_html="")))
@@ -699,7 +705,7 @@ class IndexListing:
 
     def render(self, site: SiteInfo) -> bytes:
         """The page, as bytes: the brief lines are copied in order as they were encoded (once
-        rendered, the listing is empty)."""
+        rendered, the listing is used up)."""
         times, slugs = self._times, self._slugs
         order = sorted(range(len(slugs)), key=lambda i: (times[i], slugs[i]))
         entries = "".join(_index_entry(article, brief=False) for _, article in self._newest)
@@ -737,15 +743,28 @@ class IndexListing:
             footer=_footer(site.language, up="", current="index.html"),
         )
         if not earlier:
+            self._lines.close()
             return page.encode("utf-8")
         before, after = page.rsplit(_EARLIER, 1)  # after every title, before our footer
-        out = bytearray(before.encode("utf-8"))
-        with memoryview(self._lines) as lines:
+        # One copy in memory: BytesIO hands over its buffer as the page.
+        out = io.BytesIO()
+        out.write(before.encode("utf-8"))
+        with self._lines as lines:
+            lines.flush()
+            ends, descriptor = self._ends, lines.fileno()
             for index in earlier:
-                out += lines[self._ends[index - 1] if index else 0 : self._ends[index]]
-        self._lines = bytearray()  # 23 MB at 100,000 articles: gone before the copy below
-        out += after.encode("utf-8")
-        return bytes(out)
+                start = ends[index - 1] if index else 0
+                out.write(_read_exactly(descriptor, start, ends[index] - start))
+        out.write(after.encode("utf-8"))
+        return out.getvalue()
+
+
+def _read_exactly(descriptor: int, offset: int, length: int) -> bytes:
+    """``length`` bytes at ``offset`` of our own temporary file."""
+    data = os.pread(descriptor, length, offset)
+    if len(data) != length:
+        raise OSError(f"the index's temporary file gave {len(data)} of {length} bytes")
+    return data
 
 
 _EARLIER = "\x00earlier\x00"
@@ -957,17 +976,19 @@ class RenderedArticle:
 
 
 @overload
-def render_site(articles: Iterable[Article], site: SiteInfo) -> Iterator[SiteFile]: ...
+def render_site(
+    articles: Iterable[Article], site: SiteInfo, *, spill_dir: Path | None = None
+) -> Iterator[SiteFile]: ...
 
 
 @overload
 def render_site(
-    articles: Iterable[Article | RenderedArticle], site: SiteInfo
+    articles: Iterable[Article | RenderedArticle], site: SiteInfo, *, spill_dir: Path | None = None
 ) -> Iterator[SiteFile | RenderedArticle]: ...
 
 
 def render_site(
-    articles: Iterable[Article | RenderedArticle], site: SiteInfo
+    articles: Iterable[Article | RenderedArticle], site: SiteInfo, *, spill_dir: Path | None = None
 ) -> Iterator[SiteFile | RenderedArticle]:
     """Every file of the edition's readable part, streamed in one pass.
 
@@ -980,9 +1001,10 @@ def render_site(
     as it came, in its page's place, and its body asked for only if the
     final feed carries it. ``index.html``, ``about.html``, ``feed.xml`` and
     ``style.css`` come last. Raises `ValueError` if two articles share a slug,
-    which ingest never produces.
+    which ingest never produces. The index's lines wait in a temporary file in
+    ``spill_dir`` (the system's temporary folder by default).
     """
-    listed = IndexListing()
+    listed = IndexListing(spill_dir)
     slugs: set[str] = set()
     feed: tuple[Article, ...] = ()
     feed_bodies: dict[str, Callable[[], str]] = {}
