@@ -222,7 +222,7 @@ async def _inventory(session: MirrorSession, files: TreeFiles) -> _Inventory:
     async def stat(file: TreeFile) -> None:
         info = await session.call(lambda: backend.stat(file.path))
         if info is not None:
-            present.see(info)
+            present.sizes[file.path] = info.size
 
     await session.each([f for f in files if f.phase is not Phase.POINTERS], stat)
     return present

@@ -35,7 +35,7 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 
-from mirror import logs
+from mirror import logs, malloc
 from mirror.cli.extras import missing_extra
 from mirror.cli.parser import Handler, build_parser
 from mirror.errors import MirrorError, StorageError, TransportError, os_reason
@@ -84,6 +84,7 @@ def _run(args: argparse.Namespace) -> int:
     module (or a module it imports later, such as the config's YAML parser)
     fails to import, and the reader is told which extra to install.
     """
+    malloc.return_freed_memory()
     try:
         return _handler(args.handler)(args)
     except ModuleNotFoundError as error:

@@ -48,7 +48,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import yaml
@@ -292,7 +292,9 @@ def is_article_name(relative: str) -> bool:
     parts = relative.split("/")
     if any(part.startswith(".") for part in parts):
         return False
-    return PurePosixPath(parts[-1]).suffix.lower() in ARTICLE_SUFFIXES
+    name = parts[-1]  # its suffix as PurePosixPath gives it, without making a path of it
+    dot = name.rfind(".")
+    return 0 < dot < len(name) - 1 and name[dot:].lower() in ARTICLE_SUFFIXES
 
 
 def article_file(
