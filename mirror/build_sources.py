@@ -77,13 +77,17 @@ class PreviousEdition:
     archive: EditionArchive | None
     publish_dir: Path
 
-    def close(self) -> None:
-        """Forget its members and close its ZIP: nothing is copied from it any more (at
-        100,000 articles, the two take about 60 MB)."""
-        self.members.clear()
+    def close_archive(self) -> None:
+        """Close its ZIP and forget its index (23 MB at 100,000 articles): nothing more is
+        copied from it."""
         if self.archive is not None:
             self.archive.close()
             self.archive = None
+
+    def close(self) -> None:
+        """Close its ZIP and forget its members too: nothing is compared with it any more."""
+        self.close_archive()
+        self.members.clear()
 
     def reusable(self, name: str, sha256: str) -> ArchiveMember | None:
         """The ZIP member to copy for ``name`` with content ``sha256``, if the last edition had

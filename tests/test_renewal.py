@@ -3,6 +3,7 @@ half-life rule it shares with the timestamp (`past_half_life`)."""
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +22,7 @@ POLICY = ExpiryPolicy(edition_days=30, snapshot_days=20)
 
 
 def role(name: str, expires: datetime) -> SignedRole:
-    return SignedRole(name, b"{}", 1, expires, frozenset({"k"}))
+    return SignedRole(name, zlib.compress(b"{}"), 1, expires, frozenset({"k"}))
 
 
 def state(*editions: tuple[str, datetime], snapshot: datetime | None) -> RepositoryState:
