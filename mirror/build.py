@@ -390,7 +390,8 @@ def _build_edition(
         if unchanged is not None:
             cache.save()
             return unchanged
-    # Decrypted while the articles are read; needed before anything goes into the tree.
+    # The passphrase is checked now; the other keys are decrypted while articles are read
+    # and must all be usable before anything goes into the tree.
     keyring_ready = load_keyring_meanwhile(config.keys.dir, config.passphrase())
     previous_edition = _open_previous(config, state, previous_members)
     zip_path = config.editions_dir / f"{eid}.zip"
@@ -436,7 +437,7 @@ def _build_edition(
                     # Our own copy of the source, archived and published as it is: what is
                     # hashed, zipped and placed in the tree are the same bytes, whatever
                     # happens to the newsroom's file meanwhile.
-                    keyring_ready.result()  # a wrong passphrase leaves the tree as it was
+                    keyring_ready.result()  # every key usable before the tree gets a file
                     info, read_ns = cache.before_reading(member.source)
                     staged = publish_tree.stage_copy(
                         publish_dir, member.source, max_bytes=DEFAULT_LIMITS.max_asset_bytes
