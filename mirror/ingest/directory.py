@@ -339,7 +339,7 @@ def _article_files(root: Path, shown_root: Path, log: ProblemLog) -> list[str]:
             if not is_article_name(name):
                 continue
             # Names stay text: a path made of each name would put it in Python's table of
-            # interned strings while the folder's list lives (the table never shrinks back).
+            # interned strings while the folder's list lives (its table grows to hold them all).
             relative = f"{prefix}{name}"
             if os.path.islink(os.path.join(folder, name)):
                 path = Path(folder, name)
