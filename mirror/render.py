@@ -651,6 +651,8 @@ def _article_page(article: Article, site_title: str, site_language: str, body: s
 
 
 INDEX_FULL_ENTRIES = 100
+INDEX_LINES_IN_MEMORY = 1024 * 1024
+"""Bytes of brief index lines kept in memory before they go to a temporary file."""
 """Newest articles listed with author and summary; older ones get one short line each,
 so the page every edition replaces stays small for readers who update."""
 
@@ -682,9 +684,14 @@ class IndexListing:
         self._times = array.array("d")
         """Each article's date as negated seconds: ascending is newest first."""
         self._slugs: list[str] = []
-        # Closed by `render`, else when the listing is dropped (the file has no name).
-        self._lines = tempfile.TemporaryFile(prefix=".mirror-index-", dir=spill_dir)  # noqa: SIM115
-        """The brief lines, one after the other (23 MB at 100,000 articles: on disk)."""
+        # Closed by `render`, else when the listing is dropped (a spilled file has no name).
+        self._lines = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+            max_size=INDEX_LINES_IN_MEMORY,
+            prefix=".mirror-index-",
+            dir=None if spill_dir is None else os.fspath(spill_dir),
+        )
+        """The brief lines, one after the other: in memory up to `INDEX_LINES_IN_MEMORY`,
+        then in a file in ``spill_dir`` (23 MB at 100,000 articles)."""
         self._ends = array.array("Q")
         """Where each article's brief line ends in `_lines`."""
         self._newest: list[tuple[tuple[float, str], Article]] = []
@@ -750,21 +757,16 @@ class IndexListing:
         out = io.BytesIO()
         out.write(before.encode("utf-8"))
         with self._lines as lines:
-            lines.flush()
-            ends, descriptor = self._ends, lines.fileno()
+            ends = self._ends
             for index in earlier:
                 start = ends[index - 1] if index else 0
-                out.write(_read_exactly(descriptor, start, ends[index] - start))
+                lines.seek(start)
+                line = lines.read(ends[index] - start)
+                if len(line) != ends[index] - start:
+                    raise OSError(f"the index's temporary file gave back {len(line)} bytes")
+                out.write(line)
         out.write(after.encode("utf-8"))
         return out.getvalue()
-
-
-def _read_exactly(descriptor: int, offset: int, length: int) -> bytes:
-    """``length`` bytes at ``offset`` of our own temporary file."""
-    data = os.pread(descriptor, length, offset)
-    if len(data) != length:
-        raise OSError(f"the index's temporary file gave {len(data)} of {length} bytes")
-    return data
 
 
 _EARLIER = "\x00earlier\x00"

@@ -699,3 +699,20 @@ def test_the_about_page_escapes_the_newsrooms_values_and_links_only_web_and_file
         "verify",
         "2024'; rm -rf ~; '.zip",
     ]
+
+
+def test_the_index_is_the_same_whether_its_lines_wait_in_memory_or_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mirror import render
+    from mirror.render import INDEX_FULL_ENTRIES, IndexListing
+
+    articles = [make_article(f"a{i:03d}", 1 + i % 28) for i in range(INDEX_FULL_ENTRIES + 40)]
+    in_memory = render_index(articles, SITE)
+    monkeypatch.setattr(render, "INDEX_LINES_IN_MEMORY", 500)  # a few lines, then a file
+    listing = IndexListing(tmp_path)
+    for article in articles:
+        listing.add(article)
+    assert listing._lines._rolled  # the lines went to a file
+    assert listing.render(SITE) == in_memory
+    assert list(tmp_path.iterdir()) == []  # the spilled lines had no name, and are gone
