@@ -713,6 +713,6 @@ def test_the_index_is_the_same_whether_its_lines_wait_in_memory_or_on_disk(
     listing = IndexListing(tmp_path)
     for article in articles:
         listing.add(article)
-    assert listing._lines._rolled  # the lines went to a file
+    assert listing._lines._rolled  # type: ignore[attr-defined]  # the lines went to a file
     assert listing.render(SITE) == in_memory
     assert list(tmp_path.iterdir()) == []  # the spilled lines had no name, and are gone
