@@ -7,6 +7,7 @@ prints a secret: results carry only names, counts and error sentences.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -147,6 +148,11 @@ def report_document(results: list[PushResult], **extra: Any) -> dict[str, Any]:
 
 
 def write_json_report(path: Path, document: dict[str, Any]) -> None:
-    """Write the JSON report atomically."""
-    data = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-    fsutil.atomic_write_bytes(path, data.encode("utf-8"))
+    """Write the JSON report atomically, as it is encoded: the report of a first push of
+    100,000 articles lists 120,000 files per mirror (a whole text of it took 60 MB)."""
+    with fsutil.atomic_writer(path) as handle:
+        text = io.TextIOWrapper(handle, encoding="utf-8", newline="\n")
+        json.dump(document, text, indent=2, ensure_ascii=False, sort_keys=True)
+        text.write("\n")
+        text.flush()
+        text.detach()  # the writer closes (and syncs) the file itself
