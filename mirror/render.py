@@ -704,7 +704,7 @@ class IndexListing:
         self._slugs.append(article.slug)
         line = _index_entry(article, brief=True).encode("utf-8")
         self._lines.write(line)
-        self._ends.append((self._ends[-1] if self._ends else 0) + len(line))
+        self._ends.append(self._lines.tell())
         newest = self._newest
         if len(newest) < INDEX_FULL_ENTRIES or key < newest[-1][0]:
             bisect.insort(newest, (key, dataclasses.replace(article, body_html="")))
