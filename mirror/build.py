@@ -31,7 +31,7 @@ from mirror.ingest.directory import iter_directory
 from mirror.ingest.feed import iter_feed
 from mirror.ingest.model import DEFAULT_LIMITS, INGEST_VERSION, ProblemLog
 from mirror.ingest.workers import Runner, WorkerPool, default_processes
-from mirror.keystore import Keyring, load_keyring_meanwhile, load_root_chain, minisign_public_key
+from mirror.keystore import Keyring, PendingKeyring, load_root_chain, minisign_public_key
 from mirror.latest_bundle import LatestPicker, write_latest_bundle
 from mirror.publish_tree import PublishedTarget
 from mirror.reader.export_page import build_reader_page
@@ -392,7 +392,7 @@ def _build_edition(
             return unchanged
     # The passphrase is checked now; the other keys are decrypted while articles are read
     # and must all be usable before anything goes into the tree.
-    keyring_ready = load_keyring_meanwhile(config.keys.dir, config.passphrase())
+    keyring_ready = PendingKeyring(config.keys.dir, config.passphrase())
     previous_edition = _open_previous(config, state, previous_members)
     zip_path = config.editions_dir / f"{eid}.zip"
     fsutil.ensure_dir(config.editions_dir)

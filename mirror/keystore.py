@@ -229,12 +229,13 @@ def check_passphrase(passphrase: Secret) -> None:
 
 def load_keyring(keys_dir: Path, passphrase: Secret) -> Keyring:
     """Decrypt the online keys (targets, snapshot, timestamp, minisign) of the current root."""
-    return load_keyring_meanwhile(keys_dir, passphrase).result()
+    return PendingKeyring(keys_dir, passphrase).result()
 
 
 class PendingKeyring:
-    """A keyring whose first key is decrypted and whose other keys are being decrypted in
-    threads (bcrypt-pbkdf, most of the cost, lets go of the GIL): `result` waits for them."""
+    """The keyring for a caller with other work to do until it signs: the passphrase is
+    checked on the first key at once, the other keys are decrypted in threads meanwhile
+    (bcrypt-pbkdf, most of the cost, lets go of the GIL); `result` waits for them."""
 
     def __init__(self, keys_dir: Path, passphrase: Secret) -> None:
         self._chain = load_root_chain(keys_dir)
@@ -268,12 +269,6 @@ class PendingKeyring:
             minisign_public=self._minisign_public,
             publisher=publisher_of(self._root.signed),
         )
-
-
-def load_keyring_meanwhile(keys_dir: Path, passphrase: Secret) -> PendingKeyring:
-    """The keyring for a caller with other work to do until it signs: the passphrase is
-    checked on the first key now, the other keys are decrypted while the caller works."""
-    return PendingKeyring(keys_dir, passphrase)
 
 
 def load_root_chain(keys_dir: Path) -> tuple[bytes, ...]:
