@@ -53,10 +53,12 @@ def read_bounded(path: Path, *, max_bytes: int, what: str) -> bytes:
 
     The first read asks for the file's size, not the cap: a read of ``max_bytes``
     sets aside that much memory first (64 MB for each of a tree's small roles).
+    A FIFO or device where the file should be is refused at once (`open_regular`).
     """
     try:
-        with path.open("rb") as handle:
-            data = handle.read(min(os.fstat(handle.fileno()).st_size, max_bytes) + 1)
+        fd, info = open_regular(path)
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(min(info.st_size, max_bytes) + 1)
             # All of it, unless it grew meanwhile.
             while len(data) <= max_bytes and (
                 more := handle.read(min(_GROWTH_READ, max_bytes + 1 - len(data)))
@@ -64,6 +66,11 @@ def read_bounded(path: Path, *, max_bytes: int, what: str) -> bytes:
                 data += more
     except FileNotFoundError as error:
         raise StorageError(f"the {what} {path} does not exist") from error
+    except NotARegularFileError as error:
+        raise StorageError(
+            f"the {what} {path} cannot be read (it is not a regular file)",
+            hint="Something else stands where the file should be: remove it, put the file back.",
+        ) from error
     except OSError as error:
         raise StorageError(f"the {what} {path} cannot be read ({os_reason(error)})") from error
     if len(data) > max_bytes:

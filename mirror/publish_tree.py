@@ -145,10 +145,24 @@ class TreeFile:
 def file_sha256(path: Path) -> str:
     """The SHA-256 of a file of the tree, read in chunks (the one place a push hashes it)."""
     try:
-        with path.open("rb") as handle:
+        fd, _ = fsutil.open_regular(path)
+    except NotARegularFileError as error:
+        raise _not_regular(path) from error
+    except OSError as error:
+        raise StorageError.from_os(error, path=path, action="read") from error
+    try:
+        with os.fdopen(fd, "rb") as handle:
             return hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError as error:
         raise StorageError.from_os(error, path=path, action="read") from error
+
+
+def _not_regular(path: Path) -> StorageError:
+    """A FIFO, device or folder where the tree has a file: a push would wait on it forever."""
+    return StorageError(
+        f"the publish tree's {path} is not a regular file",
+        hint="Remove it: mirror writes only regular files into its publish tree.",
+    )
 
 
 class TreeFiles(Sequence[TreeFile]):
@@ -206,6 +220,8 @@ def scan_tree(publish_dir: Path) -> TreeFiles:
                     phase = Phase.METADATA
                 else:
                     continue
+                if not entry.is_file():
+                    raise _not_regular(Path(entry.path))
                 digest = None if phase is Phase.TARGETS else file_sha256(Path(entry.path))
                 files.append(TreeFile(path, publish_dir, entry.stat().st_size, phase, digest))
 

@@ -34,7 +34,7 @@ def test_a_bounded_read_follows_a_file_that_grew_after_it_was_opened(
         info = real_fstat(fd)
         return os.stat_result((*info[:6], 10, *info[7:]))  # st_size as when it was opened
 
-    monkeypatch.setattr(os, "fstat", smaller)
+    monkeypatch.setattr(os, "fstat", smaller)  # what open_regular sees
     data = fsutil.read_bounded(path, max_bytes=4 * 1024 * 1024, what="file")
     assert data == b"y" * (3 * 1024 * 1024 + 5)
     with pytest.raises(StorageError, match="larger than"):
@@ -80,3 +80,17 @@ def test_the_tree_scan_lists_what_a_push_publishes_in_publishing_order(tmp_path:
     assert pointer.sha256 is not None
     assert scanned.find("stray.txt") is None
     assert scanned.find("targets/linked/dd.secret.html") is None
+
+
+@pytest.mark.parametrize("where", ["metadata/7.targets.json", "targets/articles/aa.one.html"])
+def test_a_fifo_in_the_tree_is_refused_at_once_not_waited_on(tmp_path: Path, where: str) -> None:
+    """A FIFO planted where the tree has a file would make a push (or a build) wait for a
+    writer forever; it is one sentence instead."""
+    tree = tmp_path / "publish"
+    (tree / where).parent.mkdir(parents=True)
+    os.mkfifo(tree / where)
+    with pytest.raises(StorageError, match="is not a regular file"):
+        publish_tree.scan_tree(tree)
+    with pytest.raises(StorageError, match="is not a regular file") as raised:
+        fsutil.read_bounded(tree / where, max_bytes=1024, what="published metadata")
+    assert raised.value.hint is not None
