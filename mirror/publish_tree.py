@@ -171,11 +171,16 @@ class TreeFiles(Sequence[TreeFile]):
 
     def __init__(self, files: Iterable[TreeFile]) -> None:
         self._files = tuple(files)
-        self._by_path = {file.path: file for file in self._files}
+        self._positions = {file.path: at for at, file in enumerate(self._files)}
+
+    def position(self, path: str) -> int | None:
+        """Where the file called ``path`` is in the tree's order, if the tree has it."""
+        return self._positions.get(path)
 
     def find(self, path: str) -> TreeFile | None:
         """The file called ``path`` in the tree, if there is one."""
-        return self._by_path.get(path)
+        at = self._positions.get(path)
+        return None if at is None else self._files[at]
 
     def __len__(self) -> int:
         return len(self._files)

@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import hashlib
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,9 +111,9 @@ async def plan_mirror(
     # metadata at another size is not ours; at the same size, and pointers, it is read.
     compared = [
         f
-        for f in files
+        for at, f in enumerate(files)
         if f.phase is Phase.POINTERS
-        or (f.phase is Phase.METADATA and present.sizes.get(f.path) == f.size)
+        or (f.phase is Phase.METADATA and present.size_at(at) == f.size)
     ]
     held: set[str] = set()
 
@@ -122,14 +123,14 @@ async def plan_mirror(
 
     await session.each(compared, compare)
 
-    def wanted(file: TreeFile) -> bool:
+    def wanted(at: int, file: TreeFile) -> bool:
         if file.phase is Phase.POINTERS:
             return file.path not in held
-        if present.sizes.get(file.path) != file.size:
+        if present.size_at(at) != file.size:
             return True
         return file.phase is Phase.METADATA and file.path not in held
 
-    uploads = tuple(f for f in files if wanted(f))
+    uploads = tuple(f for at, f in enumerate(files) if wanted(at, f))
     deletes, note = _retention(session, files, present, max_delete=max_delete)
     upload_bytes = sum(f.size for f in uploads)
     return MirrorPlan(
@@ -182,27 +183,40 @@ async def get_or_none(session: MirrorSession, path: str, max_bytes: int) -> byte
         return b""
 
 
+ABSENT = -1
+"""An `_Inventory` size: the mirror has no such file."""
+UNUSABLE = -2
+"""An `_Inventory` size: the mirror lists the file at a size no file has (negative, or
+beyond 2**63): held, but never the same as ours."""
+
+
 class _Inventory:
     """What a mirror holds, as much as a plan needs: the size of each file it shares with
-    the local tree, keyed by the tree's own names (120,000 listed names are not kept a
-    second time), and the files it holds beyond those, by name."""
+    the local tree, in the tree's order (one number per file: 120,000 listed names are
+    not kept a second time, per mirror), and the files it holds beyond those, by name."""
 
     def __init__(self, files: TreeFiles) -> None:
         self._files = files
-        self.sizes: dict[str, int] = {}
+        self._sizes = array("q", [ABSENT]) * len(files)
         self.others: set[str] = set()
 
     def see(self, info: ObjectInfo) -> None:
-        local = self._files.find(info.path)
-        if local is None:
+        at = self._files.position(info.path)
+        if at is None:
             self.others.add(info.path)
         else:
-            self.sizes[local.path] = info.size
+            self._sizes[at] = info.size if 0 <= info.size < 2**63 else UNUSABLE
+
+    def size_at(self, at: int) -> int | None:
+        """The size the mirror has for the tree's file at ``at`` (`UNUSABLE`, never a file's
+        size, when it listed an impossible one); None when it has none."""
+        size = self._sizes[at]
+        return None if size == ABSENT else size
 
     @property
     def count(self) -> int:
         """Files the mirror holds."""
-        return len(self.sizes) + len(self.others)
+        return len(self._sizes) - self._sizes.count(ABSENT) + len(self.others)
 
 
 async def _inventory(session: MirrorSession, files: TreeFiles) -> _Inventory:
@@ -222,7 +236,7 @@ async def _inventory(session: MirrorSession, files: TreeFiles) -> _Inventory:
     async def stat(file: TreeFile) -> None:
         info = await session.call(lambda: backend.stat(file.path))
         if info is not None:
-            present.sizes[file.path] = info.size
+            present.see(info)
 
     await session.each([f for f in files if f.phase is not Phase.POINTERS], stat)
     return present

@@ -41,8 +41,16 @@ import abc
 import asyncio
 import contextlib
 import enum
+import itertools
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Sequence,
+)
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, ClassVar, Protocol, TypeVar
@@ -163,6 +171,26 @@ async def stream_local_file(
             chunk = await asyncio.to_thread(handle.read, LOCAL_READ_CHUNK_BYTES)
     finally:
         handle.close()
+
+
+LOCAL_LIST_CHUNK = 2048
+
+
+async def walk_in_thread(walk: Generator[T, None, None]) -> AsyncGenerator[T, None]:
+    """A `_list` over a walk of this machine's folders (local and git mirrors).
+
+    The walk runs in a worker thread, `LOCAL_LIST_CHUNK` entries per hop, and each
+    chunk is handed on before the next is read: a mirror of 120,000 files is never
+    held as one list, and the event loop never blocks on the disk.
+    """
+    try:
+        while chunk := await asyncio.to_thread(
+            lambda: list(itertools.islice(walk, LOCAL_LIST_CHUNK))
+        ):
+            for item in chunk:
+                yield item
+    finally:
+        walk.close()  # a listing stopped early closes the folder it was in
 
 
 class Backend(abc.ABC):

@@ -64,7 +64,7 @@ import secrets as token_source
 import shutil
 import signal
 import stat
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
@@ -78,6 +78,7 @@ from mirror.backends.base import (
     ObjectInfo,
     check_path,
     stream_local_file,
+    walk_in_thread,
 )
 from mirror.backends.registry import BackendType, register
 from mirror.errors import MirrorAuthError, MirrorNotFoundError, StorageError, TransportError
@@ -535,30 +536,35 @@ class GitBackend(Backend):
 
     async def _list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         await self._ready()
-        found = await asyncio.to_thread(lambda: list(self._walk(prefix)))
-        for info in found:
+        async for info in walk_in_thread(self._walk(prefix)):
             yield info
 
-    def _walk(self, prefix: str) -> Iterator[ObjectInfo]:
+    def _walk(self, prefix: str) -> Generator[ObjectInfo, None, None]:
         start = prefix.rpartition("/")[0]
-        pending = [self.root / start if start else self.root]
+        pending = [
+            (
+                os.fspath(self.root / start) if start else os.fspath(self.root),
+                f"{start}/" if start else "",
+            )
+        ]
         while pending:
-            folder = pending.pop()
+            folder, shown = pending.pop()
             try:
-                entries = list(os.scandir(folder))
+                entries = os.scandir(folder)
             except (FileNotFoundError, NotADirectoryError):
                 continue
-            for entry in entries:
-                relative = Path(entry.path).relative_to(self.root).as_posix()
-                if entry.is_symlink() or entry.name.startswith(TEMP_MARKER):
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name == ".git":
+            with entries:
+                for entry in entries:
+                    relative = f"{shown}{entry.name}"
+                    if entry.is_symlink() or entry.name.startswith(TEMP_MARKER):
                         continue
-                    if (relative + "/").startswith(prefix) or prefix.startswith(relative + "/"):
-                        pending.append(Path(entry.path))
-                elif entry.is_file(follow_symlinks=False) and relative.startswith(prefix):
-                    yield ObjectInfo(relative, entry.stat(follow_symlinks=False).st_size)
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.name == ".git":
+                            continue
+                        if (relative + "/").startswith(prefix) or prefix.startswith(relative + "/"):
+                            pending.append((entry.path, f"{relative}/"))
+                    elif entry.is_file(follow_symlinks=False) and relative.startswith(prefix):
+                        yield ObjectInfo(relative, entry.stat(follow_symlinks=False).st_size)
 
     async def _delete(self, path: str) -> None:
         target = self._local(path)

@@ -38,7 +38,7 @@ import itertools
 import os
 import secrets
 import stat
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -52,6 +52,7 @@ from mirror.backends.base import (
     ObjectInfo,
     check_path,
     stream_local_file,
+    walk_in_thread,
 )
 from mirror.backends.registry import BackendType, register
 from mirror.errors import (
@@ -244,35 +245,44 @@ class LocalBackend(Backend):
         return ObjectInfo(path=path, size=info.st_size)
 
     async def _list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
-        for info in await asyncio.to_thread(self._list_sync, prefix):
+        async for info in walk_in_thread(self._walk(prefix)):
             yield info
 
-    def _list_sync(self, prefix: str) -> list[ObjectInfo]:
+    def _walk(self, prefix: str) -> Generator[ObjectInfo, None, None]:
+        """Every regular file under ``prefix``, a folder entry at a time, names as text.
+
+        Linked folders are not entered and linked files are not listed: what a
+        link shows is not this mirror's (reads refuse to follow one outside).
+        """
         folder, _, _ = prefix.rpartition("/")
         if folder:
             check_path(folder)
             start = self._resolve(folder)
         else:
             start = self._real_root()
-        found: list[ObjectInfo] = []
-        # os.walk does not descend into linked folders; linked files are skipped below.
-        for dirpath, dirnames, filenames in os.walk(start):
-            dirnames.sort()
-            here = Path(dirpath)
-            for filename in sorted(filenames):
-                if filename.startswith(TEMP_PREFIX):
-                    continue
-                relative = (here / filename).relative_to(start).as_posix()
-                mirror_path = f"{folder}/{relative}" if folder else relative
-                if not mirror_path.startswith(prefix):
-                    continue
-                try:
-                    info = os.lstat(here / filename)
-                except FileNotFoundError:  # deleted while we walked
-                    continue
-                if stat.S_ISREG(info.st_mode):
-                    found.append(ObjectInfo(path=mirror_path, size=info.st_size))
-        return found
+        pending = [(os.fspath(start), f"{folder}/" if folder else "")]
+        while pending:
+            here, shown = pending.pop()
+            try:
+                entries = os.scandir(here)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            with entries:
+                for entry in entries:
+                    path = f"{shown}{entry.name}"
+                    if entry.is_dir(follow_symlinks=False):
+                        inside = f"{path}/"
+                        if inside.startswith(prefix) or prefix.startswith(inside):
+                            pending.append((entry.path, inside))
+                        continue
+                    if entry.name.startswith(TEMP_PREFIX) or not path.startswith(prefix):
+                        continue
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:  # deleted while we walked
+                        continue
+                    if stat.S_ISREG(info.st_mode):
+                        yield ObjectInfo(path=path, size=info.st_size)
 
     async def _delete(self, path: str) -> None:
         await asyncio.to_thread(self._delete_sync, path)
