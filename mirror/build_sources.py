@@ -133,6 +133,14 @@ def _finish(result: Article | str, job: _Job) -> _Made:
     return result, prepared, body_sha
 
 
+def _file_key(context: str, file: ArticleFile, sha256: str | None) -> str:
+    """The cache key of an article file with these bytes: its resolved folder and path, never
+    ``file.source`` (the path as messages spell it, which follows how the command line named
+    the config: ``--config mirror.yaml`` and ``--config /srv/news/mirror.yaml`` are one
+    newsroom, and a build between the two made every article again)."""
+    return entry_key(context, "file", str(file.root), str(file.path), sha256)
+
+
 def _file_job(job: tuple[ArticleFile, bytes | str, _Job]) -> tuple[ParsedFile, _Made]:
     file, data, how = job
     parsed = ParsedFile(data) if isinstance(data, str) else parse_article(file, data)
@@ -309,9 +317,7 @@ class SourceReader:
                 sha256 = hashlib.sha256(data).hexdigest()
                 if info is not None and info.st_size == len(data):
                     self.cache.remember_hash(file.path, info, sha256, read_ns)
-        key = entry_key(
-            self.cache.context, "file", str(file.root), str(file.path), file.source, sha256
-        )
+        key = _file_key(self.cache.context, file, sha256)
         entry = self.cache.entry(key) if sha256 is not None else None
         if entry is not None:
             hit = self._file_hit(file, key, entry)
@@ -326,9 +332,7 @@ class SourceReader:
             data = read_article(file)
             if isinstance(data, bytes):
                 sha256 = hashlib.sha256(data).hexdigest()
-                key = entry_key(
-                    self.cache.context, "file", str(file.root), str(file.path), file.source, sha256
-                )
+                key = _file_key(self.cache.context, file, sha256)
         return _Miss(file.source, key, (file, data, self.how), _file_job, parsed=True)
 
     def _file_hit(self, file: ArticleFile, key: str, entry: Mapping[str, Any]) -> _Hit | None:
@@ -367,7 +371,8 @@ class SourceReader:
         self, source: str, entry: Any, language: str, limits: IngestLimits
     ) -> _Hit | _Miss:
         content = json.dumps(entry, sort_keys=True, ensure_ascii=False, default=repr)
-        key = entry_key(self.cache.context, "feed-entry", source, language, content)
+        # Not ``source`` either: the entry's link, or the feed as the config spells its path.
+        key = entry_key(self.cache.context, "feed-entry", language, content)
         found = self.cache.entry(key)
         if found is not None:
             hit = self._hit(source, key, found, _outcome(found, source))
@@ -407,7 +412,7 @@ class SourceReader:
         if document is None:
             document = read_feed(
                 source.location,
-                base_dir=config.base_dir,
+                base_dir=Path(),  # the config joined its folder to the path already
                 default_language=config.publisher.language,
                 limits=limits,
                 allow_private_addresses=source.allow_private_addresses,

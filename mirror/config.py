@@ -46,6 +46,8 @@ class FeedSource:
     """An RSS or Atom feed, from a file or an http(s) URL."""
 
     location: str
+    """The feed's URL, or its file's path with the config's folder joined to it already
+    (as the other paths of the config are)."""
     allow_private_addresses: bool = False
     timeout_s: float = 30.0
     """Wall-clock limit on the whole exchange with the feed's server (redirects included)."""
