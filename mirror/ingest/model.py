@@ -19,8 +19,9 @@ from typing import Literal
 from mirror.errors import ArticleError
 from mirror.ingest.workers import Overrun
 
-INGEST_VERSION = 1
-"""Bump with any change to what ingest makes of a source (parsing, sanitising, summaries):
+INGEST_VERSION = 2
+"""Bump with any change to what ingest makes of a source (parsing, sanitising, summaries;
+2: plain front matter read by libyaml):
 articles kept by earlier builds (`mirror.buildcache`) are then parsed again."""
 
 OnError = Literal["skip", "fail"]
