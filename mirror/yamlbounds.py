@@ -18,6 +18,10 @@ node's line; so does an alias that refers to the collection it is inside
 (``&a [*a]``), which no consumer could walk to the end. Nothing here imports
 the rest of `mirror`: callers pass `fail`, which makes the error they raise
 (a `ConfigError` for the config file, an `ArticleError` for front matter).
+
+`load` (front matter, 100,000 documents in a large build) first tries
+libyaml on plain documents only (`_plain_value`): same values, and every
+other document and every error still the bounded composer's.
 """
 
 from __future__ import annotations
