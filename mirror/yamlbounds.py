@@ -19,9 +19,9 @@ node's line; so does an alias that refers to the collection it is inside
 the rest of `mirror`: callers pass `fail`, which makes the error they raise
 (a `ConfigError` for the config file, an `ArticleError` for front matter).
 
-`load` (front matter, 100,000 documents in a large build) first tries
-libyaml on plain documents only (`_plain_value`): same values, and every
-other document and every error still the bounded composer's.
+`load` (front matter: 100,000 documents in a large build) composes the
+same way over libyaml's events where PyYAML has libyaml, and leaves every
+refusal to the pure-Python parser, whose marks and messages users see.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 Fail = Callable[[int, str], Exception]
 """Makes the error to raise from a 1-based line number and a problem sentence."""
@@ -55,19 +58,27 @@ class _Size:
     depth: int
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader with a size kept for each node as it is composed."""
+class _Bounds(Composer):
+    """PyYAML's composer with a size kept for each node as it is composed, over whichever
+    parser the loader has (`_BoundedLoader`: PyYAML's own; `_LibyamlLoader`: libyaml's)."""
 
-    def __init__(self, text: str, limits: YamlLimits, fail: Fail) -> None:
-        super().__init__(text)
+    limits: YamlLimits
+    fail: Fail
+    depth: int
+    sizes: dict[int, _Size]
+    # The parser's, which the loader puts beside this class:
+    check_event: Callable[..., bool]
+    peek_event: Callable[[], Any]
+
+    def _start_bounds(self, limits: YamlLimits, fail: Fail) -> None:
         self.limits = limits
         self.fail = fail
         self.depth = 0
-        self.sizes: dict[int, _Size] = {}
+        self.sizes = {}
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            mark = self.peek_event().start_mark
             node = super().compose_node(parent, index)
             # Every finished node has a size; PyYAML registers an anchor before composing
             # the children, so an alias without one points into its own collection.
@@ -75,7 +86,7 @@ class _BoundedLoader(yaml.SafeLoader):
                 raise self.fail(mark.line + 1, "an alias refers to the collection it is inside")
             return node
         if self.depth >= self.limits.max_depth:
-            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            mark = self.peek_event().start_mark
             raise self.fail(
                 mark.line + 1, f"nests deeper than {self.limits.max_depth} levels (a nesting bomb?)"
             )
@@ -123,6 +134,34 @@ class _BoundedLoader(yaml.SafeLoader):
             )
 
 
+class _BoundedLoader(_Bounds, yaml.SafeLoader):
+    """PyYAML's safe loader, all in Python (its marks and messages are the ones users see)."""
+
+    def __init__(self, text: str, limits: YamlLimits, fail: Fail) -> None:
+        yaml.SafeLoader.__init__(self, text)
+        self._start_bounds(limits, fail)
+
+
+_LibyamlLoader: Callable[[str, YamlLimits, Fail], Any] | None = None
+"""The same bounded composer over libyaml's event parser, where PyYAML has libyaml."""
+
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
+
+    class _LibyamlBoundedLoader(_Bounds, CParser, SafeConstructor, Resolver):
+        """Events from libyaml (which does not recurse: a nesting bomb costs it no stack),
+        composed and bounded by `_Bounds` in Python, values by the safe constructor."""
+
+        def __init__(self, text: str, limits: YamlLimits, fail: Fail) -> None:
+            CParser.__init__(self, text)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+            self._start_bounds(limits, fail)
+
+    _LibyamlLoader = _LibyamlBoundedLoader
+
+
 def compose(text: str, *, limits: YamlLimits, fail: Fail) -> yaml.Node | None:
     """The node tree of the single YAML document in ``text`` (None when it is empty).
 
@@ -140,59 +179,24 @@ def compose(text: str, *, limits: YamlLimits, fail: Fail) -> yaml.Node | None:
 def load(text: str, *, limits: YamlLimits, fail: Fail) -> Any:
     """The Python value of ``text`` (safe types only), composed under `limits`.
 
-    A plain document (`_plain_value`) is loaded by libyaml's parser, about eight
-    times faster; every other one, and every error, goes through the bounded
-    pure-Python composer, so what is refused and the sentence that says why stay
-    the same.
+    Where PyYAML has libyaml, its parser feeds the same bounded composer (front
+    matter about four times faster); a document it refuses, for any reason, is
+    judged again by PyYAML's own parser, so what is refused and the sentence
+    that says why stay the same.
     """
-    value = _plain_value(text, limits)
-    if value is not _NOT_PLAIN:
-        return value
+    if _LibyamlLoader is not None:
+        fast = _LibyamlLoader(text, limits, fail)
+        try:
+            return fast.get_single_data()
+        except Exception:  # noqa: S110 - the pure parser below words every refusal
+            pass
+        finally:
+            fast.dispose()
     loader = _BoundedLoader(text, limits, fail)
     try:
         return loader.get_single_data()
     finally:
         loader.dispose()
-
-
-_NOT_PLAIN = object()
-"""`_plain_value`'s answer for a document it leaves to the bounded composer."""
-
-_OPENS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
-_CLOSES = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
-
-
-def _plain_value(text: str, limits: YamlLimits) -> Any:
-    """The value of ``text`` by libyaml, if it is plain: valid YAML without aliases, whose
-    events stay well inside `limits`; else `_NOT_PLAIN`.
-
-    Without aliases the events are the whole tree, so counting them as they come
-    (libyaml's event parser does not recurse: a nesting bomb costs no stack) bounds
-    the load before anything is composed. Anything near a limit, any alias and any
-    error are the bounded composer's to judge.
-    """
-    if not yaml.__with_libyaml__:
-        return _NOT_PLAIN
-    depth = values = chars = 0
-    try:
-        for event in yaml.parse(text, Loader=yaml.CSafeLoader):
-            if isinstance(event, yaml.AliasEvent):
-                return _NOT_PLAIN
-            if isinstance(event, yaml.ScalarEvent):
-                values += 1
-                chars += len(event.value)
-            elif isinstance(event, _OPENS):
-                values += 1
-                depth += 1
-                if depth >= limits.max_depth:
-                    return _NOT_PLAIN
-            elif isinstance(event, _CLOSES):
-                depth -= 1
-            if values >= limits.max_values or chars >= limits.max_text_chars:
-                return _NOT_PLAIN
-        return yaml.load(text, Loader=yaml.CSafeLoader)
-    except (yaml.YAMLError, ValueError, OverflowError):  # the bounded composer says why
-        return _NOT_PLAIN
 
 
 def scalar_value(node: yaml.Node) -> Any:
