@@ -114,3 +114,25 @@ def test_the_inventory_keeps_a_size_per_tree_file_and_refuses_impossible_ones(
     assert inventory.count == 5
     assert files.position("targets/4.html") == 4
     assert files.position("targets/old.html") is None
+
+
+def test_a_repository_mirror_lists_neither_its_git_folder_nor_unfinished_writes(
+    tmp_path: Path,
+) -> None:
+    """The rules the git mirror walks its work tree with (`base.folder_files`)."""
+    from mirror.backends.git import TEMP_MARKER, _not_published, _unfinished
+
+    (tmp_path / ".git" / "objects").mkdir(parents=True)
+    (tmp_path / ".git" / "objects" / "pack").write_bytes(b"p")
+    (tmp_path / "targets" / f"{TEMP_MARKER}half").mkdir(parents=True)
+    (tmp_path / "targets" / f"{TEMP_MARKER}half" / "x.html").write_bytes(b"x")
+    (tmp_path / "targets" / f"{TEMP_MARKER}a.html").write_bytes(b"half")
+    (tmp_path / "targets" / "a.html").write_bytes(b"whole")
+    (tmp_path / "targets" / "link.html").symlink_to(tmp_path / "targets" / "a.html")
+    walk = base.folder_files(
+        os.fspath(tmp_path),
+        "",
+        skip_file=_unfinished,
+        skip_folder=_not_published,
+    )
+    assert [(info.path, info.size) for info in walk] == [("targets/a.html", 5)]

@@ -43,6 +43,7 @@ import contextlib
 import enum
 import itertools
 import os
+import stat
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -174,6 +175,46 @@ async def stream_local_file(
 
 
 LOCAL_LIST_CHUNK = 2048
+
+
+def folder_files(
+    start: str,
+    prefix: str,
+    *,
+    skip_file: Callable[[str], bool],
+    skip_folder: Callable[[str], bool],
+) -> Generator[ObjectInfo, None, None]:
+    """Every regular file whose mirror path starts with ``prefix``, walked from the folder
+    ``start`` (the one that holds the prefix's folder part), a folder entry at a time, names
+    joined as text. Linked folders are not entered and linked files are not listed: what a
+    link shows is not the mirror's. ``skip_file`` and ``skip_folder`` take names (a write's
+    temporary file, a repository's own folder)."""
+    folder = prefix.rpartition("/")[0]
+    pending = [(start, f"{folder}/" if folder else "")]
+    while pending:
+        here, shown = pending.pop()
+        try:
+            entries = os.scandir(here)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        with entries:
+            for entry in entries:
+                path = f"{shown}{entry.name}"
+                if entry.is_dir(follow_symlinks=False):
+                    inside = f"{path}/"
+                    if not skip_folder(entry.name) and (
+                        inside.startswith(prefix) or prefix.startswith(inside)
+                    ):
+                        pending.append((entry.path, inside))
+                    continue
+                if skip_file(entry.name) or not path.startswith(prefix):
+                    continue
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:  # deleted while we walked
+                    continue
+                if stat.S_ISREG(info.st_mode):
+                    yield ObjectInfo(path=path, size=info.st_size)
 
 
 async def walk_in_thread(walk: Generator[T, None, None]) -> AsyncGenerator[T, None]:

@@ -77,6 +77,7 @@ from mirror.backends.base import (
     DeclaredSize,
     ObjectInfo,
     check_path,
+    folder_files,
     stream_local_file,
     walk_in_thread,
 )
@@ -124,6 +125,16 @@ _BOILERPLATE = (
     "and the repository exists.",
     "hint:",
 )
+
+
+def _unfinished(name: str) -> bool:
+    """A write's temporary file (or folder), not yet the mirror's."""
+    return name.startswith(TEMP_MARKER)
+
+
+def _not_published(folder: str) -> bool:
+    """A folder of the work tree that holds nothing readers are served."""
+    return folder == ".git" or _unfinished(folder)
 
 
 # --- settings ---------------------------------------------------------------------
@@ -541,30 +552,12 @@ class GitBackend(Backend):
 
     def _walk(self, prefix: str) -> Generator[ObjectInfo, None, None]:
         start = prefix.rpartition("/")[0]
-        pending = [
-            (
-                os.fspath(self.root / start) if start else os.fspath(self.root),
-                f"{start}/" if start else "",
-            )
-        ]
-        while pending:
-            folder, shown = pending.pop()
-            try:
-                entries = os.scandir(folder)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            with entries:
-                for entry in entries:
-                    relative = f"{shown}{entry.name}"
-                    if entry.is_symlink() or entry.name.startswith(TEMP_MARKER):
-                        continue
-                    if entry.is_dir(follow_symlinks=False):
-                        if entry.name == ".git":
-                            continue
-                        if (relative + "/").startswith(prefix) or prefix.startswith(relative + "/"):
-                            pending.append((entry.path, f"{relative}/"))
-                    elif entry.is_file(follow_symlinks=False) and relative.startswith(prefix):
-                        yield ObjectInfo(relative, entry.stat(follow_symlinks=False).st_size)
+        yield from folder_files(
+            os.fspath(self.root / start if start else self.root),
+            prefix,
+            skip_file=_unfinished,
+            skip_folder=_not_published,
+        )
 
     async def _delete(self, path: str) -> None:
         target = self._local(path)

@@ -51,6 +51,7 @@ from mirror.backends.base import (
     LocalFile,
     ObjectInfo,
     check_path,
+    folder_files,
     stream_local_file,
     walk_in_thread,
 )
@@ -249,40 +250,18 @@ class LocalBackend(Backend):
             yield info
 
     def _walk(self, prefix: str) -> Generator[ObjectInfo, None, None]:
-        """Every regular file under ``prefix``, a folder entry at a time, names as text.
-
-        Linked folders are not entered and linked files are not listed: what a
-        link shows is not this mirror's (reads refuse to follow one outside).
-        """
-        folder, _, _ = prefix.rpartition("/")
+        folder = prefix.rpartition("/")[0]
         if folder:
             check_path(folder)
             start = self._resolve(folder)
         else:
             start = self._real_root()
-        pending = [(os.fspath(start), f"{folder}/" if folder else "")]
-        while pending:
-            here, shown = pending.pop()
-            try:
-                entries = os.scandir(here)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            with entries:
-                for entry in entries:
-                    path = f"{shown}{entry.name}"
-                    if entry.is_dir(follow_symlinks=False):
-                        inside = f"{path}/"
-                        if inside.startswith(prefix) or prefix.startswith(inside):
-                            pending.append((entry.path, inside))
-                        continue
-                    if entry.name.startswith(TEMP_PREFIX) or not path.startswith(prefix):
-                        continue
-                    try:
-                        info = entry.stat(follow_symlinks=False)
-                    except FileNotFoundError:  # deleted while we walked
-                        continue
-                    if stat.S_ISREG(info.st_mode):
-                        yield ObjectInfo(path=path, size=info.st_size)
+        yield from folder_files(
+            os.fspath(start),
+            prefix,
+            skip_file=lambda name: name.startswith(TEMP_PREFIX),
+            skip_folder=lambda name: False,
+        )
 
     async def _delete(self, path: str) -> None:
         await asyncio.to_thread(self._delete_sync, path)
