@@ -21,7 +21,7 @@ from mirror.ingest.workers import Overrun
 
 INGEST_VERSION = 2
 """Bump with any change to what ingest makes of a source (parsing, sanitising, summaries;
-2: plain front matter read by libyaml):
+2: front matter parsed by libyaml where PyYAML has it):
 articles kept by earlier builds (`mirror.buildcache`) are then parsed again."""
 
 OnError = Literal["skip", "fail"]
