@@ -123,7 +123,6 @@ def source_items(
     else:
         yield from iter_feed(
             source.location,
-            base_dir=Path(),  # the config joined its folder to the path already
             default_language=config.publisher.language,
             on_error=config.on_article_error,
             limits=replace(DEFAULT_LIMITS, feed_timeout_s=source.timeout_s),

@@ -412,7 +412,6 @@ class SourceReader:
         if document is None:
             document = read_feed(
                 source.location,
-                base_dir=Path(),  # the config joined its folder to the path already
                 default_language=config.publisher.language,
                 limits=limits,
                 allow_private_addresses=source.allow_private_addresses,

@@ -89,11 +89,11 @@ def load_feed(
     or an `ArticleError` (``fail``).
     """
     log = ProblemLog(on_error)
+    location = source if _URL.match(source) else str(base_dir / source)
     articles = [
         item
         for item in iter_feed(
-            source,
-            base_dir=base_dir,
+            location,
             default_language=default_language,
             on_error=on_error,
             limits=limits,
@@ -108,7 +108,6 @@ def load_feed(
 def iter_feed(
     source: str,
     *,
-    base_dir: Path,
     default_language: str,
     on_error: OnError,
     limits: IngestLimits = DEFAULT_LIMITS,
@@ -116,7 +115,8 @@ def iter_feed(
     runner: Runner | None = None,
     log: ProblemLog | None = None,
 ) -> Iterator[Article | IngestProblem]:
-    """Yield each entry's article (or its problem), in feed order.
+    """Yield each entry's article (or its problem), in feed order; ``source`` is an
+    ``http(s)://`` URL or a file's path as it stands (a config's `FeedSource.location`).
 
     The feed is fetched here, under one deadline; parsing the document and
     making each entry's article are jobs for ``runner`` (a `WorkerPool` puts
@@ -128,7 +128,6 @@ def iter_feed(
     run = runner or InlineRunner()
     document = read_feed(
         source,
-        base_dir=base_dir,
         default_language=default_language,
         limits=limits,
         allow_private_addresses=allow_private_addresses,
@@ -162,7 +161,6 @@ class FeedDocument:
 def read_feed(
     source: str,
     *,
-    base_dir: Path,
     default_language: str,
     limits: IngestLimits,
     allow_private_addresses: bool,
@@ -181,7 +179,7 @@ def read_feed(
         )
         base_url: str | None = source
     else:
-        data = _read_feed_file(base_dir / source, limits.max_feed_bytes)
+        data = _read_feed_file(Path(source), limits.max_feed_bytes)
         base_url = None
     (document,) = runner.map(_parse_document, [(data, source, base_url, language, limits)])
     del data
