@@ -598,9 +598,9 @@ def local_fan_out(case: build_bench.Case, work: Path, repeat: int) -> tuple[list
     ]
     marginal = (eight_m.cpu_s - one.cpu_s) / (n - 1)
     # No push can copy faster than `cp -r`: seven more copies at cp's CPU, spread over
-    # every core, on top of the push to one, is the best ratio this machine allows.
+    # every core, on top of the push to one, is the best this machine allows.
     cores = os.cpu_count() or 1
-    floor = (one.wall_s + (n - 1) * cp1.cpu_s / cores) / one.wall_s
+    floor_s = one.wall_s + (n - 1) * cp1.cpu_s / cores
     notes = [
         f"- local fan-out runs (wall/CPU s), push to 1: {_runs(measured['one'])}; "
         f"push to {n}: {_runs(measured['eight'])}; cp -r once: {_runs(measured['cp1'])}; "
@@ -610,7 +610,7 @@ def local_fan_out(case: build_bench.Case, work: Path, repeat: int) -> tuple[list
         f"(imports, reading the tree, planning), which the {n}-folder push pays once too",
         f"- copying floor: the push to one folder plus {n - 1} more copies at the CPU of "
         f"`cp -r` ({cp1.cpu_s:.2f} s each) on {cores} cores would take "
-        f"{one.wall_s + (n - 1) * cp1.cpu_s / cores:.2f} s, {floor:.2f}x the push to one: "
+        f"{floor_s:.2f} s, {floor_s / one.wall_s:.2f}x the push to one: "
         f"no push that copies the bytes can do better here",
         f"- local folders under `{root}` ({_filesystem(root)}), on the same file system as "
         "the publish tree; no server process: what limits the figure is the client's CPU "
