@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import math
 import multiprocessing
 import multiprocessing.connection
@@ -99,7 +100,8 @@ class InlineRunner:
 class _Worker:
     process: Any  # multiprocessing's process classes have no public common type
     connection: multiprocessing.connection.Connection
-    job: int | None = None
+    job: tuple[int, int] | None = None
+    """The job it runs: (which `WorkerPool.map`, which job of that map)."""
     started: float = 0.0
     done: int = 0
     """Jobs it finished (it is retired at ``jobs_per_worker``)."""
@@ -124,6 +126,11 @@ class WorkerPool:
         self.replaced = 0
         """Workers replaced after an overrun or a crash (for tests and reports)."""
         self._workers: list[_Worker] = []
+        self._finished: dict[tuple[int, int], Any] = {}
+        """Results by (map, job): a map started while another is under way (a feed read
+        while a folder's articles are parsed) collects the other's results too, and each
+        map takes only its own."""
+        self._maps = itertools.count()
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(list(PRELOAD))
 
@@ -161,7 +168,8 @@ class WorkerPool:
         the workers still busy are killed.
         """
         queue = iter(jobs)
-        done: dict[int, Result | Overrun] = {}
+        mine = next(self._maps)
+        done = self._finished
         handed_out = 0
         given_back = 0
         exhausted = False
@@ -177,18 +185,20 @@ class WorkerPool:
                     if job is _END:
                         exhausted = True
                         break
-                    self._hand_out(worker, handed_out, function, job)
+                    self._hand_out(worker, (mine, handed_out), function, job)
                     handed_out += 1
-                while given_back in done:
-                    yield done.pop(given_back)
+                while (mine, given_back) in done:
+                    yield done.pop((mine, given_back))
                     given_back += 1
                 if exhausted and given_back == handed_out:
                     finished = True
                     return
-                self._collect(done)
+                self._collect()
         finally:
             if not finished:
-                self._kill_busy()
+                self._kill_busy(mine)
+                for key in [key for key in done if key[0] == mine]:
+                    del done[key]
 
     # -- internals ---------------------------------------------------------
 
@@ -213,14 +223,20 @@ class WorkerPool:
         return _Worker(process, parent)
 
     def _hand_out(
-        self, worker: _Worker, index: int, function: Callable[[Job], Result], job: Job
+        self,
+        worker: _Worker,
+        index: tuple[int, int],
+        function: Callable[[Job], Result],
+        job: Job,
     ) -> None:
         worker.connection.send((function, job))
         worker.job = index
         worker.started = time.monotonic()
 
-    def _collect(self, done: dict[int, Any]) -> None:
-        """Wait a little for busy workers; record results, overruns and deaths."""
+    def _collect(self) -> None:
+        """Wait a little for busy workers; record results, overruns and deaths (of every
+        map's jobs, each under its own key)."""
+        done = self._finished
         busy = [worker for worker in self._workers if worker.job is not None]
         if not busy:
             return
@@ -287,8 +303,9 @@ class WorkerPool:
         self._workers.remove(worker)
         self.replaced += 1
 
-    def _kill_busy(self) -> None:
-        for worker in [w for w in self._workers if w.job is not None]:
+    def _kill_busy(self, mine: int) -> None:
+        """Kill the workers busy with jobs of map ``mine`` (another map's keep theirs)."""
+        for worker in [w for w in self._workers if w.job is not None and w.job[0] == mine]:
             worker.process.kill()
             self._replace(worker)
 
