@@ -29,6 +29,7 @@ This module imports nothing else of `mirror`.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import ssl
@@ -189,13 +190,23 @@ def is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+@functools.cache
+def verified_tls() -> ssl.SSLContext:
+    """The TLS settings of every exchange made here: certificates checked against
+    certifi's authorities and the host name. Made once per process and shared (an
+    `ssl.SSLContext` is safe to share between connections and threads): loading the
+    authorities costs about 20 ms of CPU, and a reader probes each mirror with a pool
+    of its own."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def connection_pool(proxy: str | None, backend: httpcore.NetworkBackend) -> httpcore.ConnectionPool:
     """A connection pool, direct or through an HTTP or SOCKS5 proxy.
 
     Credentials in the proxy URL (``http://user:pass@host:port``) are passed
     as proxy authentication, never sent to the servers.
     """
-    context = ssl.create_default_context(cafile=certifi.where())
+    context = verified_tls()
     if proxy is None:
         return httpcore.ConnectionPool(ssl_context=context, network_backend=backend)
     parts = urlsplit(proxy)
