@@ -310,7 +310,8 @@ def _name_problem(name: str, limits: ArchiveLimits) -> str | None:
     """Why `name` is not a safe member name, or None when it is."""
     if not name:
         return "has an empty name"
-    for char in name:
+    # Printable ASCII (every name mirror writes) holds no control or bidirectional character.
+    for char in "" if name.isascii() and name.isprintable() else name:
         if unicodedata.category(char) in _CONTROL_CATEGORIES:
             return f"has a control character U+{ord(char):04X} in its name"
         if char in _BIDI_CONTROLS:

@@ -387,6 +387,22 @@ def test_writer_refuses_unsafe_names(tmp_path: Path, name: str, rule: str) -> No
     assert read_all(tmp_path / "e.zip") == {"ok.html": b"still usable"}
 
 
+def test_every_ascii_character_is_judged_as_the_unicode_rule_judges_it(tmp_path: Path) -> None:
+    """Printable ASCII skips the per-character look-up: each of the 128 code points in a
+    name is refused for a control character exactly when its category is a control one."""
+    for code in range(128):
+        name = f"a{chr(code)}b.html"
+        control = unicodedata.category(chr(code)) == "Cc"
+        problem = edition._name_problem(name, ArchiveLimits())
+        said = problem is not None and "control character" in problem
+        assert said == control, (code, problem)
+    with (
+        EditionWriter(tmp_path / "e.zip", timestamp=WHEN) as writer,
+        pytest.raises(UnsafeArchiveError, match="control character U\\+007F"),
+    ):
+        writer.add_bytes("a\x7fb.html", b"x")
+
+
 @pytest.mark.parametrize(
     ("first", "second", "rule"),
     [
