@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import http.server
+import ipaddress
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from tuf.api import exceptions
 
+from mirror import timedhttp
 from mirror.client.transport import DeadlineFetcher
 
 BODY = bytes(range(256)) * 4096  # 1 MiB
@@ -177,3 +185,64 @@ def test_a_file_mirror_serves_only_regular_files_and_never_hangs(
     link = tmp_path / "link.txt"
     link.symlink_to(tmp_path / "ok.txt")
     assert fetcher.download_bytes(link.as_uri(), 1024) == b"fine"  # a link to a regular file
+
+
+def _self_signed_server_context(folder: Path) -> ssl.SSLContext:
+    """TLS for 127.0.0.1 with a certificate no authority signed."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+def test_pools_share_one_tls_context_and_each_still_refuses_an_unsigned_certificate(
+    tmp_path: Path,
+) -> None:
+    """The context is made once per process and shared: sharing must not loosen it."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    tls = _self_signed_server_context(tmp_path)
+    httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    url = f"https://127.0.0.1:{httpd.server_address[1]}/ok"
+    try:
+        for _ in range(2):
+            fetcher = DeadlineFetcher(connect_timeout_s=2, read_timeout_s=2, download_budget_s=3)
+            try:
+                with pytest.raises(exceptions.DownloadError, match="CERTIFICATE_VERIFY_FAILED"):
+                    fetcher.download_bytes(url, len(BODY))
+            finally:
+                fetcher.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    shared = timedhttp.verified_tls()
+    assert shared is timedhttp.verified_tls()
+    assert shared.verify_mode == ssl.CERT_REQUIRED
+    assert shared.check_hostname
