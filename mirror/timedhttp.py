@@ -196,7 +196,9 @@ def verified_tls() -> ssl.SSLContext:
     certifi's authorities and the host name. Made once per process and shared (an
     `ssl.SSLContext` is safe to share between connections and threads): loading the
     authorities costs about 20 ms of CPU, and a reader probes each mirror with a pool
-    of its own."""
+    of its own. httpcore sets the ALPN protocols on the context it is given, the same
+    ``http/1.1`` for every pool made here; a pool that asked for HTTP/2 would need a
+    context of its own."""
     return ssl.create_default_context(cafile=certifi.where())
 
 
