@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import ipaddress
 import ssl
@@ -89,15 +90,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+@contextlib.contextmanager
+def serving(tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """`Handler` on 127.0.0.1 (over ``tls`` when given): its base URL."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    try:
+        yield f"{'http' if tls is None else 'https'}://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with serving() as url:
+        yield url
 
 
 @pytest.fixture
@@ -224,24 +236,14 @@ def test_pools_share_one_tls_context_and_each_still_refuses_an_unsigned_certific
     tmp_path: Path,
 ) -> None:
     """The context is made once per process and shared: sharing must not loosen it."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    tls = _self_signed_server_context(tmp_path)
-    httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    url = f"https://127.0.0.1:{httpd.server_address[1]}/ok"
-    try:
+    with serving(_self_signed_server_context(tmp_path)) as base:
         for _ in range(2):
             fetcher = DeadlineFetcher(connect_timeout_s=2, read_timeout_s=2, download_budget_s=3)
             try:
                 with pytest.raises(exceptions.DownloadError, match="CERTIFICATE_VERIFY_FAILED"):
-                    fetcher.download_bytes(url, len(BODY))
+                    fetcher.download_bytes(f"{base}/ok", len(BODY))
             finally:
                 fetcher.close()
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
     shared = timedhttp.verified_tls()
     assert shared is timedhttp.verified_tls()
     assert shared.verify_mode == ssl.CERT_REQUIRED
