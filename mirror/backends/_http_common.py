@@ -25,7 +25,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import string
@@ -45,6 +44,7 @@ from mirror.backends.base import (
     DeclaredSize,
     ObjectInfo,
 )
+from mirror.backends.disk import on_disk
 from mirror.errors import (
     ConfigError,
     MirrorAuthError,
@@ -58,7 +58,7 @@ from mirror.secrets import Secret, resolve_secret, secret_reference
 from mirror.yamlnodes import Node, required
 
 UPLOAD_CHUNK_BYTES = 1024 * 1024
-"""How much of a local file is read (in a worker thread) per chunk sent."""
+"""How much of a local file is read (in a disk thread) per chunk sent."""
 MAX_DRAINED_BODY_BYTES = 64 * 1024
 """Answers to PUT/DELETE/MKCOL/HEAD are read up to this much (to keep the connection), no more."""
 USER_AGENT = "mirror (censorship-resilient mirror distributor)"
@@ -393,11 +393,11 @@ async def drain_response(response: httpx.Response) -> None:
 
 
 async def _file_chunks(handle: IO[bytes], source: Path, size: int) -> AsyncIterator[bytes]:
-    """Exactly ``size`` bytes of an open file, read in a worker thread chunk by chunk."""
+    """Exactly ``size`` bytes of an open file, read in a disk thread chunk by chunk."""
     remaining = size
     while remaining > 0:
         try:
-            chunk = await asyncio.to_thread(handle.read, min(UPLOAD_CHUNK_BYTES, remaining))
+            chunk = await on_disk(handle.read, min(UPLOAD_CHUNK_BYTES, remaining))
         except OSError as error:
             raise StorageError(f"the file {source} cannot be read ({error.strerror})") from error
         if not chunk:

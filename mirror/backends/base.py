@@ -28,7 +28,7 @@ size each type asks for (`Backend.batch_files`, `Backend.batch_bytes`): one
 file per call where each file is its own request (the pipeline's
 ``limits.concurrency`` spreads them over connections), many where one call
 writes several for the price of one (a folder on this machine: one hop to a
-worker thread, one fsync per folder). Whether a type replaces a file atomically is not a capability:
+disk thread, one fsync per folder). Whether a type replaces a file atomically is not a capability:
 nothing would read it. The publishing order keeps readers safe either way
 (content-addressed files are new names; only ``timestamp.json`` and
 ``root.json`` are ever replaced, last), and a reader that catches a pointer
@@ -56,6 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, ClassVar, Protocol, TypeVar
 
+from mirror.backends.disk import on_disk
 from mirror.errors import MirrorAuthError, MirrorError, OversizeError, TransportError
 
 T = TypeVar("T")
@@ -144,9 +145,9 @@ async def stream_local_file(
 ) -> AsyncGenerator[bytes | DeclaredSize, None]:
     """A `_read` over a file on this machine (local and git mirrors).
 
-    One hop to a worker thread opens the file (``open_file``), takes its size from
-    ``fstat`` and reads its first chunk, so a file of one chunk (every metadata
-    file) costs one hop; later chunks take one hop each, and the event loop never
+    One hop to a disk thread (`on_disk`) opens the file (``open_file``), takes its
+    size from ``fstat`` and reads its first chunk, so a file of one chunk (every
+    metadata file) costs one hop; later chunks take one hop each, and the event loop never
     blocks on the disk. The size comes first: `Backend.get` refuses an over-cap
     file on it, having read at most that one chunk. A short read is the end of a
     regular file. The file is closed at the end, including when `Backend.get`
@@ -162,14 +163,14 @@ async def stream_local_file(
             handle.close()
             raise
 
-    handle, size, chunk = await asyncio.to_thread(start)
+    handle, size, chunk = await on_disk(start)
     try:
         yield DeclaredSize(size)
         while chunk:
             yield chunk
             if len(chunk) < LOCAL_READ_CHUNK_BYTES:
                 return
-            chunk = await asyncio.to_thread(handle.read, LOCAL_READ_CHUNK_BYTES)
+            chunk = await on_disk(handle.read, LOCAL_READ_CHUNK_BYTES)
     finally:
         handle.close()
 
@@ -220,14 +221,12 @@ def folder_files(
 async def walk_in_thread(walk: Generator[T, None, None]) -> AsyncGenerator[T, None]:
     """A `_list` over a walk of this machine's folders (local and git mirrors).
 
-    The walk runs in a worker thread, `LOCAL_LIST_CHUNK` entries per hop, and each
+    The walk runs in a disk thread, `LOCAL_LIST_CHUNK` entries per hop, and each
     chunk is handed on before the next is read: a mirror of 120,000 files is never
     held as one list, and the event loop never blocks on the disk.
     """
     try:
-        while chunk := await asyncio.to_thread(
-            lambda: list(itertools.islice(walk, LOCAL_LIST_CHUNK))
-        ):
+        while chunk := await on_disk(lambda: list(itertools.islice(walk, LOCAL_LIST_CHUNK))):
             for item in chunk:
                 yield item
     finally:

@@ -81,6 +81,7 @@ from mirror.backends.base import (
     stream_local_file,
     walk_in_thread,
 )
+from mirror.backends.disk import on_disk
 from mirror.backends.registry import BackendType, register
 from mirror.errors import MirrorAuthError, MirrorNotFoundError, StorageError, TransportError
 from mirror.yamlnodes import Node, required
@@ -475,7 +476,7 @@ class GitBackend(Backend):
         target = self._local(path)
         async with self._lock_for_loop():
             await self._ensure_synced()
-            await asyncio.to_thread(self._write, target, source)
+            await on_disk(self._write, target, source)
 
     def _write(self, target: Path, source: Path | bytes) -> None:
         try:

@@ -8,12 +8,13 @@ Settings::
 Every write goes to a temporary file in the destination folder, is flushed
 to disk and renamed over the destination with `os.replace`, so a reader (or
 a web server serving the folder) sees the old file or the new one, never
-half of one. Blocking file work runs in a worker thread, files are copied
+half of one. Blocking file work runs in the push's disk threads
+(`mirror.backends.disk`, one per core for every mirror together), files are copied
 by the kernel (`os.copy_file_range`: no bytes through Python, a reflink
 where the file system has them) and read in chunks, so memory stays flat.
 
 A push hands over files in batches (`batch_files`, `batch_bytes`): one hop
-to a worker thread per batch, each folder opened once per batch, and each
+to a disk thread per batch, each folder opened once per batch, and each
 folder that received files (or new folders) flushed once, after its files
 were renamed into it and before the call returns. Each file's own data is
 flushed before its rename, so after a power cut a name holds the old file
@@ -31,7 +32,6 @@ by the file, never followed.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import itertools
@@ -55,6 +55,7 @@ from mirror.backends.base import (
     stream_local_file,
     walk_in_thread,
 )
+from mirror.backends.disk import on_disk
 from mirror.backends.registry import BackendType, register
 from mirror.errors import (
     MirrorAuthError,
@@ -136,10 +137,10 @@ class LocalBackend(Backend):
 
     # --- the interface -------------------------------------------------------------
     async def _put(self, path: str, source: Path | bytes, *, size: int) -> None:
-        await asyncio.to_thread(self._write_files, [(path, source, size)])
+        await on_disk(self._write_files, [(path, source, size)])
 
     async def _put_many(self, files: Sequence[LocalFile]) -> None:
-        await asyncio.to_thread(self._write_files, [(f.path, f.local, f.size) for f in files])
+        await on_disk(self._write_files, [(f.path, f.local, f.size) for f in files])
 
     def _write_files(self, files: Sequence[tuple[str, Path | bytes, int]]) -> None:
         """Write each file atomically, then flush each folder written into, once."""
@@ -233,7 +234,7 @@ class LocalBackend(Backend):
             os.close(fd)
 
     async def _stat(self, path: str) -> ObjectInfo | None:
-        return await asyncio.to_thread(self._stat_sync, path)
+        return await on_disk(self._stat_sync, path)
 
     def _stat_sync(self, path: str) -> ObjectInfo | None:
         target = self._resolve(path)
@@ -264,7 +265,7 @@ class LocalBackend(Backend):
         )
 
     async def _delete(self, path: str) -> None:
-        await asyncio.to_thread(self._delete_sync, path)
+        await on_disk(self._delete_sync, path)
 
     def _delete_sync(self, path: str) -> None:
         target = self._resolve(path)

@@ -56,6 +56,7 @@ from mirror.backends.base import (
     ObjectInfo,
     check_path,
 )
+from mirror.backends.disk import on_disk
 from mirror.backends.registry import BackendType, register
 from mirror.errors import (
     MirrorAuthError,
@@ -438,11 +439,11 @@ async def _read_whole(source: Path, size: int) -> bytes:
             raise StorageError(f"the file {source} changed size while it was being uploaded")
         return data
 
-    return await asyncio.to_thread(read)
+    return await on_disk(read)
 
 
 async def _part_bodies(source: Path | bytes, size: int) -> AsyncGenerator[tuple[int, bytes], None]:
-    """Numbered multipart bodies, read one at a time in a worker thread (memory: one part).
+    """Numbered multipart bodies, read one at a time in a disk thread (memory: one part).
 
     A file must be exactly ``size`` bytes; one that changes size while it is
     uploaded is a `StorageError`, so an upload is never completed with bytes
@@ -455,14 +456,14 @@ async def _part_bodies(source: Path | bytes, size: int) -> AsyncGenerator[tuple[
         return
     changed = StorageError(f"the file {source} changed size while it was being uploaded")
     try:
-        handle = await asyncio.to_thread(source.open, "rb")
+        handle = await on_disk(source.open, "rb")
     except OSError as error:
         raise StorageError(f"the file {source} cannot be read ({error.strerror})") from error
     try:
         for number, offset in enumerate(range(0, size, part_bytes), start=1):
             length = min(part_bytes, size - offset)
             try:
-                data = await asyncio.to_thread(handle.read, length)
+                data = await on_disk(handle.read, length)
             except OSError as error:
                 raise StorageError(
                     f"the file {source} cannot be read ({error.strerror})"
@@ -470,7 +471,7 @@ async def _part_bodies(source: Path | bytes, size: int) -> AsyncGenerator[tuple[
             if len(data) != length:
                 raise changed
             yield number, data
-        if await asyncio.to_thread(handle.read, 1):
+        if await on_disk(handle.read, 1):
             raise changed
     finally:
         handle.close()
